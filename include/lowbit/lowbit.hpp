@@ -5,3 +5,29 @@
 #define LOWBIT_VERSION_MAJOR 0
 #define LOWBIT_VERSION_MINOR 1
 #define LOWBIT_VERSION_PATCH 0
+
+// core: tensor, shapes, storage, random numbers, errors
+#include "core/compare.hpp"
+#include "core/error.hpp"
+#include "core/random.hpp"
+#include "core/shape.hpp"
+#include "core/storage.hpp"
+#include "core/tensor.hpp"
+
+// autograd: graph nodes, backward(), no-grad guard, gradient checker
+#include "autograd/backward.hpp"
+#include "autograd/grad_mode.hpp"
+#include "autograd/gradcheck.hpp"
+#include "autograd/node.hpp"
+
+// kernels: raw loops (each fast kernel with its reference twin)
+#include "kernels/broadcast.hpp"
+#include "kernels/gemm.hpp"
+#include "kernels/parallel.hpp"
+
+// ops: differentiable functions, forward and backward side by side
+#include "ops/binary.hpp"
+#include "ops/matmul.hpp"
+#include "ops/reduce.hpp"
+#include "ops/shape.hpp"
+#include "ops/unary.hpp"
