@@ -1,0 +1,146 @@
+// Tensor core: factories, RNG state, views, permute, broadcasting, reductions, matmul,
+// comparison and printing — checked against hand-computed values.
+#include <catch2/catch.hpp>
+#include <lowbit/lowbit.hpp>
+
+using namespace lowbit;
+using Catch::Matchers::Contains;
+
+TEST_CASE("factories fill shapes and values", "[tensor]") {
+  auto z = Tensor<float>::zeros({2, 3});
+  CHECK(z.shape() == Shape{2, 3});
+  CHECK(z.numel() == 6);
+  for (float v : z.to_vector()) CHECK(v == 0.0f);
+  auto o = Tensor<double>::ones({4});
+  CHECK(o.to_vector() == std::vector<double>{1, 1, 1, 1});
+  CHECK(Tensor<float>::full({2}, 2.5f).to_vector() == std::vector<float>{2.5f, 2.5f});
+  CHECK(Tensor<double>::arange(0.0, 1.0, 0.25).to_vector() == std::vector<double>{0, 0.25, 0.5, 0.75});
+  CHECK(Tensor<float>::arange(3.0f).to_vector() == std::vector<float>{0, 1, 2});
+  auto s = Tensor<float>::scalar(7.0f);
+  CHECK(s.dim() == 0);
+  CHECK(s.item() == 7.0f);
+}
+
+TEST_CASE("storage is 64-byte aligned", "[tensor]") {
+  for (int64_t n : {1, 3, 17, 1000}) {
+    auto t = Tensor<float>::zeros({n});
+    CHECK(reinterpret_cast<uintptr_t>(t.data()) % 64 == 0);
+  }
+}
+
+TEST_CASE("random factories are reproducible and their state round-trips", "[tensor][random]") {
+  Generator g1(42), g2(42);
+  auto a = Tensor<double>::randn({1000}, g1);
+  auto b = Tensor<double>::randn({1000}, g2);
+  CHECK(allclose(a, b, 0, 0));
+  // Moments of 1000 normals: mean within 4 sigma/sqrt(n), variance within 15%.
+  double m = mean(a).item(), v = mean(square(a - m)).item();
+  CHECK(std::abs(m) < 4.0 / std::sqrt(1000.0));
+  CHECK(std::abs(v - 1.0) < 0.15);
+
+  Generator g(7);
+  (void)g.normal();  // leaves a cached Box-Muller spare in the state
+  const std::string saved = g.state_string();
+  auto u1 = Tensor<float>::uniform({50}, g, -2.0, 3.0);
+  Generator h(0);
+  h.set_state_string(saved);
+  auto u2 = Tensor<float>::uniform({50}, h, -2.0, 3.0);
+  CHECK(allclose(u1, u2, 0, 0));
+  for (float v2 : u1.to_vector()) CHECK((v2 >= -2.0f && v2 < 3.0f));
+  CHECK_THROWS_WITH(h.set_state_string("not a state"), Contains("cannot parse generator state"));
+}
+
+TEST_CASE("reshape and slice are views; permute copies", "[tensor][shape]") {
+  auto x = Tensor<float>::arange(24.0f);
+  auto r = reshape(x, {2, -1, 4});
+  CHECK(r.shape() == Shape{2, 3, 4});
+  CHECK(r.shares_storage_with(x));
+  CHECK(r.at({1, 2, 3}) == 23.0f);
+
+  auto s = slice(r, 1, 2);
+  CHECK(s.shape() == Shape{1, 3, 4});
+  CHECK(s.data()[0] == 12.0f);
+  CHECK(s.shares_storage_with(x));
+  CHECK(select(r, 1).shape() == Shape{3, 4});
+
+  auto p = permute(r, {2, 0, 1});
+  CHECK(p.shape() == Shape{4, 2, 3});
+  CHECK(!p.shares_storage_with(x));
+  // p[k, i, j] = r[i, j, k] = 12 i + 4 j + k
+  CHECK(p.at({3, 1, 2}) == 12 * 1 + 4 * 2 + 3);
+  auto t = transpose(reshape(x, {4, 6}), 0, 1);
+  CHECK(t.shape() == Shape{6, 4});
+  CHECK(t.at({5, 2}) == 2 * 6 + 5);
+}
+
+TEST_CASE("elementwise arithmetic broadcasts like NumPy", "[tensor][broadcast]") {
+  Tensor<float> a({2, 3}, {1, 2, 3, 4, 5, 6});
+  Tensor<float> b({3}, {10, 20, 30});
+  Tensor<float> c({2, 1}, {100, 200});
+  CHECK((a + b).to_vector() == std::vector<float>{11, 22, 33, 14, 25, 36});
+  CHECK((a * c).to_vector() == std::vector<float>{100, 200, 300, 800, 1000, 1200});
+  auto bc = b + c;  // [3] + [2,1] -> [2,3]
+  CHECK(bc.shape() == Shape{2, 3});
+  CHECK(bc.to_vector() == std::vector<float>{110, 120, 130, 210, 220, 230});
+  CHECK((a - 1.0f).to_vector() == std::vector<float>{0, 1, 2, 3, 4, 5});
+  CHECK((2 * a).at({1, 2}) == 12.0f);
+  CHECK((12.0f / a).at({0, 2}) == 4.0f);
+  CHECK((a / b).at({1, 0}) == Approx(0.4f));
+  CHECK((-a).at({0, 0}) == -1.0f);
+}
+
+TEST_CASE("reductions over axes with and without keepdim", "[tensor][reduce]") {
+  Tensor<double> x({2, 3}, {1, 5, 3, 4, 2, 6});
+  CHECK(sum(x).item() == 21);
+  CHECK(sum(x, {0}).to_vector() == std::vector<double>{5, 7, 9});
+  CHECK(sum(x, {1}, true).shape() == Shape{2, 1});
+  CHECK(sum(x, {-1}).to_vector() == std::vector<double>{9, 12});
+  CHECK(mean(x, {1}).to_vector() == std::vector<double>{3, 4});
+  CHECK(max(x).item() == 6);
+  CHECK(max(x, {0}).to_vector() == std::vector<double>{4, 5, 6});
+  CHECK(max(x, {1}, true).shape() == Shape{2, 1});
+  CHECK(argmax(x, 1).to_vector() == std::vector<int64_t>{1, 2});
+  CHECK(argmax(x, 0).to_vector() == std::vector<int64_t>{1, 0, 1});
+  // Ties: the first maximum wins.
+  Tensor<float> t({4}, {2, 7, 7, 1});
+  CHECK(argmax(t, 0).item() == 1);
+  auto x3 = reshape(Tensor<double>::arange(24.0), {2, 3, 4});
+  // x3[i,j,k] = 12i + 4j + k; summing i in {0,1}, k in {0..3}: 48 + 32j + 12.
+  CHECK(sum(x3, {0, 2}).to_vector() == std::vector<double>{60, 92, 124});
+}
+
+TEST_CASE("float sums keep precision on large tensors", "[tensor][reduce]") {
+  auto x = Tensor<float>::full({1 << 22}, 0.1f);
+  // Naive float accumulation drifts by percent here; double accumulation does not.
+  CHECK(sum(x).item() == Approx(0.1 * (1 << 22)).epsilon(1e-6));
+}
+
+TEST_CASE("matmul equals the reference triple loop", "[tensor][matmul]") {
+  Tensor<double> a({2, 3}, {1, 2, 3, 4, 5, 6});
+  Tensor<double> b({3, 2}, {7, 8, 9, 10, 11, 12});
+  CHECK(matmul(a, b).to_vector() == std::vector<double>{58, 64, 139, 154});
+  Generator g(3);
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      const int64_t M = 7, N = 5, K = 9;
+      auto A = Tensor<float>::randn({M * K}, g), B = Tensor<float>::randn({K * N}, g);
+      auto C1 = Tensor<float>::randn({M, N}, g), C2 = C1.clone();
+      kernels::gemm(ta, tb, M, N, K, 0.5f, A.data(), B.data(), 2.0f, C1.data());
+      kernels::gemm_reference(ta, tb, M, N, K, 0.5f, A.data(), B.data(), 2.0f, C2.data());
+      CHECK(max_abs_diff(C1, C2) < 1e-4);
+    }
+}
+
+TEST_CASE("allclose, cast and printing", "[tensor]") {
+  Tensor<double> a({3}, {1, 2, 3});
+  auto b = a + 1e-9;
+  CHECK(allclose(a, b));
+  CHECK(!allclose(a, a + 1e-3));
+  CHECK(!allclose(a, reshape(a, {3, 1})));
+  auto f = cast<float>(a);
+  CHECK(f.to_vector() == std::vector<float>{1, 2, 3});
+  CHECK(to_string(a) == "tensor([1, 2, 3], shape=[3])");
+  CHECK(to_string(reshape(a, {3, 1})) == "tensor([[1],\n [2],\n [3]], shape=[3, 1])");
+  auto big = Tensor<float>::arange(10.0f);
+  CHECK(to_string(big) == "tensor([0, 1, 2, ..., 7, 8, 9], shape=[10])");
+}
