@@ -21,13 +21,20 @@
 #include "autograd/node.hpp"
 
 // kernels: raw loops (each fast kernel with its reference twin)
+#include "kernels/batch_norm.hpp"
 #include "kernels/broadcast.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/parallel.hpp"
+#include "kernels/pool.hpp"
 
 // ops: differentiable functions, forward and backward side by side
+#include "ops/activation.hpp"
+#include "ops/batch_norm.hpp"
 #include "ops/binary.hpp"
+#include "ops/linear.hpp"
 #include "ops/matmul.hpp"
+#include "ops/pool.hpp"
 #include "ops/reduce.hpp"
 #include "ops/shape.hpp"
+#include "ops/softmax.hpp"
 #include "ops/unary.hpp"

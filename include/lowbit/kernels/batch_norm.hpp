@@ -1,0 +1,153 @@
+// Batch-norm kernels on [N, C, S] data (S = H*W, or 1 for 2-d inputs), one channel at a
+// time, threads across channels. The fast versions accumulate each contiguous plane in T
+// (vectorizable) and the planes in double; the reference twins are plain double loops.
+//
+// Forward (training): mean_c, var_c = biased batch statistics; y = gamma (x - mean) istd + beta
+// with istd = 1 / sqrt(var + eps). Backward, with xhat = (x - mean) istd and M = N*S:
+//   dbeta  = sum dy,  dgamma = sum dy xhat,
+//   dx     = gamma istd / M (M dy - dbeta - xhat dgamma)          (training: batch stats)
+//   dx     = gamma istd dy                                        (eval: running stats)
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "parallel.hpp"
+
+namespace lowbit {
+namespace kernels {
+
+struct BnShape {
+  int64_t N, C, S;  // batch, channels, spatial size per channel plane
+};
+
+// Batch statistics: mean[c], var[c] (biased). ASSIGNS mean and var.
+template <class T>
+void bn_stats(const BnShape& s, const T* x, T* mean, T* var) {
+  const int64_t M = s.N * s.S;
+#pragma omp parallel for if (s.N * s.C * s.S > kParallelGrain)
+  for (int64_t c = 0; c < s.C; ++c) {
+    double sum = 0;
+    for (int64_t n = 0; n < s.N; ++n) {
+      const T* p = x + (n * s.C + c) * s.S;
+      T acc = 0;
+      for (int64_t i = 0; i < s.S; ++i) acc += p[i];
+      sum += acc;
+    }
+    const double mu = sum / static_cast<double>(M);
+    // Second pass around the mean: no cancellation, unlike E[x^2] - E[x]^2.
+    double sq = 0;
+    const T mu_t = static_cast<T>(mu);
+    for (int64_t n = 0; n < s.N; ++n) {
+      const T* p = x + (n * s.C + c) * s.S;
+      T acc = 0;
+      for (int64_t i = 0; i < s.S; ++i) acc += (p[i] - mu_t) * (p[i] - mu_t);
+      sq += acc;
+    }
+    mean[c] = static_cast<T>(mu);
+    var[c] = static_cast<T>(sq / static_cast<double>(M));
+  }
+}
+
+// y = gamma[c] (x - mean[c]) istd[c] + beta[c]; gamma/beta may be nullptr (1 and 0).
+// ASSIGNS y. Folded into one multiply-add per element: y = x a + b.
+template <class T>
+void bn_apply(const BnShape& s, const T* x, const T* mean, const T* istd, const T* gamma,
+              const T* beta, T* y) {
+#pragma omp parallel for collapse(2) if (s.N * s.C * s.S > kParallelGrain)
+  for (int64_t n = 0; n < s.N; ++n)
+    for (int64_t c = 0; c < s.C; ++c) {
+      const T a = (gamma ? gamma[c] : T(1)) * istd[c];
+      const T b = (beta ? beta[c] : T(0)) - mean[c] * a;
+      const T* px = x + (n * s.C + c) * s.S;
+      T* py = y + (n * s.C + c) * s.S;
+      for (int64_t i = 0; i < s.S; ++i) py[i] = px[i] * a + b;
+    }
+}
+
+// Backward. ASSIGNS dx (when non-null); ADDS into dgamma and dbeta (when non-null).
+// batch_stats selects the training formula (gradient through mean and var) or the eval one.
+template <class T>
+void bn_backward(const BnShape& s, const T* x, const T* dy, const T* mean, const T* istd,
+                 const T* gamma, bool batch_stats, T* dx, T* dgamma, T* dbeta) {
+  const double M = static_cast<double>(s.N * s.S);
+#pragma omp parallel for if (s.N * s.C * s.S > kParallelGrain)
+  for (int64_t c = 0; c < s.C; ++c) {
+    const T mu = mean[c], is = istd[c];
+    double sdy = 0, sdyx = 0;  // sum dy, sum dy * xhat
+    for (int64_t n = 0; n < s.N; ++n) {
+      const T* px = x + (n * s.C + c) * s.S;
+      const T* pg = dy + (n * s.C + c) * s.S;
+      T a = 0, b = 0;
+      for (int64_t i = 0; i < s.S; ++i) {
+        a += pg[i];
+        b += pg[i] * (px[i] - mu);
+      }
+      sdy += a;
+      sdyx += b;
+    }
+    sdyx *= is;
+    if (dgamma) dgamma[c] += static_cast<T>(sdyx);
+    if (dbeta) dbeta[c] += static_cast<T>(sdy);
+    if (!dx) continue;
+    const T g = gamma ? gamma[c] : T(1);
+    // dx = k1 dy - k2 - k3 (x - mu), folding the constants of the formula above.
+    const T k1 = g * is;
+    const T k2 = batch_stats ? static_cast<T>(g * is * sdy / M) : T(0);
+    const T k3 = batch_stats ? static_cast<T>(g * is * is * sdyx / M) : T(0);
+    for (int64_t n = 0; n < s.N; ++n) {
+      const T* px = x + (n * s.C + c) * s.S;
+      const T* pg = dy + (n * s.C + c) * s.S;
+      T* pd = dx + (n * s.C + c) * s.S;
+      for (int64_t i = 0; i < s.S; ++i) pd[i] = k1 * pg[i] - k2 - k3 * (px[i] - mu);
+    }
+  }
+}
+
+// ---- reference twins: the formulas above, literally, in double -------------------------
+
+template <class T>
+void bn_stats_reference(const BnShape& s, const T* x, T* mean, T* var) {
+  for (int64_t c = 0; c < s.C; ++c) {
+    double sum = 0, sq = 0;
+    for (int64_t n = 0; n < s.N; ++n)
+      for (int64_t i = 0; i < s.S; ++i) sum += x[(n * s.C + c) * s.S + i];
+    const double mu = sum / static_cast<double>(s.N * s.S);
+    for (int64_t n = 0; n < s.N; ++n)
+      for (int64_t i = 0; i < s.S; ++i) {
+        const double d = x[(n * s.C + c) * s.S + i] - mu;
+        sq += d * d;
+      }
+    mean[c] = static_cast<T>(mu);
+    var[c] = static_cast<T>(sq / static_cast<double>(s.N * s.S));
+  }
+}
+
+template <class T>
+void bn_backward_reference(const BnShape& s, const T* x, const T* dy, const T* mean,
+                           const T* istd, const T* gamma, bool batch_stats, T* dx, T* dgamma,
+                           T* dbeta) {
+  const double M = static_cast<double>(s.N * s.S);
+  for (int64_t c = 0; c < s.C; ++c) {
+    double sdy = 0, sdyx = 0;
+    for (int64_t n = 0; n < s.N; ++n)
+      for (int64_t i = 0; i < s.S; ++i) {
+        const int64_t k = (n * s.C + c) * s.S + i;
+        sdy += dy[k];
+        sdyx += dy[k] * (x[k] - static_cast<double>(mean[c])) * istd[c];
+      }
+    if (dgamma) dgamma[c] += static_cast<T>(sdyx);
+    if (dbeta) dbeta[c] += static_cast<T>(sdy);
+    if (!dx) continue;
+    const double g = gamma ? gamma[c] : 1.0;
+    for (int64_t n = 0; n < s.N; ++n)
+      for (int64_t i = 0; i < s.S; ++i) {
+        const int64_t k = (n * s.C + c) * s.S + i;
+        const double xhat = (x[k] - static_cast<double>(mean[c])) * istd[c];
+        dx[k] = static_cast<T>(batch_stats ? g * istd[c] / M * (M * dy[k] - sdy - xhat * sdyx)
+                                           : g * istd[c] * dy[k]);
+      }
+  }
+}
+
+}  // namespace kernels
+}  // namespace lowbit
