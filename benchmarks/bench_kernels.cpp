@@ -1,0 +1,176 @@
+// Kernel benchmark: wall time and GFLOP/s of the raw kernels on the layer shapes of the nets
+// we train (CIFAR ResNet-20 and VGG-Small, 32x32 inputs).
+//
+//   bench_kernels [--threads N] [--quick] [--json] [--reps R] [--filter SUBSTR]
+//
+//   --threads N   OpenMP threads (default: all cores)
+//   --quick       batch 32 and 3 reps instead of batch 128 and 5
+//   --json        also print one JSON object per row (prefixed by nothing, one per line)
+//   --filter S    only rows whose "group/name/pass" contains S
+//
+// Each row is a closure timed as the median of R runs after one warm-up run. To add rows
+// (batch norm, softmax-CE, ...), append Row{...} entries in main() — see add_conv_rows().
+#include <lowbit/kernels/conv.hpp>
+#include <lowbit/kernels/parallel.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace {
+
+using lowbit::kernels::ConvShape;
+
+struct Row {
+  std::string group;  // e.g. "resnet20", "vgg_small"
+  std::string name;   // layer description
+  std::string pass;   // "fwd", "bwd_input", "bwd_weight", ...
+  double flops;       // useful floating-point operations per call (0: report ms only)
+  std::function<void()> run;
+};
+
+struct Options {
+  int threads = 0;
+  bool quick = false, json = false;
+  int reps = 0;
+  std::string filter;
+};
+
+double median_ms(const std::function<void()>& f, int reps) {
+  f();  // warm-up: page-faults buffers in, grows per-thread scratch
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    const auto t1 = std::chrono::steady_clock::now();
+    t.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+std::vector<float> random_buffer(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(-1.f, 1.f);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& e : v) e = d(rng);
+  return v;
+}
+
+// Buffers for one conv layer, shared by its three rows (kept alive by the closures).
+struct ConvBuffers {
+  ConvShape s;
+  std::vector<float> x, w, b, y, dy, dx, dw, db;
+  explicit ConvBuffers(const ConvShape& sh) : s(sh) {
+    const int64_t xs = s.N * s.C * s.H * s.W, ws = s.O * s.C * s.KH * s.KW;
+    const int64_t ys = s.N * s.O * s.OH() * s.OW();
+    x = random_buffer(xs, 1);
+    w = random_buffer(ws, 2);
+    b = random_buffer(s.O, 3);
+    dy = random_buffer(ys, 4);
+    y.assign(ys, 0.f);
+    dx.assign(xs, 0.f);
+    dw.assign(ws, 0.f);
+    db.assign(s.O, 0.f);
+  }
+};
+
+ConvShape conv(int64_t N, int64_t C, int64_t HW, int64_t O, int64_t k, int64_t stride, int64_t pad) {
+  ConvShape s{N, C, HW, HW, O, k, k};
+  s.SH = s.SW = stride;
+  s.PH = s.PW = pad;
+  return s;
+}
+
+void add_conv_rows(std::vector<Row>& rows, const std::string& group, const ConvShape& s) {
+  auto buf = std::make_shared<ConvBuffers>(s);
+  char name[96];
+  std::snprintf(name, sizeof name, "%lld->%lld %lldx%lld s%lld @%lld", (long long)s.C, (long long)s.O,
+                (long long)s.KH, (long long)s.KW, (long long)s.SH, (long long)s.H);
+  const double flops = 2.0 * s.N * s.O * s.C * s.KH * s.KW * s.OH() * s.OW();
+  namespace k = lowbit::kernels;
+  rows.push_back({group, name, "fwd", flops, [buf] {
+                    k::conv2d_forward(buf->s, buf->x.data(), buf->w.data(), buf->b.data(), buf->y.data());
+                  }});
+  rows.push_back({group, name, "bwd_input", flops, [buf] {
+                    k::conv2d_backward_input(buf->s, buf->dy.data(), buf->w.data(), buf->dx.data());
+                  }});
+  rows.push_back({group, name, "bwd_weight", flops, [buf] {
+                    k::conv2d_backward_weight(buf->s, buf->x.data(), buf->dy.data(), buf->dw.data(),
+                                              buf->db.data());
+                  }});
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--threads" && i + 1 < argc) o.threads = std::atoi(argv[++i]);
+    else if (a == "--reps" && i + 1 < argc) o.reps = std::atoi(argv[++i]);
+    else if (a == "--filter" && i + 1 < argc) o.filter = argv[++i];
+    else if (a == "--quick") o.quick = true;
+    else if (a == "--json") o.json = true;
+    else {
+      std::fprintf(stderr, "usage: %s [--threads N] [--quick] [--json] [--reps R] [--filter S]\n", argv[0]);
+      std::exit(a == "--help" || a == "-h" ? 0 : 2);
+    }
+  }
+  return o;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options opt = parse(argc, argv);
+  if (opt.threads > 0) lowbit::set_num_threads(opt.threads);
+  const int threads = lowbit::max_threads();
+  const int64_t N = opt.quick ? 32 : 128;
+  const int reps = opt.reps > 0 ? opt.reps : (opt.quick ? 3 : 5);
+
+  std::vector<Row> rows;
+  // ResNet-20 (He et al. 2016, CIFAR): 3x3 pad 1 everywhere; option-B shortcuts are 1x1/2.
+  add_conv_rows(rows, "resnet20", conv(N, 3, 32, 16, 3, 1, 1));
+  add_conv_rows(rows, "resnet20", conv(N, 16, 32, 16, 3, 1, 1));
+  add_conv_rows(rows, "resnet20", conv(N, 16, 32, 32, 3, 2, 1));
+  add_conv_rows(rows, "resnet20", conv(N, 32, 16, 32, 3, 1, 1));
+  add_conv_rows(rows, "resnet20", conv(N, 32, 16, 64, 3, 2, 1));
+  add_conv_rows(rows, "resnet20", conv(N, 64, 8, 64, 3, 1, 1));
+  add_conv_rows(rows, "resnet20", conv(N, 16, 32, 32, 1, 2, 0));
+  add_conv_rows(rows, "resnet20", conv(N, 32, 16, 64, 1, 2, 0));
+  // VGG-Small: 3x3 pad 1 stride 1.
+  add_conv_rows(rows, "vgg_small", conv(N, 3, 32, 128, 3, 1, 1));
+  add_conv_rows(rows, "vgg_small", conv(N, 128, 32, 128, 3, 1, 1));
+  add_conv_rows(rows, "vgg_small", conv(N, 128, 16, 256, 3, 1, 1));
+  add_conv_rows(rows, "vgg_small", conv(N, 256, 16, 256, 3, 1, 1));
+  add_conv_rows(rows, "vgg_small", conv(N, 256, 8, 512, 3, 1, 1));
+  add_conv_rows(rows, "vgg_small", conv(N, 512, 8, 512, 3, 1, 1));
+
+  std::printf("lowbit kernel benchmark: batch %lld, %d thread(s), median of %d after 1 warm-up\n",
+              (long long)N, threads, reps);
+#if defined(LOWBIT_HAVE_AVX2_FMA)
+  std::printf("float conv path: AVX2+FMA packed 4x24 micro-kernel\n");
+#else
+  std::printf("float conv path: portable im2col + Eigen (built without AVX2/FMA)\n");
+#endif
+  std::printf("%-10s %-22s %-11s %10s %9s\n", "group", "layer", "pass", "ms", "GFLOP/s");
+  for (const Row& r : rows) {
+    const std::string key = r.group + "/" + r.name + "/" + r.pass;
+    if (!opt.filter.empty() && key.find(opt.filter) == std::string::npos) continue;
+    const double ms = median_ms(r.run, reps);
+    const double gf = r.flops > 0 ? r.flops / (ms * 1e6) : 0.0;
+    std::printf("%-10s %-22s %-11s %10.3f %9.1f\n", r.group.c_str(), r.name.c_str(), r.pass.c_str(), ms, gf);
+    if (opt.json)
+      std::printf("{\"bench\":\"kernels\",\"group\":\"%s\",\"layer\":\"%s\",\"pass\":\"%s\",\"batch\":%lld,"
+                  "\"threads\":%d,\"ms\":%.4f,\"gflops\":%.2f}\n",
+                  r.group.c_str(), r.name.c_str(), r.pass.c_str(), (long long)N, threads, ms, gf);
+    std::fflush(stdout);
+  }
+  return 0;
+}
