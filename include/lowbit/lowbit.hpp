@@ -23,6 +23,7 @@
 // kernels: raw loops (each fast kernel with its reference twin)
 #include "kernels/batch_norm.hpp"
 #include "kernels/broadcast.hpp"
+#include "kernels/conv.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/parallel.hpp"
 #include "kernels/pool.hpp"
@@ -31,10 +32,31 @@
 #include "ops/activation.hpp"
 #include "ops/batch_norm.hpp"
 #include "ops/binary.hpp"
+#include "ops/conv.hpp"
 #include "ops/linear.hpp"
 #include "ops/matmul.hpp"
 #include "ops/pool.hpp"
 #include "ops/reduce.hpp"
 #include "ops/shape.hpp"
+#include "ops/shortcut.hpp"
 #include "ops/softmax.hpp"
 #include "ops/unary.hpp"
+
+// nn: modules, layers, the paper models
+#include "nn/factory.hpp"
+#include "nn/init.hpp"
+#include "nn/layers.hpp"
+#include "nn/module.hpp"
+#include "nn/resnet.hpp"
+#include "nn/vgg.hpp"
+
+// optim: optimizers
+#include "optim/adam.hpp"
+#include "optim/optimizer.hpp"
+#include "optim/schedule.hpp"
+#include "optim/sgd.hpp"
+
+// io: checkpoints, typed configs, progress bar
+#include "io/checkpoint.hpp"
+#include "io/config.hpp"
+#include "io/progress.hpp"

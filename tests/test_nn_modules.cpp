@@ -1,0 +1,140 @@
+// Modules: hierarchical names, parameter counts of the paper models, state dicts and their
+// errors, train/eval, the option-A shortcut, and SGD against PyTorch's update rule.
+#include <catch2/catch.hpp>
+#include <lowbit/lowbit.hpp>
+
+using namespace lowbit;
+using Catch::Matchers::Contains;
+
+namespace {
+int64_t count_params(const nn::Module& m) {
+  int64_t n = 0;
+  for (auto& p : m.parameters()) n += p.numel();
+  return n;
+}
+bool has_name(const std::vector<std::pair<std::string, nn::Tensorf>>& v, const std::string& name) {
+  for (auto& kv : v)
+    if (kv.first == name) return true;
+  return false;
+}
+}  // namespace
+
+TEST_CASE("ResNet-20 and VGG-Small have the papers' parameter counts and names", "[nn][models]") {
+  Generator gen(0);
+  auto r = nn::resnet20(gen);
+  // Hand count: conv1 432 + bn1 32 + stage1 14016 + stage2 51072 + stage3 203520 + fc 650.
+  CHECK(count_params(*r) == 269722);
+  auto names = r->named_parameters();
+  CHECK(has_name(names, "conv1.weight"));
+  CHECK(has_name(names, "layer2.0.conv1.weight"));
+  CHECK(has_name(names, "layer3.2.bn2.bias"));
+  CHECK(has_name(names, "fc.bias"));
+  CHECK(has_name(r->named_buffers(), "layer1.1.bn1.running_var"));
+  auto rb = nn::resnet20(gen, nn::Shortcut::B);
+  // Option B adds 1x1 conv + BN at the two downsampling blocks: 16*32 + 64 + 32*64 + 128.
+  CHECK(count_params(*rb) == 269722 + 512 + 64 + 2048 + 128);
+  CHECK(has_name(rb->named_parameters(), "layer2.0.shortcut.0.weight"));
+  auto v = nn::vgg_small(gen);
+  // convs 4574592 + BN 3584 + fc 81930.
+  CHECK(count_params(*v) == 4660106);
+}
+
+TEST_CASE("model forward/backward reaches every parameter", "[nn][models]") {
+  Generator gen(1);
+  for (auto sc : {nn::Shortcut::A, nn::Shortcut::B}) {
+    auto r = nn::resnet20(gen, sc);
+    auto x = Tensor<float>::randn({2, 3, 8, 8}, gen);
+    auto logits = (*r)(x);
+    CHECK(logits.shape() == Shape{2, 10});
+    cross_entropy(logits, std::vector<int64_t>{3, 7}).backward();
+    for (auto& [name, p] : r->named_parameters()) {
+      INFO(name);
+      CHECK(p.grad().defined());
+    }
+  }
+}
+
+TEST_CASE("train/eval propagate; eval uses running statistics", "[nn]") {
+  Generator gen(2);
+  nn::Sequential seq;
+  seq.push_back(std::make_shared<nn::Conv2d>(3, 4, 3, 1, 1, true, gen));
+  auto bn = seq.push_back(std::make_shared<nn::BatchNorm>(4));
+  auto x = Tensor<float>::randn({2, 3, 5, 5}, gen);
+  seq.eval();
+  CHECK(!bn->is_training());
+  auto before = bn->running_mean.clone();
+  (void)seq(x);
+  CHECK(allclose(bn->running_mean, before, 0, 0));
+  seq.train();
+  (void)seq(x);
+  CHECK(!allclose(bn->running_mean, before, 0, 0));
+}
+
+TEST_CASE("state_dict round-trips and reports every mismatch", "[nn][state_dict]") {
+  Generator g1(3), g2(4);
+  auto a = nn::resnet20(g1), b = nn::resnet20(g2);
+  CHECK(!allclose(a->state_dict().at("fc.weight"), b->state_dict().at("fc.weight")));
+  b->load_state_dict(a->state_dict());
+  for (auto& [name, t] : a->state_dict()) {
+    INFO(name);
+    CHECK(allclose(b->state_dict().at(name), t, 0, 0));
+  }
+  auto sd = a->state_dict();
+  sd.erase("layer1.0.bn1.running_mean");
+  sd.emplace("layer9.weight", Tensor<float>::zeros({2}));
+  sd["fc.weight"] = Tensor<float>::zeros({3, 64});
+  auto before = b->state_dict().at("conv1.weight").clone();
+  CHECK_THROWS_WITH(b->load_state_dict(sd), Contains("missing: layer1.0.bn1.running_mean [16]") &&
+                                                Contains("unexpected: layer9.weight [2]") &&
+                                                Contains("shape mismatch: fc.weight is [10, 64] in the model, [3, 64]"));
+  CHECK(allclose(b->state_dict().at("conv1.weight"), before, 0, 0));  // nothing copied on error
+  sd.erase("fc.weight");
+  b->load_state_dict(sd, /*strict=*/false);
+}
+
+TEST_CASE("registration errors name the module and the name", "[nn]") {
+  struct Bad : nn::Module {
+    Bad() { register_parameter("w", Tensor<float>::zeros({1})); }
+    Tensor<float> forward(const Tensor<float>& x) override { return x; }
+    std::string type_name() const override { return "Bad"; }
+  } bad;
+  CHECK_THROWS_WITH(bad.register_parameter("w", Tensor<float>::zeros({1})), Contains("Bad") && Contains("'w' is registered twice"));
+  CHECK_THROWS_WITH(bad.register_buffer("a.b", Tensor<float>::zeros({1})), Contains("contain no '.'"));
+}
+
+TEST_CASE("option-A shortcut: values and gradcheck", "[nn][gradcheck]") {
+  auto x = reshape(Tensor<double>::arange(16.0), {1, 1, 4, 4});
+  auto y = shortcut_pad(x, 3, 2);
+  CHECK(y.shape() == Shape{1, 3, 2, 2});
+  CHECK(y.to_vector() == std::vector<double>{0, 0, 0, 0, 0, 2, 8, 10, 0, 0, 0, 0});
+  Generator g(5);
+  auto r = gradcheck([](const std::vector<Tensor<double>>& v) { return shortcut_pad(v[0], 6, 2); },
+                     {Tensor<double>::randn({2, 2, 5, 3}, g).set_requires_grad()});
+  INFO(r.report);
+  CHECK(r.ok);
+  CHECK_THROWS_WITH(shortcut_pad(x, 2, 2), Contains("even number"));
+}
+
+TEST_CASE("SGD follows PyTorch's update rule", "[optim]") {
+  // Two steps by hand with lr 0.1, momentum 0.9, wd 0.01, nesterov, gradient = 2p (from sum p^2).
+  for (bool nesterov : {false, true}) {
+    auto p = Tensor<float>({2}, {1.0f, -2.0f}).set_requires_grad();
+    optim::SGD opt({{{{"p", p}}, 0.1, 0.01}}, {0.9, 0.0, nesterov});
+    std::vector<double> w = {1.0, -2.0}, b = {0, 0};
+    for (int step = 0; step < 2; ++step) {
+      opt.zero_grad();
+      sum(square(p)).backward();
+      opt.step();
+      for (int i = 0; i < 2; ++i) {
+        const double d = 2 * w[i] + 0.01 * w[i];
+        b[i] = step == 0 ? d : 0.9 * b[i] + d;
+        w[i] -= 0.1 * (nesterov ? d + 0.9 * b[i] : b[i]);
+      }
+    }
+    CHECK(p.at({0}) == Approx(w[0]).epsilon(1e-6));
+    CHECK(p.at({1}) == Approx(w[1]).epsilon(1e-6));
+    CHECK(opt.state().count("p.momentum") == 1);
+  }
+  auto q = Tensor<float>::ones({1});
+  CHECK_THROWS_WITH(optim::SGD({{{{"q", q}}, 0.1, 0.0}}), Contains("'q'") && Contains("does not require grad"));
+}

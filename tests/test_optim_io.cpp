@@ -1,0 +1,143 @@
+// Optimizers against their update formulas, schedules at chosen steps, checkpoint files
+// (round trip, truncation, wrong files) and typed config overrides.
+#include <catch2/catch.hpp>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <lowbit/io/checkpoint.hpp>
+#include <lowbit/io/config.hpp>
+#include <lowbit/lowbit.hpp>
+#include <lowbit/optim/adam.hpp>
+#include <lowbit/optim/schedule.hpp>
+
+using namespace lowbit;
+using Catch::Matchers::Contains;
+namespace fs = std::filesystem;
+
+namespace {
+fs::path temp_dir(const std::string& tag) {
+  fs::path d = fs::temp_directory_path() / ("lowbit_test_" + tag + "_" + std::to_string(::getpid()));
+  fs::create_directories(d);
+  return d;
+}
+}  // namespace
+
+TEST_CASE("Adam, AMSGrad and AdamW follow PyTorch's update", "[optim]") {
+  for (int variant = 0; variant < 3; ++variant) {
+    const bool ams = variant == 1, decoupled = variant == 2;
+    auto p = Tensor<float>({3}, {1.0f, -0.5f, 2.0f}).set_requires_grad();
+    optim::Adam opt({{{{"p", p}}, 0.01, 0.1}}, {0.9, 0.999, 1e-8, ams, decoupled});
+    std::vector<double> w = {1.0, -0.5, 2.0}, m(3, 0), v(3, 0), vmax(3, 0);
+    for (int t = 1; t <= 3; ++t) {
+      opt.zero_grad();
+      // Gradient of sum(p^3) = 3 p^2: a gradient that changes sign pattern-free but size.
+      sum(p * p * p).backward();
+      opt.step();
+      for (int i = 0; i < 3; ++i) {
+        double g = 3 * w[i] * w[i];
+        if (decoupled) w[i] *= 1 - 0.01 * 0.1;
+        else g += 0.1 * w[i];
+        m[i] = 0.9 * m[i] + 0.1 * g;
+        v[i] = 0.999 * v[i] + 0.001 * g * g;
+        vmax[i] = std::max(vmax[i], v[i]);
+        const double denom = std::sqrt(ams ? vmax[i] : v[i]) / std::sqrt(1 - std::pow(0.999, t)) + 1e-8;
+        w[i] -= 0.01 / (1 - std::pow(0.9, t)) * m[i] / denom;
+      }
+    }
+    for (int i = 0; i < 3; ++i) CHECK(p.data()[i] == Approx(w[i]).epsilon(1e-5));
+    CHECK(opt.state().at("p.step").item() == 3.0f);
+    CHECK(opt.state().count("p.max_exp_avg_sq") == (ams ? 1u : 0u));
+  }
+}
+
+TEST_CASE("schedules are pure functions of the step", "[optim][schedule]") {
+  optim::Schedule cos;
+  cos.kind = optim::Schedule::Kind::Cosine;
+  cos.base_lr = 0.1;
+  cos.warmup_steps = 10;
+  cos.total_steps = 110;
+  CHECK(cos.lr_at(0) == Approx(0.01));   // first warmup step: base * 1/10
+  CHECK(cos.lr_at(9) == Approx(0.1));    // warmup reaches the base rate
+  CHECK(cos.lr_at(10) == Approx(0.1));   // cosine starts at the base rate
+  CHECK(cos.lr_at(60) == Approx(0.05));  // halfway: (1 + cos(pi/2)) / 2
+  CHECK(cos.lr_at(110) == Approx(0.0).margin(1e-12));
+  optim::Schedule ms;
+  ms.kind = optim::Schedule::Kind::MultiStep;
+  ms.base_lr = 1.0;
+  ms.milestones = {5, 8};
+  ms.gamma = 0.1;
+  CHECK(ms.lr_at(4) == 1.0);
+  CHECK(ms.lr_at(5) == Approx(0.1));
+  CHECK(ms.lr_at(8) == Approx(0.01));
+  optim::Schedule ex;
+  ex.kind = optim::Schedule::Kind::Exponential;
+  ex.base_lr = 2.0;
+  ex.gamma = 0.5;
+  ex.steps_per_decay = 3;
+  CHECK(ex.lr_at(2) == 2.0);
+  CHECK(ex.lr_at(3) == 1.0);
+  CHECK(ex.lr_at(7) == 0.5);
+  CHECK_THROWS_WITH(optim::Schedule::parse_kind("linear"), Contains("'linear'") && Contains("cosine"));
+}
+
+TEST_CASE("checkpoints round-trip and refuse truncated or foreign files", "[io][checkpoint]") {
+  const fs::path dir = temp_dir("ckpt");
+  const std::string path = (dir / "c.ckpt").string();
+  Generator g(1);
+  io::Checkpoint ck;
+  ck.meta = {{"epoch", 3}, {"rng", g.state_string()}};
+  ck.tensors.emplace("a.weight", Tensor<float>::randn({2, 3}, g));
+  ck.tensors.emplace("b", Tensor<float>::scalar(4.0f));
+  io::save_checkpoint(path, ck);
+  CHECK(!fs::exists(path + ".tmp"));
+  auto back = io::load_checkpoint(path);
+  CHECK(back.meta.at("epoch") == 3);
+  CHECK(allclose(back.tensors.at("a.weight"), ck.tensors.at("a.weight"), 0, 0));
+  CHECK(back.tensors.at("b").item() == 4.0f);
+
+  // Truncated copy.
+  const std::string cut = (dir / "cut.ckpt").string();
+  {
+    std::ifstream in(path, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    std::ofstream out(cut, std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size() - 5));
+  }
+  CHECK_THROWS_WITH(io::load_checkpoint(cut), Contains(cut) && Contains("truncated"));
+  const std::string foreign = (dir / "foreign.ckpt").string();
+  std::ofstream(foreign) << "hello, not a checkpoint";
+  CHECK_THROWS_WITH(io::load_checkpoint(foreign), Contains(foreign) && Contains("not a lowbit checkpoint"));
+  CHECK_THROWS_WITH(io::load_checkpoint((dir / "none.ckpt").string()), Contains("cannot open"));
+  // Saving over an existing checkpoint replaces it whole.
+  ck.meta["epoch"] = 4;
+  io::save_checkpoint(path, ck);
+  CHECK(io::load_checkpoint(path).meta.at("epoch") == 4);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("config overrides are typed and keys must exist", "[io][config]") {
+  nlohmann::json cfg = {{"model", "resnet20"}, {"epochs", 10}, {"lr", 0.1}, {"augment", true}, {"milestones", {5, 8}}};
+  io::apply_override(cfg, "epochs=3");
+  io::apply_override(cfg, "lr=1");  // an integer is fine where a number is expected
+  io::apply_override(cfg, "model=vgg_small");
+  io::apply_override(cfg, "augment=false");
+  io::apply_override(cfg, "milestones=[1,2,3]");
+  CHECK(cfg.at("epochs") == 3);
+  CHECK(cfg.at("lr").get<double>() == 1.0);
+  CHECK(cfg.at("lr").is_number_float());
+  CHECK(cfg.at("model") == "vgg_small");
+  CHECK(cfg.at("milestones").size() == 3);
+  CHECK_THROWS_WITH(io::apply_override(cfg, "epoch=3"), Contains("unknown config key 'epoch'"));
+  CHECK_THROWS_WITH(io::apply_override(cfg, "epochs=ten"), Contains("'epochs' expects an integer") && Contains("\"ten\""));
+  CHECK_THROWS_WITH(io::apply_override(cfg, "epochs=2.5"), Contains("'epochs' expects an integer, got 2.5"));
+  CHECK_THROWS_WITH(io::apply_override(cfg, "noequals"), Contains("expected key=value"));
+  const fs::path dir = temp_dir("cfg");
+  std::ofstream(dir / "bad.json") << "{\"epochs\": \"many\"}";
+  CHECK_THROWS_WITH(io::apply_config_file(cfg, (dir / "bad.json").string()),
+                    Contains("bad.json") && Contains("'epochs' expects an integer"));
+  std::ofstream(dir / "broken.json") << "{\"epochs\": ";
+  CHECK_THROWS_WITH(io::apply_config_file(cfg, (dir / "broken.json").string()), Contains("not valid JSON"));
+  fs::remove_all(dir);
+}
