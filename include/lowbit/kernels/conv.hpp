@@ -308,7 +308,7 @@ inline void forward_avx2(const ConvShape& s, const float* x, const float* w, con
 // into dx right away, so only a block of dcols ever exists.
 inline void backward_input_avx2(const ConvShape& s, const float* dy, const float* w, float* dx) {
   const int64_t K = s.C * s.KH * s.KW, P = s.OH() * s.OW(), KK = s.KH * s.KW;
-  const int64_t P8 = (P + 7) / 8 * 8;
+  const int64_t P8 = avx2::round_up_vw(P);  // P rounded to whole vectors
   std::vector<float> apt(static_cast<size_t>(avx2::packed_a_size(K, s.O)));
   avx2::pack_a(K, s.O, w, 1, K, apt.data());  // element (k, o) = w[o*K + k]
   const int64_t ob = even_block(s.O, kBlockK);
@@ -349,7 +349,7 @@ inline void backward_input_avx2(const ConvShape& s, const float* dy, const float
 inline void backward_weight_avx2(const ConvShape& s, const float* x, const float* dy, float* dw,
                                  float* db) {
   const int64_t K = s.C * s.KH * s.KW, P = s.OH() * s.OW(), KK = s.KH * s.KW;
-  const int64_t P8 = (P + 7) / 8 * 8;
+  const int64_t P8 = avx2::round_up_vw(P);  // P rounded to whole vectors
   const int64_t G = std::max<int64_t>(1, std::min<int64_t>(s.N, (512 + P8 - 1) / P8));
   const int64_t groups = (s.N + G - 1) / G;
 #pragma omp parallel if (worth_parallel(s))

@@ -25,38 +25,71 @@ namespace lowbit {
 namespace kernels {
 namespace avx2 {
 
-// Micro-tile: kMR rows of C by kNR = 24 columns (3 ymm vectors of 8 floats).
-//
-// Why 4 x 24: the register file has 16 ymm registers. A 4 x 24 tile keeps 4 * 3 = 12
-// accumulators in registers, leaving 3 registers for the current row of B (3 vectors) and 1
-// for the broadcast of A — exactly 16. Each step of k loads 3 B vectors and broadcasts 4 A
-// scalars (7 loads) for 12 FMAs: the two FMA ports stay busy while the two load ports have
-// slack, and 12 independent accumulators cover the FMA latency (4 cycles x 2 ports = 8 in
-// flight). MR = 4 divides the narrow channel counts of CIFAR nets (16, 32, 64) exactly, so no
-// accumulator rows are wasted on padding — a 6 x 16 tile would pad O = 16 to 18.
-constexpr int64_t kMR = 4;
-constexpr int64_t kNR = 24;
+// Vector width. With AVX-512F enabled by the compiler (e.g. -march=native on a Xeon that has
+// it) the same kernels run on 16-float zmm registers; otherwise on 8-float ymm registers.
+#if defined(__AVX512F__)
+using vfloat = __m512;
+constexpr int64_t kVW = 16;
+inline vfloat vload(const float* p) { return _mm512_loadu_ps(p); }
+inline void vstore(float* p, vfloat v) { _mm512_storeu_ps(p, v); }
+inline vfloat vbroadcast(const float* p) { return _mm512_set1_ps(*p); }
+inline vfloat vset1(float x) { return _mm512_set1_ps(x); }
+inline vfloat vzero() { return _mm512_setzero_ps(); }
+inline vfloat vadd(vfloat a, vfloat b) { return _mm512_add_ps(a, b); }
+inline vfloat vfmadd(vfloat a, vfloat b, vfloat c) { return _mm512_fmadd_ps(a, b, c); }
+inline float vhsum(vfloat v) { return _mm512_reduce_add_ps(v); }
+#else
+using vfloat = __m256;
+constexpr int64_t kVW = 8;
+inline vfloat vload(const float* p) { return _mm256_loadu_ps(p); }
+inline void vstore(float* p, vfloat v) { _mm256_storeu_ps(p, v); }
+inline vfloat vbroadcast(const float* p) { return _mm256_broadcast_ss(p); }
+inline vfloat vset1(float x) { return _mm256_set1_ps(x); }
+inline vfloat vzero() { return _mm256_setzero_ps(); }
+inline vfloat vadd(vfloat a, vfloat b) { return _mm256_add_ps(a, b); }
+inline vfloat vfmadd(vfloat a, vfloat b, vfloat c) { return _mm256_fmadd_ps(a, b, c); }
+inline float vhsum(vfloat v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+#endif
 
-// Width of the packed B panel that holds columns [j0, j0 + 24) of an N-column matrix: the
-// last panel is narrowed to a multiple of 8 so the tail runs the 4x16 or 4x8 kernel instead of
-// multiplying zeros.
+// Micro-tile: kMR = 4 rows of C by kNR = 3 vectors (24 floats with AVX2, 48 with AVX-512).
+//
+// Why 4 x 3 vectors: with AVX2 the register file has 16 ymm registers. The tile keeps
+// 4 * 3 = 12 accumulators in registers, leaving 3 registers for the current row of B (3
+// vectors) and 1 for the broadcast of A — exactly 16. Each step of k loads 3 B vectors and
+// broadcasts 4 A scalars (7 loads) for 12 FMAs: the two FMA ports stay busy while the two load
+// ports have slack, and 12 independent accumulators cover the FMA latency (4 cycles x 2 ports =
+// 8 in flight). MR = 4 divides the narrow channel counts of CIFAR nets (16, 32, 64) exactly, so
+// no accumulator rows are wasted on padding — a 6 x 16 tile would pad O = 16 to 18. With
+// AVX-512 the same shape simply uses zmm registers (half of the 32 available).
+constexpr int64_t kMR = 4;
+constexpr int64_t kNR = 3 * kVW;
+
+// Width of the packed B panel that holds columns [j0, j0 + kNR) of an N-column matrix: the
+// last panel is narrowed to a multiple of the vector width so the tail runs the 2- or
+// 1-vector kernel instead of multiplying zeros.
 inline int64_t panel_width(int64_t N, int64_t j0) {
   const int64_t rem = std::min(kNR, N - j0);
-  return (rem + 7) / 8 * 8;
+  return (rem + kVW - 1) / kVW * kVW;
 }
+inline int64_t round_up_vw(int64_t n) { return (n + kVW - 1) / kVW * kVW; }
 
-// Packed B for a K x N block: panels of up to 24 columns, one after another; inside a panel,
-// row k's columns are contiguous ([panel][k][width]). Panel p starts at p * K * 24.
-inline int64_t packed_b_size(int64_t K, int64_t N) { return K * ((N + 7) / 8 * 8); }
+// Packed B for a K x N block: panels of up to kNR columns, one after another; inside a panel,
+// row k's columns are contiguous ([panel][k][width]). Panel p starts at p * K * kNR.
+inline int64_t packed_b_size(int64_t K, int64_t N) { return K * round_up_vw(N); }
 
 // Scatters row `k` (N contiguous values) of a K-row block into packed-B layout.
 inline void pack_b_row(const float* row, int64_t N, int64_t k, int64_t K, float* dst) {
   int64_t j0 = 0;
   for (; j0 + kNR <= N; j0 += kNR) {
     float* d = dst + j0 * K + k * kNR;
-    _mm256_storeu_ps(d, _mm256_loadu_ps(row + j0));
-    _mm256_storeu_ps(d + 8, _mm256_loadu_ps(row + j0 + 8));
-    _mm256_storeu_ps(d + 16, _mm256_loadu_ps(row + j0 + 16));
+    vstore(d, vload(row + j0));
+    vstore(d + kVW, vload(row + j0 + kVW));
+    vstore(d + 2 * kVW, vload(row + j0 + 2 * kVW));
   }
   if (j0 < N) {
     const int64_t w = panel_width(N, j0), rem = N - j0;
@@ -78,9 +111,9 @@ inline void pack_a(int64_t M, int64_t K, const float* A, int64_t rs, int64_t cs,
 inline int64_t packed_a_size(int64_t M, int64_t K) { return (M + kMR - 1) / kMR * kMR * K; }
 
 // The micro-kernel. For k = 0..kc-1 it does the rank-1 update
-//     acc[i][v] += A[k][i] * B[k][8v .. 8v+7]      (i < 4 rows, v < NV vectors)
+//     acc[i][v] += A[k][i] * B[k][v*VW .. v*VW + VW-1]      (i < 4 rows, v < NV vectors)
 // i.e. one broadcast of A[k][i] times the NV vectors of B's row k. A is a packed 4-row panel
-// (4 floats per k), B a packed panel of 8*NV floats per k, both read strictly sequentially.
+// (4 floats per k), B a packed panel of NV vectors per k, both read strictly sequentially.
 // Then the tile is written to C (row stride ldc): C = acc + bias[i] when !accumulate (bias
 // may be null), C += acc when accumulate. Only the top-left mr x nr part is stored, so edge
 // tiles never write outside C.
@@ -88,33 +121,33 @@ template <int NV>
 inline void micro_kernel(int64_t kc, const float* __restrict A, const float* __restrict B,
                          float* __restrict C, int64_t ldc, bool accumulate, const float* bias,
                          int64_t mr, int64_t nr) {
-  __m256 acc[kMR][NV];
+  vfloat acc[kMR][NV];
   for (int i = 0; i < kMR; ++i)
-    for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_setzero_ps();
+    for (int v = 0; v < NV; ++v) acc[i][v] = vzero();
   for (int64_t k = 0; k < kc; ++k) {
-    __m256 b[NV];
-    for (int v = 0; v < NV; ++v) b[v] = _mm256_loadu_ps(B + 8 * v);
+    vfloat b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = vload(B + kVW * v);
     for (int i = 0; i < kMR; ++i) {
-      const __m256 a = _mm256_broadcast_ss(A + i);
-      for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_fmadd_ps(a, b[v], acc[i][v]);
+      const vfloat a = vbroadcast(A + i);
+      for (int v = 0; v < NV; ++v) acc[i][v] = vfmadd(a, b[v], acc[i][v]);
     }
     A += kMR;
-    B += 8 * NV;
+    B += kVW * NV;
   }
-  if (mr == kMR && nr == 8 * NV) {
+  if (mr == kMR && nr == kVW * NV) {
     for (int i = 0; i < kMR; ++i)
       for (int v = 0; v < NV; ++v) {
-        float* c = C + i * ldc + 8 * v;
-        __m256 r = acc[i][v];
-        if (accumulate) r = _mm256_add_ps(_mm256_loadu_ps(c), r);
-        else if (bias) r = _mm256_add_ps(_mm256_set1_ps(bias[i]), r);
-        _mm256_storeu_ps(c, r);
+        float* c = C + i * ldc + kVW * v;
+        vfloat r = acc[i][v];
+        if (accumulate) r = vadd(vload(c), r);
+        else if (bias) r = vadd(vset1(bias[i]), r);
+        vstore(c, r);
       }
     return;
   }
-  alignas(32) float tile[kMR][8 * NV];
+  alignas(64) float tile[kMR][kVW * NV];
   for (int i = 0; i < kMR; ++i)
-    for (int v = 0; v < NV; ++v) _mm256_store_ps(&tile[i][8 * v], acc[i][v]);
+    for (int v = 0; v < NV; ++v) vstore(&tile[i][kVW * v], acc[i][v]);
   for (int64_t i = 0; i < mr; ++i) {
     float* c = C + i * ldc;
     const float add = (!accumulate && bias) ? bias[i] : 0.0f;
@@ -124,7 +157,7 @@ inline void micro_kernel(int64_t kc, const float* __restrict A, const float* __r
 
 // C[M x N] (+)= Apacked[M x kc] · Bpacked[kc x N] with the layouts of pack_a / pack_b_row.
 // `a` points at k-offset 0 of this K block inside full-K A panels of stride a_panel_stride
-// (= kMR * full K). Loops: B panel outer so each ~kc*96-byte B panel stays in L1 while all
+// (= kMR * full K). Loops: B panel outer so each B panel (kc rows) stays in L1 while all
 // row panels of A (kept in L2) stream past it.
 inline void gemm_packed(int64_t M, int64_t N, int64_t kc, const float* a, int64_t a_panel_stride,
                         const float* bp, float* C, int64_t ldc, bool accumulate,
@@ -137,41 +170,34 @@ inline void gemm_packed(int64_t M, int64_t N, int64_t kc, const float* a, int64_
       const float* ap = a + (i0 / kMR) * a_panel_stride;
       float* c = C + i0 * ldc + j0;
       const float* bi = bias ? bias + i0 : nullptr;
-      if (w == 24) micro_kernel<3>(kc, ap, b, c, ldc, accumulate, bi, mr, nr);
-      else if (w == 16) micro_kernel<2>(kc, ap, b, c, ldc, accumulate, bi, mr, nr);
+      if (w == 3 * kVW) micro_kernel<3>(kc, ap, b, c, ldc, accumulate, bi, mr, nr);
+      else if (w == 2 * kVW) micro_kernel<2>(kc, ap, b, c, ldc, accumulate, bi, mr, nr);
       else micro_kernel<1>(kc, ap, b, c, ldc, accumulate, bi, mr, nr);
     }
   }
 }
 
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
 // Dot-product block: C[ob][kb] += sum_l X[ob*ldx + l] * Y[kb*ldy + l] for l < L (L a multiple
-// of 8; callers zero-pad). The OB x KB accumulators each hold 8 partial sums along l and are
-// reduced horizontally once at the end, which is cheap when L is a few hundred.
+// of kVW; callers zero-pad). The OB x KB accumulators each hold kVW partial sums along l and
+// are reduced horizontally once at the end, which is cheap when L is a few hundred.
 // Registers with OB = 4, KB = 3: 12 accumulators + 3 Y vectors + 1 X vector = 16. Each step
-// of 8 l's does 12 FMAs for 7 loads. Y (3 rows) is the operand callers keep in L1; X streams.
+// does 12 FMAs for 7 loads. Y (3 rows) is the operand callers keep in L1; X streams.
 template <int OB, int KB>
 inline void dot_block(int64_t L, const float* __restrict X, int64_t ldx, const float* __restrict Y,
                       int64_t ldy, float* C, int64_t ldc) {
-  __m256 acc[OB][KB];
+  vfloat acc[OB][KB];
   for (int o = 0; o < OB; ++o)
-    for (int k = 0; k < KB; ++k) acc[o][k] = _mm256_setzero_ps();
-  for (int64_t l = 0; l < L; l += 8) {
-    __m256 y[KB];
-    for (int k = 0; k < KB; ++k) y[k] = _mm256_loadu_ps(Y + k * ldy + l);
+    for (int k = 0; k < KB; ++k) acc[o][k] = vzero();
+  for (int64_t l = 0; l < L; l += kVW) {
+    vfloat y[KB];
+    for (int k = 0; k < KB; ++k) y[k] = vload(Y + k * ldy + l);
     for (int o = 0; o < OB; ++o) {
-      const __m256 x = _mm256_loadu_ps(X + o * ldx + l);
-      for (int k = 0; k < KB; ++k) acc[o][k] = _mm256_fmadd_ps(x, y[k], acc[o][k]);
+      const vfloat x = vload(X + o * ldx + l);
+      for (int k = 0; k < KB; ++k) acc[o][k] = vfmadd(x, y[k], acc[o][k]);
     }
   }
   for (int o = 0; o < OB; ++o)
-    for (int k = 0; k < KB; ++k) C[o * ldc + k] += hsum(acc[o][k]);
+    for (int k = 0; k < KB; ++k) C[o * ldc + k] += vhsum(acc[o][k]);
 }
 
 // C[M x K] += X[M x L] · Y[K x L]^T, blocked 4 x 3 with template tails. Y-block outer: its 3
