@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "../kernels/parallel.hpp"
 #include "node.hpp"
 
 namespace lowbit {
@@ -24,6 +25,7 @@ void add_into(Tensor<T>& a, const Tensor<T>& b) {
   T* pa = a.data();
   const T* pb = b.data();
   const int64_t n = a.numel();
+#pragma omp parallel for simd if (n > kParallelGrain)
   for (int64_t i = 0; i < n; ++i) pa[i] += pb[i];
 }
 // A fresh buffer holding a + b, leaving both untouched (a closure may have returned a view
@@ -34,11 +36,17 @@ Tensor<T> sum_of(const Tensor<T>& a, const Tensor<T>& b) {
   add_into(out, b);
   return out;
 }
+// True when nothing else can see t's data (no other handle, no view of the same storage),
+// so adding into it in place cannot corrupt another node's gradient.
+template <class T>
+bool exclusively_owned(const Tensor<T>& t) {
+  return t.impl_ptr().use_count() == 1 && t.impl().storage.use_count() == 1;
+}
 }  // namespace detail_bw
 
 template <class T>
 void accumulate_leaf(detail::TensorImpl<T>& leaf, const Tensor<T>& g) {
-  if (!leaf.grad) leaf.grad = std::make_shared<Tensor<T>>(g.clone());
+  if (!leaf.grad) leaf.grad = std::make_shared<Tensor<T>>(detail_bw::exclusively_owned(g) ? g : g.clone());
   else detail_bw::add_into(*leaf.grad, g);
 }
 
@@ -107,6 +115,7 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& seed_in, bool retain_g
       } else {
         auto slot = grads.find(e.node.get());
         if (slot == grads.end()) grads.emplace(e.node.get(), std::move(g_in[i]));
+        else if (detail_bw::exclusively_owned(slot->second)) detail_bw::add_into(slot->second, g_in[i]);
         else slot->second = detail_bw::sum_of(slot->second, g_in[i]);
       }
     }
