@@ -344,7 +344,7 @@ inline void backward_input_avx2(const ConvShape& s, const float* dy, const float
 // P, which is contiguous in both dy and im2col rows, so this is a dot-product kernel and needs
 // no transposing pack. Small images are grouped (G images side by side, each zero-padded to
 // P8) so each dot runs over at least ~512 elements and the horizontal sums stay cheap. Per
-// 3-row block of K, those im2col rows are built for the group into L1, then all of dy (in L2)
+// kDotKB-row block of K, those im2col rows are built for the group into L1, then all of dy (in L2)
 // streams past them. Each thread accumulates into its own dw copy; copies are summed at the end.
 inline void backward_weight_avx2(const ConvShape& s, const float* x, const float* dy, float* dw,
                                  float* db) {
@@ -359,7 +359,7 @@ inline void backward_weight_avx2(const ConvShape& s, const float* x, const float
     for (int64_t g = 0; g < groups; ++g) {
       const int64_t n0 = g * G, gn = std::min(G, s.N - n0), L = gn * P8;
       float* dyb = scratch<float>(0, static_cast<size_t>(s.O * L));
-      float* rows = scratch<float>(1, static_cast<size_t>(3 * L));
+      float* rows = scratch<float>(1, static_cast<size_t>(avx2::kDotKB * L));
       for (int64_t o = 0; o < s.O; ++o)
         for (int64_t i = 0; i < gn; ++i) {
           const float* src = dy + ((n0 + i) * s.O + o) * P;
@@ -370,8 +370,8 @@ inline void backward_weight_avx2(const ConvShape& s, const float* x, const float
           for (int64_t p = 0; p < P; ++p) acc += src[p];
           dbl[o] += acc;
         }
-      for (int64_t k0 = 0; k0 < K; k0 += 3) {
-        const int64_t kc = std::min<int64_t>(3, K - k0);
+      for (int64_t k0 = 0; k0 < K; k0 += avx2::kDotKB) {
+        const int64_t kc = std::min<int64_t>(avx2::kDotKB, K - k0);
         for (int64_t r = 0; r < kc; ++r) {
           const int64_t k = k0 + r;
           for (int64_t i = 0; i < gn; ++i) {
