@@ -1,0 +1,483 @@
+// train_cifar: trains a CNN on (a subset of) CIFAR-10 and writes what a script needs to
+// read the result. The README's first command runs it with examples/configs/quickstart.json.
+//
+//   train_cifar [--config FILE.json] [--set key=value]... [--resume OUT] [--eval CHECKPOINT]
+//
+// Output folder (config key "out"):
+//   metrics.jsonl   one JSON object per epoch (losses, accuracies, lr, images/s)
+//   steps.jsonl     one JSON object per training step (loss, lr): what the resume test compares
+//   summary.json    the run's result (model, method, bits, accuracy, time, size)
+//   checkpoint.bin  everything needed to resume bit-exactly (io/checkpoint.hpp)
+//
+// Bad input (config, data, checkpoint) prints one line naming the file or key and exits
+// with status 2, leaving existing files untouched.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <lowbit/data/find.hpp>
+#include <lowbit/data/loader.hpp>
+#include <lowbit/lowbit.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using namespace lowbit;
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Every key the trainer understands, with its default. Config files and --set may only
+// change these keys, with values of the same type (io/config.hpp).
+json default_config() {
+  return json{
+      {"model", "resnet20"},     // resnet20 | vgg_small
+      {"shortcut", "A"},         // ResNet shortcut option: A (zero-padded identity) | B (1x1 conv + BN)
+      {"method", "fp32"},        // quantization method; fp32 = none
+      {"w_bits", 32},            // weight bits (32 = full precision)
+      {"a_bits", 32},            // activation bits (32 = full precision)
+      {"train_per_class", 500},  // balanced training subset (0 = use train_images)
+      {"train_images", 0},       // N random training images when train_per_class = 0 (0 = all)
+      {"test_images", 0},        // N random test images (0 = the full 10,000)
+      {"epochs", 10},
+      {"batch", 128},
+      {"optimizer", "sgd"},      // sgd | adam | adamw
+      {"lr", 0.1},
+      {"momentum", 0.9},         // SGD momentum
+      {"nesterov", true},        // SGD Nesterov momentum
+      {"schedule", "cosine"},    // cosine | multistep | exp | constant, per step
+      {"warmup_epochs", 1.0},    // linear warmup length, in epochs
+      {"milestones", json::array()},  // multistep: epochs at which lr *= gamma
+      {"gamma", 0.1},            // multistep / exp factor (exp: per epoch)
+      {"weight_decay", 5e-4},    // on conv and linear weights only
+      {"label_smoothing", 0.0},
+      {"augment", true},         // pad-4 random crop + horizontal flip
+      {"seed", 0},
+      {"threads", 0},            // 0 = all cores
+      {"out", "runs/quickstart"},
+      {"data", ""},              // data directory; empty = search (data/find.hpp)
+  };
+}
+
+void validate(const json& c) {
+  auto positive = [&](const char* k) {
+    LOWBIT_CHECK(c.at(k).get<double>() > 0, "config key '", k, "' must be positive, got ", c.at(k).dump());
+  };
+  auto non_negative = [&](const char* k) {
+    LOWBIT_CHECK(c.at(k).get<double>() >= 0, "config key '", k, "' must be >= 0, got ", c.at(k).dump());
+  };
+  const std::string model = c.at("model");
+  LOWBIT_CHECK(model == "resnet20" || model == "vgg_small", "config key 'model': unknown model '", model,
+               "' (expected resnet20 or vgg_small)");
+  const std::string sc = c.at("shortcut");
+  LOWBIT_CHECK(sc == "A" || sc == "B", "config key 'shortcut' must be \"A\" or \"B\", got \"", sc, "\"");
+  const std::string method = c.at("method");
+  LOWBIT_CHECK(method == "fp32", "config key 'method': '", method,
+               "' is not available in this build (available: fp32)");
+  LOWBIT_CHECK(c.at("w_bits") == 32 && c.at("a_bits") == 32, "config keys 'w_bits'/'a_bits' must be 32 for method fp32, got ",
+               c.at("w_bits").dump(), "/", c.at("a_bits").dump());
+  positive("epochs");
+  positive("batch");
+  positive("lr");
+  non_negative("train_per_class");
+  non_negative("train_images");
+  non_negative("test_images");
+  non_negative("momentum");
+  non_negative("weight_decay");
+  non_negative("warmup_epochs");
+  non_negative("threads");
+  LOWBIT_CHECK(c.at("label_smoothing").get<double>() >= 0 && c.at("label_smoothing").get<double>() <= 1,
+               "config key 'label_smoothing' must be in [0, 1], got ", c.at("label_smoothing").dump());
+  const std::string opt = c.at("optimizer");
+  LOWBIT_CHECK(opt == "sgd" || opt == "adam" || opt == "adamw", "config key 'optimizer': unknown optimizer '", opt,
+               "' (expected sgd, adam or adamw)");
+  optim::Schedule::parse_kind(c.at("schedule"));
+  for (auto& m : c.at("milestones"))
+    LOWBIT_CHECK(m.is_number_integer() && m.get<int64_t>() >= 0, "config key 'milestones' must hold epoch numbers, got ",
+                 c.at("milestones").dump());
+  LOWBIT_CHECK(!c.at("out").get<std::string>().empty(), "config key 'out' must name a folder");
+}
+
+void print_config(const json& c) {
+  std::printf("%-18s %s\n", "config key", "value");
+  std::printf("%-18s %s\n", "------------------", "--------------------");
+  for (auto it = c.begin(); it != c.end(); ++it) std::printf("%-18s %s\n", it.key().c_str(), it.value().dump().c_str());
+  std::printf("\n");
+}
+
+std::shared_ptr<nn::Module> build_model(const json& c, Generator& gen) {
+  if (c.at("model") == "resnet20")
+    return nn::resnet20(gen, c.at("shortcut") == "A" ? nn::Shortcut::A : nn::Shortcut::B);
+  return nn::vgg_small(gen);
+}
+
+// Weight decay on conv and linear weights only (tensors of rank >= 2); BN and biases 0.
+std::vector<optim::ParamGroup> param_groups(const nn::Module& m, const json& c) {
+  optim::ParamGroup decay, no_decay;
+  decay.lr = no_decay.lr = c.at("lr").get<double>();
+  decay.weight_decay = c.at("weight_decay").get<double>();
+  no_decay.weight_decay = 0.0;
+  for (auto& kv : m.named_parameters()) (kv.second.dim() >= 2 ? decay : no_decay).params.push_back(kv);
+  return {decay, no_decay};
+}
+
+std::unique_ptr<optim::Optimizer> build_optimizer(const nn::Module& m, const json& c) {
+  const std::string name = c.at("optimizer");
+  if (name == "sgd")
+    return std::make_unique<optim::SGD>(param_groups(m, c),
+                                        optim::SgdOptions{c.at("momentum").get<double>(), 0.0, c.at("nesterov").get<bool>()});
+  optim::AdamOptions o;
+  o.decoupled_weight_decay = name == "adamw";
+  return std::make_unique<optim::Adam>(param_groups(m, c), o);
+}
+
+optim::Schedule build_schedule(const json& c, int64_t steps_per_epoch) {
+  optim::Schedule s;
+  s.kind = optim::Schedule::parse_kind(c.at("schedule"));
+  s.base_lr = c.at("lr").get<double>();
+  s.warmup_steps = static_cast<int64_t>(c.at("warmup_epochs").get<double>() * static_cast<double>(steps_per_epoch));
+  s.total_steps = c.at("epochs").get<int64_t>() * steps_per_epoch;
+  s.final_lr = 0.0;
+  s.gamma = c.at("gamma").get<double>();
+  for (auto& m : c.at("milestones")) s.milestones.push_back(m.get<int64_t>() * steps_per_epoch);
+  s.steps_per_decay = steps_per_epoch;
+  return s;
+}
+
+// n images drawn without replacement with a seeded permutation, kept in dataset order.
+// Not "the first n": image folders are sorted by class, so a prefix would hold one class.
+data::Dataset random_subset(const data::Dataset& ds, int64_t n, uint64_t seed) {
+  if (n >= ds.size()) return ds;
+  Generator g(seed ^ 0x5eedULL);
+  std::vector<int64_t> idx = data::random_permutation(ds.size(), g);
+  idx.resize(static_cast<size_t>(n));
+  std::sort(idx.begin(), idx.end());
+  return data::select(ds, idx, "random subset of " + std::to_string(n) + " (seed " + std::to_string(seed) + ")");
+}
+
+struct Data {
+  data::Dataset train, test;
+  std::string description;
+};
+
+Data load_data(const json& c) {
+  const data::DataLocation loc = data::find_cifar10(c.at("data").get<std::string>());
+  std::printf("data: %s\n", loc.description.c_str());
+  Data d;
+  data::Dataset train = data::load_cifar10(loc, data::Split::Train);
+  data::Dataset test = data::load_cifar10(loc, data::Split::Test);
+  const int64_t per_class = c.at("train_per_class"), n_train = c.at("train_images"), n_test = c.at("test_images");
+  const uint64_t seed = c.at("seed");
+  if (per_class > 0) d.train = data::balanced_subset(train, per_class, seed);
+  else if (n_train > 0) d.train = random_subset(train, n_train, seed);
+  else d.train = std::move(train);
+  d.test = n_test > 0 ? random_subset(test, n_test, seed) : std::move(test);
+  d.description = loc.description;
+  std::printf("train images: %lld, test images: %lld\n\n", static_cast<long long>(d.train.size()),
+              static_cast<long long>(d.test.size()));
+  return d;
+}
+
+struct EvalResult {
+  double loss = 0, acc = 0;
+};
+
+EvalResult evaluate(nn::Module& model, const data::Dataset& ds, int64_t batch) {
+  data::LoaderOptions lo;
+  lo.batch_size = batch;
+  lo.shuffle = false;
+  lo.augment = false;
+  data::DataLoader loader(std::make_shared<const data::Dataset>(ds), lo);
+  NoGradGuard no_grad;
+  model.eval();
+  data::Batch b;
+  double loss = 0;
+  int64_t correct = 0, seen = 0;
+  while (loader.next(b)) {
+    Tensor<float> logits = model(b.images);
+    loss += cross_entropy(logits, b.labels).item() * static_cast<double>(b.size());
+    Tensor<int64_t> pred = argmax(logits, 1);
+    for (int64_t i = 0; i < b.size(); ++i) correct += pred.data()[i] == b.labels[static_cast<size_t>(i)];
+    seen += b.size();
+  }
+  model.train();
+  return {loss / static_cast<double>(seen), static_cast<double>(correct) / static_cast<double>(seen)};
+}
+
+io::Checkpoint make_checkpoint(const json& cfg, const nn::Module& model, const optim::Optimizer& opt,
+                               const data::DataLoader& loader, const json& run) {
+  io::Checkpoint ck;
+  ck.meta = {{"format", "lowbit.train_cifar"}, {"config", cfg}, {"run", run}, {"loader", loader.state()}};
+  for (auto& [name, t] : model.state_dict()) ck.tensors.emplace("model/" + name, t);
+  for (auto& [name, t] : opt.state()) ck.tensors.emplace("optim/" + name, t);
+  return ck;
+}
+
+// The model's state dict from a checkpoint, checking it was written by this trainer.
+nn::StateDict model_state(const io::Checkpoint& ck, const std::string& path) {
+  LOWBIT_CHECK(ck.meta.value("format", "") == "lowbit.train_cifar", "checkpoint '", path,
+               "' was not written by train_cifar");
+  nn::StateDict sd;
+  for (auto& [name, t] : ck.tensors)
+    if (name.rfind("model/", 0) == 0) sd.emplace(name.substr(6), t);
+  return sd;
+}
+
+// Keeps the first n lines of a JSON-lines file (a resumed run drops what came after its
+// checkpoint), written atomically.
+void keep_lines(const fs::path& path, int64_t n) {
+  std::vector<std::string> lines;
+  {
+    std::ifstream in(path);
+    std::string line;
+    while (static_cast<int64_t>(lines.size()) < n && std::getline(in, line)) lines.push_back(line);
+  }
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    for (auto& l : lines) out << l << '\n';
+  }
+  fs::rename(tmp, path);
+}
+
+void write_json_atomic(const fs::path& path, const json& j) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    LOWBIT_CHECK(out.good(), "cannot write '", tmp.string(), "'");
+    out << j.dump(2) << '\n';
+  }
+  fs::rename(tmp, path);
+}
+
+int64_t count_params(const nn::Module& m) {
+  int64_t n = 0;
+  for (auto& p : m.parameters()) n += p.numel();
+  return n;
+}
+
+int run_eval(const std::string& path, const std::vector<std::string>& sets) {
+  io::Checkpoint ck = io::load_checkpoint(path);
+  json cfg = default_config();
+  for (auto it = ck.meta.at("config").begin(); it != ck.meta.at("config").end(); ++it)
+    io::set_checked(cfg, it.key(), it.value(), path);
+  for (auto& s : sets) io::apply_override(cfg, s);  // e.g. --set data=DIR or test_images=N
+  validate(cfg);
+  set_num_threads(cfg.at("threads").get<int>());
+  Generator gen(cfg.at("seed").get<uint64_t>());
+  auto model = build_model(cfg, gen);
+  model->load_state_dict(model_state(ck, path));
+  const data::DataLocation loc = data::find_cifar10(cfg.at("data").get<std::string>());
+  std::printf("data: %s\n", loc.description.c_str());
+  data::Dataset test = data::load_cifar10(loc, data::Split::Test);
+  const int64_t n_test = cfg.at("test_images");
+  if (n_test > 0) test = random_subset(test, n_test, cfg.at("seed").get<uint64_t>());
+  const EvalResult r = evaluate(*model, test, cfg.at("batch").get<int64_t>());
+  std::printf("%s: test accuracy %.2f%% (loss %.4f) on %lld images\n", path.c_str(), 100 * r.acc, r.loss,
+              static_cast<long long>(test.size()));
+  return 0;
+}
+
+int run_train(json cfg, const std::string& resume_dir, const std::vector<std::string>& sets) {
+  io::Checkpoint resumed;
+  if (!resume_dir.empty()) {
+    const std::string path = (fs::path(resume_dir) / "checkpoint.bin").string();
+    resumed = io::load_checkpoint(path);
+    model_state(resumed, path);  // format check
+    json saved = default_config();
+    for (auto it = resumed.meta.at("config").begin(); it != resumed.meta.at("config").end(); ++it)
+      io::set_checked(saved, it.key(), it.value(), path);
+    // A resumed run keeps its recipe; only the length, the threads and the data folder may change.
+    for (auto& s : sets) {
+      const std::string key = s.substr(0, s.find('='));
+      LOWBIT_CHECK(key == "epochs" || key == "threads" || key == "data", "--resume: '", key,
+                   "' cannot change when resuming (allowed: epochs, threads, data)");
+      io::apply_override(saved, s);
+    }
+    saved["out"] = resume_dir;
+    cfg = saved;
+  }
+  validate(cfg);
+  const fs::path out = cfg.at("out").get<std::string>();
+  if (resume_dir.empty())
+    for (const char* f : {"checkpoint.bin", "metrics.jsonl", "summary.json"})
+      LOWBIT_CHECK(!fs::exists(out / f), "output folder '", out.string(), "' already holds a run (", f,
+                   "); pass --resume ", out.string(), " to continue it, or choose another --set out=DIR");
+  set_num_threads(cfg.at("threads").get<int>());
+  print_config(cfg);
+
+  Data d = load_data(cfg);
+  fs::create_directories(out);
+
+  Generator gen(cfg.at("seed").get<uint64_t>());
+  auto model = build_model(cfg, gen);
+  model->train();
+  auto opt = build_optimizer(*model, cfg);
+  data::LoaderOptions lo;
+  lo.batch_size = cfg.at("batch");
+  lo.augment = cfg.at("augment");
+  lo.seed = cfg.at("seed");
+  data::DataLoader loader(std::make_shared<const data::Dataset>(std::move(d.train)), lo);
+  const int64_t steps_per_epoch = loader.batches_per_epoch();
+  const optim::Schedule sched = build_schedule(cfg, steps_per_epoch);
+  const int64_t epochs = cfg.at("epochs"), batch = cfg.at("batch");
+  const double label_smoothing = cfg.at("label_smoothing");
+
+  json run = {{"epoch", 0}, {"step", 0}, {"best_test_acc", 0.0}, {"train_s", 0.0}, {"wall_s", 0.0}, {"train_images_seen", 0}};
+  if (!resume_dir.empty()) {
+    model->load_state_dict(model_state(resumed, resume_dir));
+    std::map<std::string, Tensor<float>> ost;
+    for (auto& [name, t] : resumed.tensors)
+      if (name.rfind("optim/", 0) == 0) ost.emplace(name.substr(6), t);
+    opt->load_state(ost);
+    loader.set_state(resumed.meta.at("loader").get<std::string>());
+    run = resumed.meta.at("run");
+    keep_lines(out / "metrics.jsonl", run.at("epoch").get<int64_t>());
+    keep_lines(out / "steps.jsonl", run.at("step").get<int64_t>());
+    std::printf("resuming %s after epoch %lld (step %lld)\n\n", out.string().c_str(),
+                static_cast<long long>(run.at("epoch").get<int64_t>()), static_cast<long long>(run.at("step").get<int64_t>()));
+  } else {
+    std::ofstream(out / "metrics.jsonl", std::ios::trunc);
+    std::ofstream(out / "steps.jsonl", std::ios::trunc);
+  }
+  std::ofstream metrics(out / "metrics.jsonl", std::ios::app), steps_log(out / "steps.jsonl", std::ios::app);
+  std::printf("model %s: %lld parameters\n", cfg.at("model").get<std::string>().c_str(),
+              static_cast<long long>(count_params(*model)));
+
+  const auto wall0 = std::chrono::steady_clock::now();
+  const double wall_before = run.at("wall_s").get<double>();
+  int64_t step = run.at("step");
+  EvalResult last{};
+  for (int64_t epoch = run.at("epoch").get<int64_t>(); epoch < epochs; ++epoch) {
+    io::ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(epochs), steps_per_epoch);
+    const auto t0 = std::chrono::steady_clock::now();
+    double loss_sum = 0;
+    int64_t correct = 0, seen = 0, k = 0;
+    double lr = sched.lr_at(step);
+    data::Batch b;
+    while (loader.next(b)) {
+      lr = sched.lr_at(step);
+      opt->set_lr(lr);
+      opt->zero_grad();
+      Tensor<float> logits = (*model)(b.images);
+      Tensor<float> loss = cross_entropy(logits, b.labels, label_smoothing);
+      loss.backward();
+      opt->step();
+      const double lv = loss.item();
+      {
+        NoGradGuard no_grad;
+        Tensor<int64_t> pred = argmax(logits, 1);
+        for (int64_t i = 0; i < b.size(); ++i) correct += pred.data()[i] == b.labels[static_cast<size_t>(i)];
+      }
+      loss_sum += lv * static_cast<double>(b.size());
+      seen += b.size();
+      char line[160];
+      std::snprintf(line, sizeof line, "{\"epoch\": %lld, \"step\": %lld, \"loss\": %.9g, \"lr\": %.9g}",
+                    static_cast<long long>(epoch + 1), static_cast<long long>(step), lv, lr);
+      steps_log << line << '\n';
+      ++step;
+      bar.update(++k, loss_sum / static_cast<double>(seen), static_cast<double>(correct) / static_cast<double>(seen), seen);
+    }
+    steps_log.flush();
+    const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    last = evaluate(*model, d.test, batch);
+    const double best = std::max(run.at("best_test_acc").get<double>(), last.acc);
+    json m = {{"epoch", epoch + 1},
+              {"train_loss", loss_sum / static_cast<double>(seen)},
+              {"train_acc", static_cast<double>(correct) / static_cast<double>(seen)},
+              {"test_loss", last.loss},
+              {"test_acc", last.acc},
+              {"lr", lr},
+              {"epoch_s", train_s},
+              {"images_per_s", static_cast<double>(seen) / train_s}};
+    metrics << m.dump() << '\n';
+    metrics.flush();
+    std::printf("epoch %lld/%lld: test accuracy %.2f%% (loss %.4f), best %.2f%%\n", static_cast<long long>(epoch + 1),
+                static_cast<long long>(epochs), 100 * last.acc, last.loss, 100 * best);
+    run["epoch"] = epoch + 1;
+    run["step"] = step;
+    run["best_test_acc"] = best;
+    run["final_test_acc"] = last.acc;
+    run["train_s"] = run.at("train_s").get<double>() + train_s;
+    run["train_images_seen"] = run.at("train_images_seen").get<int64_t>() + seen;
+    run["wall_s"] = wall_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+    io::save_checkpoint((out / "checkpoint.bin").string(), make_checkpoint(cfg, *model, *opt, loader, run));
+  }
+
+  const int64_t params = count_params(*model);
+  json summary = {{"model", cfg.at("model")},
+                  {"method", cfg.at("method")},
+                  {"w_bits", cfg.at("w_bits")},
+                  {"a_bits", cfg.at("a_bits")},
+                  {"train_images", loader.dataset().size()},
+                  {"test_images", d.test.size()},
+                  {"epochs", epochs},
+                  {"final_test_acc", run.value("final_test_acc", 0.0)},
+                  {"best_test_acc", run.at("best_test_acc")},
+                  {"wall_s", run.at("wall_s")},
+                  {"images_per_s", run.at("train_images_seen").get<double>() / std::max(1e-9, run.at("train_s").get<double>())},
+                  {"params", params},
+                  // FP32: 4 bytes per parameter (BN running statistics are not counted, as in the papers).
+                  {"model_bytes", params * 4},
+                  {"threads", max_threads()},
+                  {"seed", cfg.at("seed")},
+                  {"data", d.description},
+                  {"config", cfg}};
+  write_json_atomic(out / "summary.json", summary);
+  std::printf("\nfinal test accuracy %.2f%% (best %.2f%%) in %.0f s; results in %s/ (summary.json, metrics.jsonl, checkpoint.bin)\n",
+              100 * summary.at("final_test_acc").get<double>(), 100 * summary.at("best_test_acc").get<double>(),
+              summary.at("wall_s").get<double>(), out.string().c_str());
+  return 0;
+}
+
+const char* kUsage =
+    "usage: train_cifar [--config FILE.json] [--set key=value]... [--resume OUT] [--eval CHECKPOINT]\n"
+    "  --config FILE   JSON object of config keys (see examples/configs/quickstart.json)\n"
+    "  --set k=v       override one key (repeatable); unknown keys and wrong types are errors\n"
+    "  --resume OUT    continue the run in folder OUT from its checkpoint.bin\n"
+    "  --eval CKPT     evaluate a checkpoint on the test set\n"
+    "  --print-config  print the default config as JSON and exit\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    json cfg = default_config();
+    std::string resume, eval;
+    std::vector<std::string> sets;
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      auto value = [&]() -> std::string {
+        LOWBIT_CHECK(i + 1 < argc, "argument ", a, " needs a value");
+        return argv[++i];
+      };
+      if (a == "--config") io::apply_config_file(cfg, value());
+      else if (a == "--set") sets.push_back(value());
+      else if (a == "--resume") resume = value();
+      else if (a == "--eval") eval = value();
+      else if (a == "--print-config") {
+        std::printf("%s\n", default_config().dump(2).c_str());
+        return 0;
+      } else if (a == "--help" || a == "-h") {
+        std::printf("%s", kUsage);
+        return 0;
+      } else {
+        detail::fail("unknown argument '", a, "'\n", kUsage);
+      }
+    }
+    LOWBIT_CHECK(resume.empty() || eval.empty(), "--resume and --eval cannot be combined");
+    if (!eval.empty()) return run_eval(eval, sets);
+    if (resume.empty())
+      for (auto& s : sets) io::apply_override(cfg, s);
+    return run_train(cfg, resume, sets);
+  } catch (const lowbit::Error& e) {
+    std::fprintf(stderr, "train_cifar: error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "train_cifar: error: %s\n", e.what());
+    return 2;
+  }
+}
