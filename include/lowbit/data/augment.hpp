@@ -1,0 +1,171 @@
+// CIFAR-style augmentation and normalization, producing float batches [B, 3, 32, 32].
+//
+// The standard CIFAR-10 training pipeline (torchvision RandomCrop(32, padding=4),
+// RandomHorizontalFlip(), ToTensor(), Normalize(mean, std)):
+//   1. zero-pad the uint8 image by `pad` pixels on every side (40x40 for pad 4),
+//   2. crop 32x32 at a random top-left corner (dy, dx), each uniform in 0..2*pad,
+//   3. mirror left-right with probability 0.5,
+//   4. x = (v / 255 - mean[c]) / std[c] per channel, computed in float exactly as PyTorch
+//      does (so padded zeros become -mean/std, as in torchvision).
+// Random numbers are drawn from a lowbit::Generator, per image in batch order:
+//   dy = randint(2*pad + 1), dx = randint(2*pad + 1), flip = uniform() < flip_prob
+// (the same order as torchvision: crop row, crop column, then the flip). All numbers for a
+// batch are drawn serially first (draw_augment_params); the images are then assembled in
+// parallel, which therefore gives the same bytes for every thread count.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../core/random.hpp"
+#include "../core/tensor.hpp"
+#include "dataset.hpp"
+
+namespace lowbit {
+namespace data {
+
+// Per-channel normalization (R, G, B) applied after scaling to [0, 1].
+struct Normalize {
+  std::array<float, 3> mean{0.4914f, 0.4822f, 0.4465f};
+  std::array<float, 3> std{0.2470f, 0.2435f, 0.2616f};
+
+  // The usual CIFAR-10 training-set statistics (the defaults).
+  static Normalize cifar10() { return Normalize{}; }
+  // Only v / 255: mean 0, std 1.
+  static Normalize identity() { return Normalize{{0.f, 0.f, 0.f}, {1.f, 1.f, 1.f}}; }
+};
+
+// Lookup table value[c][v] = (float(v) / 255 - mean[c]) / std[c]: every uint8 input maps
+// to one precomputed float, bit-identical to PyTorch's ToTensor + Normalize.
+struct NormalizeTable {
+  std::array<std::array<float, 256>, 3> value{};
+
+  explicit NormalizeTable(const Normalize& n = Normalize{}) {
+    for (int c = 0; c < 3; ++c) {
+      LOWBIT_CHECK(n.std[c] > 0.f, "Normalize: std[", c, "] = ", n.std[c],
+                   ", expected a positive value");
+      for (int v = 0; v < 256; ++v) {
+        value[c][v] = (static_cast<float>(v) / 255.0f - n.mean[c]) / n.std[c];
+      }
+    }
+  }
+};
+
+struct AugmentConfig {
+  bool random_crop = true;       // zero pad + random 32x32 crop
+  int pad = 4;                   // padding on each side for the crop
+  bool horizontal_flip = true;   // random left-right mirror
+  double flip_prob = 0.5;
+
+  void check() const {
+    LOWBIT_CHECK(pad >= 0 && pad <= 32, "AugmentConfig: pad = ", pad, ", expected 0..32");
+    LOWBIT_CHECK(flip_prob >= 0.0 && flip_prob <= 1.0, "AugmentConfig: flip_prob = ", flip_prob,
+                 ", expected a probability in [0, 1]");
+  }
+};
+
+// What to do to one image. (dy, dx) is the crop's top-left corner in the padded image, so
+// (pad, pad) without flip is the identity.
+struct AugmentParams {
+  int dy = 0;
+  int dx = 0;
+  bool flip = false;
+};
+
+inline AugmentParams identity_params(int pad) { return AugmentParams{pad, pad, false}; }
+
+// Draws one image's parameters (see the top of this file for the order of the draws).
+// Disabled parts draw nothing.
+inline AugmentParams draw_augment_params(Generator& gen, const AugmentConfig& cfg) {
+  AugmentParams p = identity_params(cfg.pad);
+  if (cfg.random_crop) {
+    const auto range = static_cast<uint64_t>(2 * cfg.pad + 1);
+    p.dy = static_cast<int>(gen.randint(range));
+    p.dx = static_cast<int>(gen.randint(range));
+  }
+  if (cfg.horizontal_flip) p.flip = gen.uniform() < cfg.flip_prob;
+  return p;
+}
+
+// One image: crop at (dy, dx) from the image zero-padded by `pad`, optional mirror, then
+// normalize. out(c, y, x) = table[c][src(c, y + dy - pad, xs + dx - pad)] where
+// xs = flip ? 31 - x : x, and pixels outside the source are 0.
+inline void augment_image(const uint8_t* src_chw, const AugmentParams& p, int pad,
+                          const NormalizeTable& table, float* out_chw) {
+  const int H = static_cast<int>(kHeight), W = static_cast<int>(kWidth);
+  LOWBIT_CHECK(p.dy >= 0 && p.dy <= 2 * pad && p.dx >= 0 && p.dx <= 2 * pad,
+               "augment_image: crop offset (dy, dx) = (", p.dy, ", ", p.dx,
+               ") out of range for pad ", pad, ", expected 0..", 2 * pad);
+  const int oy = p.dy - pad, ox = p.dx - pad;  // source offset of output pixel (0, 0)
+  for (int c = 0; c < 3; ++c) {
+    const uint8_t* s = src_chw + c * H * W;
+    const float* lut = table.value[static_cast<size_t>(c)].data();
+    const float zero = lut[0];
+    float* o = out_chw + c * H * W;
+    for (int y = 0; y < H; ++y) {
+      const int sy = y + oy;
+      float* orow = o + y * W;
+      if (sy < 0 || sy >= H) {
+        for (int x = 0; x < W; ++x) orow[x] = zero;
+        continue;
+      }
+      const uint8_t* srow = s + sy * W;
+      for (int x = 0; x < W; ++x) {
+        const int sx = (p.flip ? W - 1 - x : x) + ox;
+        orow[x] = (sx >= 0 && sx < W) ? lut[srow[sx]] : zero;
+      }
+    }
+  }
+}
+
+struct Batch {
+  Tensor<float> images;          // [B, 3, 32, 32], normalized
+  std::vector<int64_t> labels;   // B labels
+  std::vector<int64_t> indices;  // B dataset indices the batch was made from
+  int64_t size() const { return static_cast<int64_t>(labels.size()); }
+};
+
+// Assembles a batch from dataset `indices` with per-image `params` (same length; pass an
+// empty vector for no augmentation, i.e. identity_params). Parallel over images; the result
+// does not depend on the thread count.
+inline Batch make_batch(const Dataset& ds, const std::vector<int64_t>& indices,
+                        const std::vector<AugmentParams>& params, int pad,
+                        const NormalizeTable& table) {
+  LOWBIT_CHECK(!indices.empty(), "make_batch: no indices, expected at least one image");
+  LOWBIT_CHECK(params.empty() || params.size() == indices.size(), "make_batch: ", params.size(),
+               " augmentation parameter sets for ", indices.size(),
+               " images, expected one per image (or none)");
+  const auto B = static_cast<int64_t>(indices.size());
+  Batch b;
+  b.indices = indices;
+  b.labels.resize(indices.size());
+  for (int64_t i = 0; i < B; ++i) {
+    const int64_t idx = indices[static_cast<size_t>(i)];
+    LOWBIT_CHECK(idx >= 0 && idx < ds.size(), "make_batch: index ", idx, " (batch position ", i,
+                 ") out of range for '", ds.source, "' with ", ds.size(), " images");
+    b.labels[static_cast<size_t>(i)] = ds.labels[static_cast<size_t>(idx)];
+    if (!params.empty()) {
+      const auto& p = params[static_cast<size_t>(i)];
+      LOWBIT_CHECK(p.dy >= 0 && p.dy <= 2 * pad && p.dx >= 0 && p.dx <= 2 * pad,
+                   "make_batch: crop offset (dy, dx) = (", p.dy, ", ", p.dx, ") of batch position ",
+                   i, " out of range for pad ", pad, ", expected 0..", 2 * pad);
+    }
+  }
+  b.images = Tensor<float>::empty({B, kChannels, kHeight, kWidth});
+  float* out = b.images.data();
+  const uint8_t* src = ds.images.data();
+  const AugmentParams ident = identity_params(pad);
+  // Everything was validated above, so the parallel loop cannot throw.
+#pragma omp parallel for schedule(static) if (B >= 8)
+  for (int64_t i = 0; i < B; ++i) {
+    const auto k = static_cast<size_t>(i);
+    augment_image(src + indices[k] * kImageBytes, params.empty() ? ident : params[k], pad, table,
+                  out + i * kImageBytes);
+  }
+  return b;
+}
+
+}  // namespace data
+}  // namespace lowbit
