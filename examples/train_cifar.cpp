@@ -2,6 +2,7 @@
 // read the result. The README's first command runs it with examples/configs/quickstart.json.
 //
 //   train_cifar [--config FILE.json] [--set key=value]... [--resume OUT] [--eval CHECKPOINT]
+//               [--stop-after-epochs K]
 //
 // Output folder (config key "out"):
 //   metrics.jsonl   one JSON object per epoch (losses, accuracies, lr, images/s)
@@ -281,7 +282,9 @@ int run_eval(const std::string& path, const std::vector<std::string>& sets) {
   return 0;
 }
 
-int run_train(json cfg, const std::string& resume_dir, const std::vector<std::string>& sets) {
+// stop_after: end this process after that many epochs (0 = run to the end), leaving a
+// checkpoint exactly as an interrupted run would; the recipe (schedule length) is unchanged.
+int run_train(json cfg, const std::string& resume_dir, const std::vector<std::string>& sets, int64_t stop_after) {
   io::Checkpoint resumed;
   if (!resume_dir.empty()) {
     const std::string path = (fs::path(resume_dir) / "checkpoint.bin").string();
@@ -405,6 +408,11 @@ int run_train(json cfg, const std::string& resume_dir, const std::vector<std::st
     run["train_images_seen"] = run.at("train_images_seen").get<int64_t>() + seen;
     run["wall_s"] = wall_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
     io::save_checkpoint((out / "checkpoint.bin").string(), make_checkpoint(cfg, *model, *opt, loader, run));
+    if (stop_after > 0 && epoch + 1 >= stop_after && epoch + 1 < epochs) {
+      std::printf("stopping after epoch %lld as asked (--stop-after-epochs); continue with --resume %s\n",
+                  static_cast<long long>(epoch + 1), out.string().c_str());
+      return 0;
+    }
   }
 
   const int64_t params = count_params(*model);
@@ -439,6 +447,7 @@ const char* kUsage =
     "  --set k=v       override one key (repeatable); unknown keys and wrong types are errors\n"
     "  --resume OUT    continue the run in folder OUT from its checkpoint.bin\n"
     "  --eval CKPT     evaluate a checkpoint on the test set\n"
+    "  --stop-after-epochs K  stop after K epochs as if interrupted (resume later)\n"
     "  --print-config  print the default config as JSON and exit\n";
 
 }  // namespace
@@ -447,6 +456,7 @@ int main(int argc, char** argv) {
   try {
     json cfg = default_config();
     std::string resume, eval;
+    int64_t stop_after = 0;
     std::vector<std::string> sets;
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
@@ -458,6 +468,12 @@ int main(int argc, char** argv) {
       else if (a == "--set") sets.push_back(value());
       else if (a == "--resume") resume = value();
       else if (a == "--eval") eval = value();
+      else if (a == "--stop-after-epochs") {
+        const std::string v = value();
+        char* end = nullptr;
+        stop_after = std::strtoll(v.c_str(), &end, 10);
+        LOWBIT_CHECK(!v.empty() && *end == '\0' && stop_after > 0, "--stop-after-epochs expects a positive integer, got '", v, "'");
+      }
       else if (a == "--print-config") {
         std::printf("%s\n", default_config().dump(2).c_str());
         return 0;
@@ -472,7 +488,7 @@ int main(int argc, char** argv) {
     if (!eval.empty()) return run_eval(eval, sets);
     if (resume.empty())
       for (auto& s : sets) io::apply_override(cfg, s);
-    return run_train(cfg, resume, sets);
+    return run_train(cfg, resume, sets, stop_after);
   } catch (const lowbit::Error& e) {
     std::fprintf(stderr, "train_cifar: error: %s\n", e.what());
     return 2;

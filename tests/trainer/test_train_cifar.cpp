@@ -1,0 +1,227 @@
+// End-to-end tests of examples/train_cifar (the binary, as a user runs it): a tiny run
+// whose loss goes down, bit-exact resume, --eval, and every bad input of the issue giving
+// exit status 2 with a line naming the file or key — leaving existing files untouched.
+// Data: a synthetic CIFAR-10 in the official binary format, written to a temp folder, in
+// which the class decides the image's colour so a few steps are enough to learn.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#ifndef LOWBIT_TRAIN_CIFAR_EXE
+#error "LOWBIT_TRAIN_CIFAR_EXE must name the train_cifar executable (set by tests/CMakeLists.txt)"
+#endif
+
+namespace fs = std::filesystem;
+using Catch::Matchers::Contains;
+using json = nlohmann::json;
+
+namespace {
+
+struct Run {
+  int status;
+  std::string output;
+};
+
+Run run(const std::string& args) {
+  static int counter = 0;
+  const fs::path log = fs::temp_directory_path() / ("lowbit_trainer_log_" + std::to_string(::getpid()) + "_" +
+                                                    std::to_string(counter++) + ".txt");
+  const std::string cmd = std::string(LOWBIT_TRAIN_CIFAR_EXE) + " " + args + " > " + log.string() + " 2>&1";
+  const int raw = std::system(cmd.c_str());
+  std::ifstream in(log);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  fs::remove(log);
+  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, ss.str()};
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// One record: label byte, then the R, G and B planes (32x32 each). Class k gets a
+// distinct colour (bits of k+1 switch the channels) plus deterministic noise.
+void write_bin(const fs::path& path, int records, int offset) {
+  std::ofstream f(path, std::ios::binary);
+  for (int r = 0; r < records; ++r) {
+    const int label = (r + offset) % 10;
+    f.put(static_cast<char>(label));
+    for (int c = 0; c < 3; ++c)
+      for (int i = 0; i < 1024; ++i) {
+        const int base = ((label + 1) >> c & 1) ? 200 : 40;
+        const int noise = ((r * 7919 + c * 104729 + i * 31) % 41) - 20;
+        f.put(static_cast<char>(base + noise + (label * 5)));
+      }
+  }
+}
+
+// A 24-bit BMP of w x h pixels (rows bottom-up, padded to 4 bytes), written by hand so the
+// test needs no image encoder.
+void write_bmp(const fs::path& path, int w, int h) {
+  const int row = (w * 3 + 3) / 4 * 4, size = 54 + row * h;
+  std::vector<unsigned char> b(static_cast<size_t>(size), 0);
+  auto put32 = [&](int at, int v) {
+    for (int k = 0; k < 4; ++k) b[static_cast<size_t>(at + k)] = static_cast<unsigned char>(v >> (8 * k));
+  };
+  b[0] = 'B', b[1] = 'M';
+  put32(2, size), put32(10, 54), put32(14, 40), put32(18, w), put32(22, h);
+  b[26] = 1, b[28] = 24;
+  put32(34, row * h);
+  for (int i = 54; i < size; ++i) b[static_cast<size_t>(i)] = static_cast<unsigned char>(i * 13);
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), size);
+}
+
+// CIFAR-10 image folders (train/ and test/, one folder per class) with one good image per
+// class, plus one bad file added by the caller.
+fs::path write_image_folders(const fs::path& root) {
+  const char* classes[] = {"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
+  for (const char* split : {"train", "test"})
+    for (const char* c : classes) {
+      fs::create_directories(root / split / c);
+      write_bmp(root / split / c / "0000.bmp", 32, 32);
+    }
+  return root;
+}
+
+struct Fixture {
+  fs::path root = fs::temp_directory_path() / ("lowbit_trainer_" + std::to_string(::getpid()));
+  fs::path data = root / "cifar-10-batches-bin";
+  Fixture() {
+    fs::remove_all(root);
+    fs::create_directories(data);
+    for (int k = 1; k <= 5; ++k) write_bin(data / ("data_batch_" + std::to_string(k) + ".bin"), 40, k);
+    write_bin(data / "test_batch.bin", 60, 0);
+  }
+  ~Fixture() { fs::remove_all(root); }
+  // Small and fast: 64 training images in batches of 32, 60 test images, no warmup.
+  std::string args(const fs::path& out, int epochs) const {
+    return "--set data=" + data.string() + " --set out=" + out.string() + " --set epochs=" + std::to_string(epochs) +
+           " --set train_per_class=0 --set train_images=64 --set batch=32 --set test_images=60"
+           " --set lr=0.05 --set warmup_epochs=0 --set threads=1";
+  }
+};
+
+std::vector<double> losses(const fs::path& steps_file) {
+  std::vector<double> v;
+  std::ifstream in(steps_file);
+  std::string line;
+  while (std::getline(in, line)) v.push_back(json::parse(line).at("loss").get<double>());
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("train_cifar: a tiny run learns and writes its summary", "[trainer]") {
+  Fixture fx;
+  const fs::path out = fx.root / "run";
+  Run r = run(fx.args(out, 3) + " --set schedule=constant");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.output, Contains("config key") && Contains("CIFAR-10 binary format") && Contains("test accuracy"));
+  const json s = json::parse(slurp(out / "summary.json"));
+  for (const char* k : {"model", "method", "w_bits", "a_bits", "train_images", "epochs", "final_test_acc",
+                        "best_test_acc", "wall_s", "images_per_s", "params", "model_bytes"})
+    CHECK(s.contains(k));
+  CHECK(s.at("train_images") == 64);
+  CHECK(s.at("params") == 269722);
+  CHECK(s.at("model_bytes") == 269722 * 4);
+  const auto l = losses(out / "steps.jsonl");
+  REQUIRE(l.size() == 6);
+  CHECK((l[4] + l[5]) / 2 < (l[0] + l[1]) / 2);  // loss goes down
+  int lines = 0;
+  std::ifstream m(out / "metrics.jsonl");
+  for (std::string line; std::getline(m, line); ++lines) CHECK(json::parse(line).contains("test_acc"));
+  CHECK(lines == 3);
+  // --eval reproduces the last epoch's test accuracy.
+  Run e = run("--eval " + (out / "checkpoint.bin").string() + " --set data=" + fx.data.string());
+  INFO(e.output);
+  CHECK(e.status == 0);
+  char acc[32];
+  std::snprintf(acc, sizeof acc, "%.2f%%", 100 * s.at("final_test_acc").get<double>());
+  CHECK_THAT(e.output, Contains(acc));
+}
+
+TEST_CASE("train_cifar: 1 epoch + resume + 1 epoch equals 2 epochs, loss for loss", "[trainer]") {
+  Fixture fx;
+  const fs::path straight = fx.root / "straight", split = fx.root / "split";
+  Run a = run(fx.args(straight, 2));
+  INFO(a.output);
+  REQUIRE(a.status == 0);
+  Run b1 = run(fx.args(split, 2) + " --stop-after-epochs 1");  // the interruption
+  REQUIRE(b1.status == 0);
+  CHECK(!fs::exists(split / "summary.json"));
+  Run b2 = run("--resume " + split.string());
+  INFO(b2.output);
+  REQUIRE(b2.status == 0);
+  CHECK_THAT(b2.output, Contains("resuming"));
+  const auto la = losses(straight / "steps.jsonl"), lb = losses(split / "steps.jsonl");
+  REQUIRE(la.size() == 4);
+  REQUIRE(lb.size() == la.size());
+  for (size_t i = 0; i < la.size(); ++i) CHECK(la[i] == lb[i]);  // bit-exact, not approximately
+  const json ma = json::parse(slurp(straight / "summary.json")), mb = json::parse(slurp(split / "summary.json"));
+  CHECK(ma.at("final_test_acc") == mb.at("final_test_acc"));
+}
+
+TEST_CASE("train_cifar: bad input exits 2 with one clear line and overwrites nothing", "[trainer][errors]") {
+  Fixture fx;
+  const fs::path out = fx.root / "good";
+  REQUIRE(run(fx.args(out, 1)).status == 0);
+  const std::string summary_before = slurp(out / "summary.json"), ckpt_before = slurp(out / "checkpoint.bin");
+
+  auto expect_error = [&](const std::string& args, const std::vector<std::string>& needles) {
+    Run r = run(args);
+    INFO(args << "\n" << r.output);
+    CHECK(r.status == 2);
+    CHECK_THAT(r.output, Contains("train_cifar: error:"));
+    for (auto& n : needles) CHECK_THAT(r.output, Contains(n));
+  };
+  // Config: unknown key, wrong type, negative epochs, unknown model.
+  expect_error(fx.args(fx.root / "x1", 1) + " --set epoch=3", {"unknown config key 'epoch'"});
+  expect_error(fx.args(fx.root / "x2", 1) + " --set batch=big", {"'batch' expects an integer"});
+  expect_error(fx.args(fx.root / "x3", 1) + " --set epochs=-1", {"'epochs' must be positive", "-1"});
+  expect_error(fx.args(fx.root / "x4", 1) + " --set model=resnet1000", {"unknown model 'resnet1000'"});
+  const fs::path bad_cfg = fx.root / "bad.json";
+  std::ofstream(bad_cfg) << "{\"epochs\": 2, \"lr\": \"fast\"}";
+  expect_error("--config " + bad_cfg.string(), {bad_cfg.string(), "'lr' expects a number"});
+  // Data: missing folder, empty folder, truncated .bin.
+  expect_error(fx.args(fx.root / "x5", 1) + " --set data=" + (fx.root / "nowhere").string(), {"nowhere"});
+  fs::create_directories(fx.root / "empty");
+  expect_error(fx.args(fx.root / "x6", 1) + " --set data=" + (fx.root / "empty").string(), {"empty"});
+  const fs::path cut = fx.root / "cut";
+  fs::create_directories(cut);
+  for (auto& e : fs::directory_iterator(fx.data)) fs::copy_file(e.path(), cut / e.path().filename());
+  fs::resize_file(cut / "data_batch_3.bin", 3073 * 5 + 100);
+  expect_error(fx.args(fx.root / "x7", 1) + " --set data=" + cut.string(), {"data_batch_3.bin"});
+  CHECK(!fs::exists(fx.root / "x7"));  // failed before creating the output folder
+  // Image folders: a corrupt image, and one that is not 32x32.
+  const fs::path corrupt = write_image_folders(fx.root / "img_corrupt");
+  std::ofstream(corrupt / "train" / "cat" / "0001.jpg") << "this is not a jpeg";
+  expect_error(fx.args(fx.root / "x8", 1) + " --set data=" + corrupt.string(), {"0001.jpg"});
+  const fs::path small = write_image_folders(fx.root / "img_small");
+  write_bmp(small / "test" / "dog" / "0001.bmp", 31, 32);
+  expect_error(fx.args(fx.root / "x9", 1) + " --set data=" + small.string(), {"0001.bmp", "31"});
+  // Checkpoints: another model's, truncated, and a run folder that is already taken.
+  expect_error("--eval " + (out / "checkpoint.bin").string() + " --set model=vgg_small --set data=" + fx.data.string(),
+               {"load_state_dict", "missing:"});
+  const fs::path trunc = fx.root / "trunc.bin";
+  fs::copy_file(out / "checkpoint.bin", trunc);
+  fs::resize_file(trunc, fs::file_size(trunc) / 2);
+  expect_error("--eval " + trunc.string(), {trunc.string(), "truncated"});
+  expect_error("--resume " + (fx.root / "nothing").string(), {"checkpoint.bin", "cannot open"});
+  expect_error(fx.args(out, 1), {"already holds a run", "--resume"});
+  expect_error("--resume " + out.string() + " --set lr=1", {"'lr' cannot change when resuming"});
+  // The earlier run is untouched by all of the above.
+  CHECK(slurp(out / "summary.json") == summary_before);
+  CHECK(slurp(out / "checkpoint.bin") == ckpt_before);
+}
