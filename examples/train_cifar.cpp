@@ -35,7 +35,7 @@ namespace {
 // change these keys, with values of the same type (io/config.hpp).
 json default_config() {
   return json{
-      {"model", "resnet20"},     // resnet20 | vgg_small
+      {"model", "resnet20"},     // resnet20 | vgg_small | vgg_bc (ALQ's BinaryConnect VGG)
       {"shortcut", "A"},         // ResNet shortcut option: A (zero-padded identity) | B (1x1 conv + BN)
       {"method", "fp32"},        // quantization method; fp32 = none
       {"w_bits", 32},            // weight bits (32 = full precision)
@@ -71,8 +71,8 @@ void validate(const json& c) {
     LOWBIT_CHECK(c.at(k).get<double>() >= 0, "config key '", k, "' must be >= 0, got ", c.at(k).dump());
   };
   const std::string model = c.at("model");
-  LOWBIT_CHECK(model == "resnet20" || model == "vgg_small", "config key 'model': unknown model '", model,
-               "' (expected resnet20 or vgg_small)");
+  LOWBIT_CHECK(model == "resnet20" || model == "vgg_small" || model == "vgg_bc", "config key 'model': unknown model '",
+               model, "' (expected resnet20, vgg_small or vgg_bc)");
   const std::string sc = c.at("shortcut");
   LOWBIT_CHECK(sc == "A" || sc == "B", "config key 'shortcut' must be \"A\" or \"B\", got \"", sc, "\"");
   const std::string method = c.at("method");
@@ -112,6 +112,7 @@ void print_config(const json& c) {
 std::shared_ptr<nn::Module> build_model(const json& c, Generator& gen) {
   if (c.at("model") == "resnet20")
     return nn::resnet20(gen, c.at("shortcut") == "A" ? nn::Shortcut::A : nn::Shortcut::B);
+  if (c.at("model") == "vgg_bc") return nn::vgg_bc(gen);
   return nn::vgg_small(gen);
 }
 

@@ -37,6 +37,11 @@ TEST_CASE("ResNet-20 and VGG-Small have the papers' parameter counts and names",
   auto v = nn::vgg_small(gen);
   // convs 4574592 + BN 3584 + fc 81930.
   CHECK(count_params(*v) == 4660106);
+  // ALQ's BinaryConnect VGG: conv weights 4574592 + conv biases 1792 + BN2d 3584
+  // + FC 8192*1024+1024 + 1024*1024+1024 + 1024*10+10 + BN1d 4096.
+  auto bc = nn::vgg_bc(gen);
+  CHECK(count_params(*bc) == 4574592 + 1792 + 3584 + 9449482 + 4096);
+  CHECK(has_name(bc->named_parameters(), "classifier.1.weight"));  // the first BN1d
 }
 
 TEST_CASE("model forward/backward reaches every parameter", "[nn][models]") {

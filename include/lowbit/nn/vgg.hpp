@@ -34,6 +34,45 @@ class VggSmall : public Module {
   std::shared_ptr<Module> fc;
 };
 
+// The BinaryConnect-style VGG that ALQ calls "VGG_small" (method-notes §4.2): VGG-Small's
+// convs (with bias) and pooling placement, then two hidden FC layers with BN1d:
+// 8192 -> 1024 -> BN -> ReLU -> 1024 -> BN -> ReLU -> 10. 14.02M weights, most in the FCs.
+class VggBinaryConnect : public Module {
+ public:
+  VggBinaryConnect(int64_t num_classes, const LayerFactory& f, Generator& gen) {
+    const int64_t widths[6] = {128, 128, 256, 256, 512, 512};
+    auto body = std::make_shared<Sequential>();
+    int64_t in = 3;
+    for (int i = 0; i < 6; ++i) {
+      body->push_back(f.conv({in, widths[i], 3, 1, 1, true, i == 0 ? LayerRole::First : LayerRole::Middle}, gen));
+      if (i % 2 == 1) body->push_back(std::make_shared<MaxPool2d>(2));
+      body->push_back(std::make_shared<BatchNorm>(widths[i]));
+      body->push_back(std::make_shared<ReLU>());
+      in = widths[i];
+    }
+    body->push_back(std::make_shared<Flatten>());
+    features = register_module("features", body);
+    auto head = std::make_shared<Sequential>();
+    head->push_back(f.linear({512 * 4 * 4, 1024, true, LayerRole::Middle}, gen));
+    head->push_back(std::make_shared<BatchNorm>(1024, /*two_d=*/false));
+    head->push_back(std::make_shared<ReLU>());
+    head->push_back(f.linear({1024, 1024, true, LayerRole::Middle}, gen));
+    head->push_back(std::make_shared<BatchNorm>(1024, /*two_d=*/false));
+    head->push_back(std::make_shared<ReLU>());
+    head->push_back(f.linear({1024, num_classes, true, LayerRole::Last}, gen));
+    classifier = register_module("classifier", head);
+  }
+  Tensorf forward(const Tensorf& x) override { return (*classifier)((*features)(x)); }
+  std::string type_name() const override { return "VggBinaryConnect"; }
+
+  std::shared_ptr<Sequential> features, classifier;
+};
+
+inline std::shared_ptr<VggBinaryConnect> vgg_bc(Generator& gen, const LayerFactory& f = LayerFactory::fp32(),
+                                                int64_t num_classes = 10) {
+  return std::make_shared<VggBinaryConnect>(num_classes, f, gen);
+}
+
 inline std::shared_ptr<VggSmall> vgg_small(Generator& gen, const LayerFactory& f = LayerFactory::fp32(),
                                            int64_t num_classes = 10) {
   return std::make_shared<VggSmall>(num_classes, f, gen);
