@@ -48,10 +48,10 @@ inline void decode_image_32x32(const uint8_t* bytes, size_t len, const std::stri
   LOWBIT_CHECK(len <= static_cast<size_t>(INT_MAX), "image '", name, "' has ", len,
                " bytes, more than stb_image can decode (", INT_MAX, ")");
   int w = 0, h = 0, channels = 0;
-  unsigned char* px = lowbit::detail::stbi::lowbit_stbi_load_from_memory(
+  unsigned char* px = ::lowbit_detail_stbi::lowbit_stbi_load_from_memory(
       bytes, static_cast<int>(len), &w, &h, &channels, 3);
   if (px == nullptr) {
-    const char* why = lowbit::detail::stbi::lowbit_stbi_failure_reason();
+    const char* why = ::lowbit_detail_stbi::lowbit_stbi_failure_reason();
     lowbit::detail::fail("cannot decode image '", name, "' (", len, " bytes; stb_image says: ",
                  why ? why : "unknown error",
                  "); expected a valid JPEG, PNG or BMP file of 32x32x3 pixels");
@@ -59,7 +59,7 @@ inline void decode_image_32x32(const uint8_t* bytes, size_t len, const std::stri
   // Frees stb's buffer on every path out of this function, including the throw below.
   struct Free {
     unsigned char* p;
-    ~Free() { lowbit::detail::stbi::lowbit_stbi_image_free(p); }
+    ~Free() { ::lowbit_detail_stbi::lowbit_stbi_image_free(p); }
   } guard{px};
   if (w != kWidth || h != kHeight) {
     lowbit::detail::fail("image '", name, "' is ", w, "x", h, "x", channels,

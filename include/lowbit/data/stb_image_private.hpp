@@ -1,6 +1,6 @@
 // A private copy of stb_image (JPEG, PNG and BMP decoding) for lowbit's image-folder reader.
 // Only lowbit/data/image_folder.hpp includes this header; it calls
-//   lowbit::detail::stbi::lowbit_stbi_load_from_memory / lowbit_stbi_image_free /
+//   lowbit_detail_stbi::lowbit_stbi_load_from_memory / lowbit_stbi_image_free /
 //   lowbit_stbi_failure_reason.
 //
 // Why: stb_image's implementation must be compiled in exactly one translation unit
@@ -10,10 +10,12 @@
 //      of TUs including lowbit link together, and they never clash with a user's own
 //      non-static stb_image implementation in another TU.
 //   2. The public stbi_* names are renamed to lowbit_stbi_* and the whole file is included
-//      inside namespace lowbit::detail::stbi, so a user's own stb_image in the SAME TU
+//      inside namespace lowbit_detail_stbi, so a user's own stb_image in the SAME TU
 //      (declarations or implementation, included before or after lowbit) does not collide
 //      (stb declares its API extern "C", and C-linkage names ignore namespaces — hence the
-//      renaming as well as the namespace).
+//      renaming as well as the namespace). The namespace is at global scope, not inside
+//      namespace lowbit, on purpose: stb calls C functions unqualified (abs, pow, ldexp),
+//      and inside lowbit those names would find lowbit::abs etc. and hide ::abs.
 //   3. Every macro stb_image defines or reads as configuration is saved with push_macro,
 //      undefined, and restored with pop_macro afterwards, so our copy is configured only by
 //      us and the user's later `#define STB_IMAGE_IMPLEMENTATION / #include <stb_image.h>`
@@ -336,13 +338,9 @@ LOWBIT_STBI_MACROS(LOWBIT_STBI_PUSH)
 #pragma warning(push, 0)
 #endif
 
-namespace lowbit {
-namespace detail {
-namespace stbi {
+namespace lowbit_detail_stbi {
 #include LOWBIT_STB_IMAGE_HEADER
-}  // namespace stbi
-}  // namespace detail
-}  // namespace lowbit
+}  // namespace lowbit_detail_stbi
 
 #if defined(__GNUC__)
 #pragma GCC diagnostic pop
