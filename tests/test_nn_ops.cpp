@@ -86,6 +86,37 @@ TEST_CASE("batch_norm: gradcheck in training and eval, 2-d and 4-d", "[nn][batch
   }
 }
 
+TEST_CASE("batch_norm with fused ReLU equals relu(batch_norm) and passes gradcheck", "[nn][batch_norm][gradcheck]") {
+  Generator g(31);
+  for (bool training : {true, false}) {
+    BatchNormOptions plain{training, 0.1, 1e-5, false}, fused{training, 0.1, 1e-5, true};
+    D rm = D::uniform({3}, g, -0.5, 0.5), rv = D::uniform({3}, g, 0.5, 1.5);
+    D x = param({4, 3, 2, 3}, g), ga = param({3}, g, 0.5, 1.5), be = param({3}, g);
+    D x2 = x.detach().clone().set_requires_grad(), ga2 = ga.detach().clone().set_requires_grad(),
+      be2 = be.detach().clone().set_requires_grad();
+    D y1 = batch_norm(x, ga, be, rm.clone(), rv.clone(), fused);
+    D y2 = relu(batch_norm(x2, ga2, be2, rm.clone(), rv.clone(), plain));
+    CHECK(max_abs_diff(y1, y2) < 1e-12);
+    D cot = D::randn(y1.shape(), g);
+    y1.backward(cot);
+    y2.backward(cot);
+    CHECK(max_abs_diff(x.grad(), x2.grad()) < 1e-10);
+    CHECK(max_abs_diff(ga.grad(), ga2.grad()) < 1e-10);
+    CHECK(max_abs_diff(be.grad(), be2.grad()) < 1e-10);
+    // Gradcheck with beta shifted so that no output sits within the step of the kink.
+    expect_ok(gradcheck([&](const Inputs& v) { return batch_norm(v[0], v[1], v[2], rm.clone(), rv.clone(), fused); },
+                        {param({4, 3, 2, 2}, g), param({3}, g, 0.5, 1.5), param({3}, g)}));
+  }
+}
+
+TEST_CASE("add_relu: values, gradcheck, shape error", "[nn][activation]") {
+  D a({4}, {1, -2, 0.5, -0.25}), b({4}, {1, 1, -1, 0.5});
+  CHECK(add_relu(a, b).to_vector() == std::vector<double>{2, 0, 0, 0.25});
+  Generator g(32);
+  expect_ok(gradcheck([](const Inputs& v) { return add_relu(v[0], v[1]); }, {param({2, 5}, g), param({2, 5}, g)}));
+  CHECK_THROWS_WITH(add_relu(a, D::zeros({2, 2})), Contains("add_relu") && Contains("[4]") && Contains("[2, 2]"));
+}
+
 TEST_CASE("batch_norm fast kernels equal their reference twins", "[nn][batch_norm][kernels]") {
   Generator g(4);
   for (auto s : {kernels::BnShape{1, 3, 5}, kernels::BnShape{7, 13, 9}, kernels::BnShape{128, 16, 64},
@@ -101,13 +132,18 @@ TEST_CASE("batch_norm fast kernels equal their reference twins", "[nn][batch_nor
       CHECK(v1[c] == Approx(v2[c]).epsilon(1e-4));
       is[c] = 1.0f / std::sqrt(v2[c] + 1e-5f);
     }
-    for (bool batch_stats : {true, false}) {
+    // A fused-ReLU output with about half its entries at zero, to mask the gradient.
+    auto yr = Tensor<float>::randn({n}, g);
+    for (int64_t i = 0; i < n; ++i) yr.data()[i] = std::max(0.0f, yr.data()[i]);
+    for (int variant = 0; variant < 4; ++variant) {
+      const bool batch_stats = variant % 2 == 0;
+      const float* mask = variant >= 2 ? yr.data() : nullptr;
       auto dx1 = Tensor<float>::zeros({n}), dx2 = Tensor<float>::zeros({n});
       auto dg1 = Tensor<float>::full({s.C}, 1.0f), dg2 = dg1.clone(), db1 = dg1.clone(), db2 = dg1.clone();
       kernels::bn_backward(s, x.data(), dy.data(), m2.data(), is.data(), gamma.data(), batch_stats,
-                           dx1.data(), dg1.data(), db1.data());
+                           dx1.data(), dg1.data(), db1.data(), mask);
       kernels::bn_backward_reference(s, x.data(), dy.data(), m2.data(), is.data(), gamma.data(),
-                                     batch_stats, dx2.data(), dg2.data(), db2.data());
+                                     batch_stats, dx2.data(), dg2.data(), db2.data(), mask);
       const double scale = 1 + std::max(std::abs(max(dx2).item()), std::abs(max(neg(dx2)).item()));
       CHECK(max_abs_diff(dx1, dx2) < 1e-4 * scale);
       CHECK(max_abs_diff(dg1, dg2) < 1e-4 * (1 + std::abs(sum(abs(dg2)).item())));

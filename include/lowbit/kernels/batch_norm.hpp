@@ -53,10 +53,11 @@ void bn_stats(const BnShape& s, const T* x, T* mean, T* var) {
 }
 
 // y = gamma[c] (x - mean[c]) istd[c] + beta[c]; gamma/beta may be nullptr (1 and 0).
-// ASSIGNS y. Folded into one multiply-add per element: y = x a + b.
+// ASSIGNS y. Folded into one multiply-add per element: y = x a + b. With relu, y is
+// clamped at 0 in the same pass (BN followed by ReLU costs one trip through memory).
 template <class T>
 void bn_apply(const BnShape& s, const T* x, const T* mean, const T* istd, const T* gamma,
-              const T* beta, T* y) {
+              const T* beta, T* y, bool relu = false) {
 #pragma omp parallel for collapse(2) if (s.N * s.C * s.S > kParallelGrain)
   for (int64_t n = 0; n < s.N; ++n)
     for (int64_t c = 0; c < s.C; ++c) {
@@ -64,15 +65,31 @@ void bn_apply(const BnShape& s, const T* x, const T* mean, const T* istd, const 
       const T b = (beta ? beta[c] : T(0)) - mean[c] * a;
       const T* px = x + (n * s.C + c) * s.S;
       T* py = y + (n * s.C + c) * s.S;
-      for (int64_t i = 0; i < s.S; ++i) py[i] = px[i] * a + b;
+      if (relu) {
+        for (int64_t i = 0; i < s.S; ++i) {
+          const T v = px[i] * a + b;
+          py[i] = v > T(0) ? v : T(0);
+        }
+      } else {
+        for (int64_t i = 0; i < s.S; ++i) py[i] = px[i] * a + b;
+      }
     }
+}
+
+// The ReLU mask applied to an incoming gradient: dy where the fused output y > 0, else 0.
+template <class T>
+inline T relu_masked(const T* dy, const T* y_relu, int64_t k) {
+  return y_relu == nullptr || y_relu[k] > T(0) ? dy[k] : T(0);
 }
 
 // Backward. ASSIGNS dx (when non-null); ADDS into dgamma and dbeta (when non-null).
 // batch_stats selects the training formula (gradient through mean and var) or the eval one.
+// y_relu: the output of a fused BN+ReLU (bn_apply with relu), or nullptr. When given, dy is
+// first masked by y > 0 — the ReLU backward — without materializing the masked gradient.
 template <class T>
 void bn_backward(const BnShape& s, const T* x, const T* dy, const T* mean, const T* istd,
-                 const T* gamma, bool batch_stats, T* dx, T* dgamma, T* dbeta) {
+                 const T* gamma, bool batch_stats, T* dx, T* dgamma, T* dbeta,
+                 const T* y_relu = nullptr) {
   const double M = static_cast<double>(s.N * s.S);
 #pragma omp parallel for if (s.N * s.C * s.S > kParallelGrain)
   for (int64_t c = 0; c < s.C; ++c) {
@@ -81,11 +98,21 @@ void bn_backward(const BnShape& s, const T* x, const T* dy, const T* mean, const
     for (int64_t n = 0; n < s.N; ++n) {
       const T* px = x + (n * s.C + c) * s.S;
       const T* pg = dy + (n * s.C + c) * s.S;
+      const T* pr = y_relu ? y_relu + (n * s.C + c) * s.S : nullptr;
       T a = 0, b = 0;
+      if (pr) {
 #pragma omp simd reduction(+ : a, b)
-      for (int64_t i = 0; i < s.S; ++i) {
-        a += pg[i];
-        b += pg[i] * (px[i] - mu);
+        for (int64_t i = 0; i < s.S; ++i) {
+          const T g = pr[i] > T(0) ? pg[i] : T(0);
+          a += g;
+          b += g * (px[i] - mu);
+        }
+      } else {
+#pragma omp simd reduction(+ : a, b)
+        for (int64_t i = 0; i < s.S; ++i) {
+          a += pg[i];
+          b += pg[i] * (px[i] - mu);
+        }
       }
       sdy += a;
       sdyx += b;
@@ -103,7 +130,12 @@ void bn_backward(const BnShape& s, const T* x, const T* dy, const T* mean, const
       const T* px = x + (n * s.C + c) * s.S;
       const T* pg = dy + (n * s.C + c) * s.S;
       T* pd = dx + (n * s.C + c) * s.S;
-      for (int64_t i = 0; i < s.S; ++i) pd[i] = k1 * pg[i] - k2 - k3 * (px[i] - mu);
+      if (y_relu) {
+        const T* pr = y_relu + (n * s.C + c) * s.S;
+        for (int64_t i = 0; i < s.S; ++i) pd[i] = k1 * (pr[i] > T(0) ? pg[i] : T(0)) - k2 - k3 * (px[i] - mu);
+      } else {
+        for (int64_t i = 0; i < s.S; ++i) pd[i] = k1 * pg[i] - k2 - k3 * (px[i] - mu);
+      }
     }
   }
 }
@@ -130,15 +162,16 @@ void bn_stats_reference(const BnShape& s, const T* x, T* mean, T* var) {
 template <class T>
 void bn_backward_reference(const BnShape& s, const T* x, const T* dy, const T* mean,
                            const T* istd, const T* gamma, bool batch_stats, T* dx, T* dgamma,
-                           T* dbeta) {
+                           T* dbeta, const T* y_relu = nullptr) {
   const double M = static_cast<double>(s.N * s.S);
   for (int64_t c = 0; c < s.C; ++c) {
     double sdy = 0, sdyx = 0;
     for (int64_t n = 0; n < s.N; ++n)
       for (int64_t i = 0; i < s.S; ++i) {
         const int64_t k = (n * s.C + c) * s.S + i;
-        sdy += dy[k];
-        sdyx += dy[k] * (x[k] - static_cast<double>(mean[c])) * istd[c];
+        const double g = relu_masked(dy, y_relu, k);
+        sdy += g;
+        sdyx += g * (x[k] - static_cast<double>(mean[c])) * istd[c];
       }
     if (dgamma) dgamma[c] += static_cast<T>(sdyx);
     if (dbeta) dbeta[c] += static_cast<T>(sdy);
@@ -148,8 +181,9 @@ void bn_backward_reference(const BnShape& s, const T* x, const T* dy, const T* m
       for (int64_t i = 0; i < s.S; ++i) {
         const int64_t k = (n * s.C + c) * s.S + i;
         const double xhat = (x[k] - static_cast<double>(mean[c])) * istd[c];
-        dx[k] = static_cast<T>(batch_stats ? g * istd[c] / M * (M * dy[k] - sdy - xhat * sdyx)
-                                           : g * istd[c] * dy[k]);
+        const double gk = relu_masked(dy, y_relu, k);
+        dx[k] = static_cast<T>(batch_stats ? g * istd[c] / M * (M * gk - sdy - xhat * sdyx)
+                                           : g * istd[c] * gk);
       }
   }
 }

@@ -59,11 +59,13 @@ class Linear : public Module {
 };
 
 // Per-channel batch norm for [N, C, H, W] (BatchNorm2d) or [N, C] (BatchNorm1d) inputs:
-// gamma = 1, beta = 0, running mean 0 and variance 1, as PyTorch.
+// gamma = 1, beta = 0, running mean 0 and variance 1, as PyTorch. With fuse_relu it is
+// BN followed by ReLU, computed in one pass (ops/batch_norm.hpp); the models use that.
 class BatchNorm : public Module {
  public:
-  explicit BatchNorm(int64_t channels, bool two_d = true, double momentum = 0.1, double eps = 1e-5)
-      : two_d_(two_d), momentum_(momentum), eps_(eps) {
+  explicit BatchNorm(int64_t channels, bool two_d = true, bool fuse_relu = false, double momentum = 0.1,
+                     double eps = 1e-5)
+      : two_d_(two_d), relu_(fuse_relu), momentum_(momentum), eps_(eps) {
     LOWBIT_CHECK(channels > 0, "BatchNorm: invalid channel count ", channels);
     weight = register_parameter("weight", Tensorf::ones({channels}));
     bias = register_parameter("bias", Tensorf::zeros({channels}));
@@ -73,14 +75,16 @@ class BatchNorm : public Module {
   Tensorf forward(const Tensorf& x) override {
     LOWBIT_CHECK(x.dim() == (two_d_ ? 4 : 2), type_name(), ": expected a ", two_d_ ? "4-d" : "2-d",
                  " input, got ", shape_str(x.shape()));
-    return batch_norm(x, weight, bias, running_mean, running_var, {is_training(), momentum_, eps_});
+    return batch_norm(x, weight, bias, running_mean, running_var, {is_training(), momentum_, eps_, relu_});
   }
-  std::string type_name() const override { return two_d_ ? "BatchNorm2d" : "BatchNorm1d"; }
+  std::string type_name() const override {
+    return std::string(two_d_ ? "BatchNorm2d" : "BatchNorm1d") + (relu_ ? "+ReLU" : "");
+  }
 
   Tensorf weight, bias, running_mean, running_var;
 
  private:
-  bool two_d_;
+  bool two_d_, relu_;
   double momentum_, eps_;
 };
 

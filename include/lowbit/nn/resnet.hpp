@@ -6,6 +6,7 @@
 #pragma once
 #include <memory>
 
+#include "../ops/activation.hpp"
 #include "../ops/binary.hpp"
 #include "../ops/shortcut.hpp"
 #include "factory.hpp"
@@ -20,7 +21,7 @@ class BasicBlock : public Module {
   BasicBlock(int64_t in, int64_t out, int64_t stride, Shortcut sc, const LayerFactory& f, Generator& gen)
       : in_(in), out_(out), stride_(stride) {
     conv1 = register_module("conv1", f.conv({in, out, 3, stride, 1, false, LayerRole::Middle}, gen));
-    bn1 = register_module("bn1", std::make_shared<BatchNorm>(out));
+    bn1 = register_module("bn1", std::make_shared<BatchNorm>(out, true, /*fuse_relu=*/true));
     conv2 = register_module("conv2", f.conv({out, out, 3, 1, 1, false, LayerRole::Middle}, gen));
     bn2 = register_module("bn2", std::make_shared<BatchNorm>(out));
     if ((stride != 1 || in != out) && sc == Shortcut::B) {
@@ -31,12 +32,12 @@ class BasicBlock : public Module {
     }
   }
   Tensorf forward(const Tensorf& x) override {
-    Tensorf h = relu((*bn1)((*conv1)(x)));
+    Tensorf h = (*bn1)((*conv1)(x));  // BN + ReLU fused
     h = (*bn2)((*conv2)(h));
     Tensorf s = x;
     if (shortcut) s = (*shortcut)(x);
     else if (stride_ != 1 || in_ != out_) s = shortcut_pad(x, out_, stride_);
-    return relu(h + s);
+    return add_relu(h, s);
   }
   std::string type_name() const override { return "BasicBlock"; }
 
@@ -54,7 +55,7 @@ class ResNetCifar : public Module {
     LOWBIT_CHECK(depth >= 8 && (depth - 2) % 6 == 0, "ResNetCifar: depth ", depth, " is not 6n + 2");
     const int n = (depth - 2) / 6;
     conv1 = register_module("conv1", f.conv({3, 16, 3, 1, 1, false, LayerRole::First}, gen));
-    bn1 = register_module("bn1", std::make_shared<BatchNorm>(16));
+    bn1 = register_module("bn1", std::make_shared<BatchNorm>(16, true, /*fuse_relu=*/true));
     int64_t in = 16;
     const int64_t widths[3] = {16, 32, 64};
     for (int s = 0; s < 3; ++s) {
@@ -69,7 +70,7 @@ class ResNetCifar : public Module {
     fc = register_module("fc", f.linear({64, num_classes, true, LayerRole::Last}, gen));
   }
   Tensorf forward(const Tensorf& x) override {
-    Tensorf h = relu((*bn1)((*conv1)(x)));
+    Tensorf h = (*bn1)((*conv1)(x));  // BN + ReLU fused
     for (auto& s : stages) h = (*s)(h);
     return (*fc)(global_avg_pool2d(h));
   }

@@ -1,7 +1,8 @@
 // VGG-Small as in LQ-Nets (Zhang et al. 2018), the CIFAR-10 network of the SLB paper:
 // 3x3 convs 128, 128, pool, 256, 256, pool, 512, 512, pool, then FC 8192 -> 10. No conv
 // bias. Each max-pool sits between its conv and the BN (conv -> pool -> BN -> ReLU), which
-// pools before normalizing and so halves the BN work at those layers.
+// pools before normalizing and so halves the BN work at those layers. BN and ReLU run as one
+// fused layer ("BatchNorm2d+ReLU").
 #pragma once
 #include <memory>
 
@@ -19,8 +20,7 @@ class VggSmall : public Module {
     for (int i = 0; i < 6; ++i) {
       body->push_back(f.conv({in, widths[i], 3, 1, 1, false, i == 0 ? LayerRole::First : LayerRole::Middle}, gen));
       if (i % 2 == 1) body->push_back(std::make_shared<MaxPool2d>(2));
-      body->push_back(std::make_shared<BatchNorm>(widths[i]));
-      body->push_back(std::make_shared<ReLU>());
+      body->push_back(std::make_shared<BatchNorm>(widths[i], true, /*fuse_relu=*/true));
       in = widths[i];
     }
     body->push_back(std::make_shared<Flatten>());
@@ -36,7 +36,8 @@ class VggSmall : public Module {
 
 // The BinaryConnect-style VGG that ALQ calls "VGG_small" (method-notes §4.2): VGG-Small's
 // convs (with bias) and pooling placement, then two hidden FC layers with BN1d:
-// 8192 -> 1024 -> BN -> ReLU -> 1024 -> BN -> ReLU -> 10. 14.02M weights, most in the FCs.
+// 8192 -> 1024 -> BN -> ReLU -> 1024 -> BN -> ReLU -> 10 (BN+ReLU fused). 14.02M weights,
+// most in the FCs.
 class VggBinaryConnect : public Module {
  public:
   VggBinaryConnect(int64_t num_classes, const LayerFactory& f, Generator& gen) {
@@ -46,19 +47,16 @@ class VggBinaryConnect : public Module {
     for (int i = 0; i < 6; ++i) {
       body->push_back(f.conv({in, widths[i], 3, 1, 1, true, i == 0 ? LayerRole::First : LayerRole::Middle}, gen));
       if (i % 2 == 1) body->push_back(std::make_shared<MaxPool2d>(2));
-      body->push_back(std::make_shared<BatchNorm>(widths[i]));
-      body->push_back(std::make_shared<ReLU>());
+      body->push_back(std::make_shared<BatchNorm>(widths[i], true, /*fuse_relu=*/true));
       in = widths[i];
     }
     body->push_back(std::make_shared<Flatten>());
     features = register_module("features", body);
     auto head = std::make_shared<Sequential>();
     head->push_back(f.linear({512 * 4 * 4, 1024, true, LayerRole::Middle}, gen));
-    head->push_back(std::make_shared<BatchNorm>(1024, /*two_d=*/false));
-    head->push_back(std::make_shared<ReLU>());
+    head->push_back(std::make_shared<BatchNorm>(1024, /*two_d=*/false, /*fuse_relu=*/true));
     head->push_back(f.linear({1024, 1024, true, LayerRole::Middle}, gen));
-    head->push_back(std::make_shared<BatchNorm>(1024, /*two_d=*/false));
-    head->push_back(std::make_shared<ReLU>());
+    head->push_back(std::make_shared<BatchNorm>(1024, /*two_d=*/false, /*fuse_relu=*/true));
     head->push_back(f.linear({1024, num_classes, true, LayerRole::Last}, gen));
     classifier = register_module("classifier", head);
   }

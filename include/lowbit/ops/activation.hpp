@@ -49,6 +49,21 @@ Tensor<T> clamp(const Tensor<T>& x, detail::nondeduced_t<T> lo, detail::nondeduc
   return y;
 }
 
+// y = max(a + b, 0) for same-shaped a, b: a residual join and its ReLU in one pass.
+// dL/da = dL/db = g where y > 0, else 0.
+template <class T>
+Tensor<T> add_relu(const Tensor<T>& a, const Tensor<T>& b) {
+  LOWBIT_CHECK(a.shape() == b.shape(), "add_relu: shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()),
+               " differ (add_relu does not broadcast)");
+  Tensor<T> y = detail::zip(a, b, [](T u, T v) { return u + v > T(0) ? u + v : T(0); });
+  if (autograd::needs_grad({&a, &b}))
+    autograd::record(y, "add_relu", {&a, &b}, [yd = y.detach()](const Tensor<T>& g) {
+      Tensor<T> d = detail::zip(g, yd, [](T gv, T yv) { return yv > T(0) ? gv : T(0); });
+      return std::vector<Tensor<T>>{d, d};
+    });
+  return y;
+}
+
 // [N, d1, d2, ...] -> [N, d1*d2*...], a view.  Gradient: reshape back.
 template <class T>
 Tensor<T> flatten(const Tensor<T>& x) {

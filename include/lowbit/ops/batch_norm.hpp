@@ -3,6 +3,8 @@
 //   running_mean = (1 - m) running_mean + m mean,
 //   running_var  = (1 - m) running_var  + m var * M / (M - 1)   (unbiased, M = N*H*W);
 // evaluation normalizes with the running statistics. Kernels: kernels/batch_norm.hpp.
+// With opt.relu the op is relu(batch_norm(x)) in one pass each way; its backward masks the
+// incoming gradient by the saved output (y > 0), which the next layer keeps alive anyway.
 // Row in docs/gradients.md.
 #pragma once
 #include <cmath>
@@ -16,6 +18,7 @@ struct BatchNormOptions {
   bool training = true;
   double momentum = 0.1;
   double eps = 1e-5;
+  bool relu = false;  // fuse a ReLU after the normalization: y = max(0, BN(x))
 };
 
 // gamma/beta: [C] or undefined (no affine). running_mean/var: [C] buffers, updated in place
@@ -57,11 +60,12 @@ Tensor<T> batch_norm(const Tensor<T>& x, const Tensor<T>& gamma, const Tensor<T>
   }
   Tensor<T> y = Tensor<T>::empty(x.shape());
   kernels::bn_apply(s, x.data(), mean.data(), istd.data(), gamma.defined() ? gamma.data() : nullptr,
-                    beta.defined() ? beta.data() : nullptr, y.data());
+                    beta.defined() ? beta.data() : nullptr, y.data(), opt.relu);
   if (autograd::needs_grad({&x, &gamma, &beta})) {
     autograd::record(
-        y, "batch_norm", {&x, &gamma, &beta},
+        y, opt.relu ? "batch_norm_relu" : "batch_norm", {&x, &gamma, &beta},
         [xd = x.detach(), gd = gamma.defined() ? gamma.detach() : Tensor<T>(), mean, istd, s,
+         yd = opt.relu ? y.detach() : Tensor<T>(),
          batch_stats = opt.training, want_dx = x.requires_grad(),
          want_dg = gamma.defined() && gamma.requires_grad(),
          want_db = beta.defined() && beta.requires_grad(), C](const Tensor<T>& g) {
@@ -71,7 +75,7 @@ Tensor<T> batch_norm(const Tensor<T>& x, const Tensor<T>& gamma, const Tensor<T>
           kernels::bn_backward(s, xd.data(), g.data(), mean.data(), istd.data(),
                                gd.defined() ? gd.data() : nullptr, batch_stats,
                                want_dx ? dx.data() : nullptr, want_dg ? dg.data() : nullptr,
-                               want_db ? db.data() : nullptr);
+                               want_db ? db.data() : nullptr, yd.defined() ? yd.data() : nullptr);
           return std::vector<Tensor<T>>{dx, dg, db};
         });
   }
