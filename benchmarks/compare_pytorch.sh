@@ -18,6 +18,7 @@
 #
 #   --quick   1 round, fewer steps (a few minutes at most; numbers are rougher)
 #   default   3 rounds; resnet20: 2 warm-up + 10 timed steps, vgg_small: 1 + 4
+#             (roughly 10-15 minutes on a 2-core AVX2 machine)
 #
 # Environment:
 #   LOWBIT_BUILD_DIR       build directory (default: <repo>/build, as tests/run.sh); the
