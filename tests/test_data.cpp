@@ -438,6 +438,28 @@ TEST_CASE("augmentation: crop offsets, flips and normalization match hand-comput
   CHECK(at(cf, 0, 27, 5) == 32);  // src row 31
   CHECK(at(cf, 0, 28, 5) == 0);   // src row 32: padding
 
+  // Every (dy, dx, flip) against the definition, pixel by pixel, on a pseudo-random image.
+  {
+    Dataset r = synthetic({0}, 1);
+    Generator rg(77);
+    for (auto& v : r.images) v = static_cast<uint8_t>(1 + rg.randint(255));
+    bool ok = true;
+    std::vector<float> out(3072);
+    for (int dy = 0; dy <= 8; ++dy)
+      for (int dx = 0; dx <= 8; ++dx)
+        for (bool flip : {false, true}) {
+          augment_image(r.image(0), {dy, dx, flip}, 4, raw, out.data());
+          for (int c = 0; c < 3; ++c)
+            for (int y = 0; y < 32; ++y)
+              for (int x = 0; x < 32; ++x) {
+                const int sy = y + dy - 4, sx = (flip ? 31 - x : x) + dx - 4;
+                const int v = (sy >= 0 && sy < 32 && sx >= 0 && sx < 32) ? r.pixel(0, c, sy, sx) : 0;
+                ok = ok && out[static_cast<size_t>((c * 32 + y) * 32 + x)] == raw.value[c][v];
+              }
+        }
+    CHECK(ok);
+  }
+
   // The draws: dy = randint(9), dx = randint(9), flip = uniform() < 0.5, per image in order.
   Generator g1(123), g2(123);
   AugmentConfig cfg;

@@ -5,14 +5,15 @@
 //   1. zero-pad the uint8 image by `pad` pixels on every side (40x40 for pad 4),
 //   2. crop 32x32 at a random top-left corner (dy, dx), each uniform in 0..2*pad,
 //   3. mirror left-right with probability 0.5,
-//   4. x = (v / 255 - mean[c]) / std[c] per channel, computed in float exactly as PyTorch
-//      does (so padded zeros become -mean/std, as in torchvision).
+//   4. x = (v / 255 - mean[c]) / std[c] per channel, in float with the same operations as
+//      torchvision (padded zeros become -mean/std, as in torchvision).
 // Random numbers are drawn from a lowbit::Generator, per image in batch order:
 //   dy = randint(2*pad + 1), dx = randint(2*pad + 1), flip = uniform() < flip_prob
 // (the same order as torchvision: crop row, crop column, then the flip). All numbers for a
-// batch are drawn serially first (draw_augment_params); the images are then assembled in
-// parallel, which therefore gives the same bytes for every thread count.
+// batch are drawn first (draw_augment_params), so assembling the images is a pure function
+// of (dataset, indices, params): the same bytes in any loop order or thread count.
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <string>
@@ -38,7 +39,8 @@ struct Normalize {
 };
 
 // Lookup table value[c][v] = (float(v) / 255 - mean[c]) / std[c]: every uint8 input maps
-// to one precomputed float, bit-identical to PyTorch's ToTensor + Normalize.
+// to one precomputed float, computed with the same float operations as torchvision's
+// ToTensor + Normalize (v / 255, subtract the mean, divide by the std).
 struct NormalizeTable {
   std::array<std::array<float, 256>, 3> value{};
 
@@ -112,10 +114,17 @@ inline void augment_image(const uint8_t* src_chw, const AugmentParams& p, int pa
         continue;
       }
       const uint8_t* srow = s + sy * W;
-      for (int x = 0; x < W; ++x) {
-        const int sx = (p.flip ? W - 1 - x : x) + ox;
-        orow[x] = (sx >= 0 && sx < W) ? lut[srow[sx]] : zero;
+      // Source column of output column x: x + ox, or (W - 1 - x) + ox when flipped. It is
+      // inside the image for x in [x0, x1); outside that range the pixel is padding.
+      const int x0 = p.flip ? std::max(0, ox) : std::max(0, -ox);
+      const int x1 = p.flip ? std::min(W, W + ox) : std::min(W, W - ox);
+      for (int x = 0; x < x0; ++x) orow[x] = zero;
+      if (p.flip) {
+        for (int x = x0; x < x1; ++x) orow[x] = lut[srow[W - 1 + ox - x]];
+      } else {
+        for (int x = x0; x < x1; ++x) orow[x] = lut[srow[x + ox]];
       }
+      for (int x = std::max(x0, x1); x < W; ++x) orow[x] = zero;
     }
   }
 }
@@ -128,8 +137,7 @@ struct Batch {
 };
 
 // Assembles a batch from dataset `indices` with per-image `params` (same length; pass an
-// empty vector for no augmentation, i.e. identity_params). Parallel over images; the result
-// does not depend on the thread count.
+// empty vector for no augmentation, i.e. identity_params).
 inline Batch make_batch(const Dataset& ds, const std::vector<int64_t>& indices,
                         const std::vector<AugmentParams>& params, int pad,
                         const NormalizeTable& table) {
@@ -157,8 +165,13 @@ inline Batch make_batch(const Dataset& ds, const std::vector<int64_t>& indices,
   float* out = b.images.data();
   const uint8_t* src = ds.images.data();
   const AugmentParams ident = identity_params(pad);
-  // Everything was validated above, so the parallel loop cannot throw.
-#pragma omp parallel for schedule(static) if (B >= 8)
+  // Serial on purpose. Assembly costs about 3 us per image on one core (bench_data: ~300k
+  // images/s, 0.4 ms per batch of 128), negligible next to a training step. An OpenMP
+  // region per batch would save at most a fraction of that on an idle machine, but it was
+  // measured 5-7x SLOWER whenever the cores are shared with other processes (threads spin
+  // at the barrier waiting for a descheduled sibling). The output does not depend on the
+  // order of this loop (all random numbers were drawn before), so it can be made parallel
+  // with `#pragma omp parallel for` without changing a single bit.
   for (int64_t i = 0; i < B; ++i) {
     const auto k = static_cast<size_t>(i);
     augment_image(src + indices[k] * kImageBytes, params.empty() ? ident : params[k], pad, table,

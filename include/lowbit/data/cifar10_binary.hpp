@@ -107,6 +107,15 @@ inline Dataset load_cifar10_binary(const std::string& dir, Split split) {
   ds.class_names = cifar10_class_names();
   ds.source = std::string("CIFAR-10 binary ") + split_name(split) + " split from " + dir + " (";
   const auto files = cifar10_binary_files(split);
+  // Reserve once for all files (sizes are validated per file below) to avoid re-copying
+  // the images vector as each file is appended.
+  uintmax_t records = 0;
+  for (const auto& f : files) {
+    const uintmax_t bytes = fs::file_size(fs::path(dir) / f, ec);
+    if (!ec) records += bytes / static_cast<uintmax_t>(kCifar10RecordBytes);
+  }
+  ds.labels.reserve(static_cast<size_t>(records));
+  ds.images.reserve(static_cast<size_t>(records) * static_cast<size_t>(kImageBytes));
   for (size_t k = 0; k < files.size(); ++k) {
     append_cifar10_bin((fs::path(dir) / files[k]).string(), ds);
     ds.source += (k ? ", " : "") + files[k];
