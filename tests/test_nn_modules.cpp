@@ -41,7 +41,7 @@ TEST_CASE("ResNet-20 and VGG-Small have the papers' parameter counts and names",
   // + FC 8192*1024+1024 + 1024*1024+1024 + 1024*10+10 + BN1d 4096.
   auto bc = nn::vgg_bc(gen);
   CHECK(count_params(*bc) == 4574592 + 1792 + 3584 + 9449482 + 4096);
-  CHECK(has_name(bc->named_parameters(), "classifier.1.weight"));  // the first BN1d
+  CHECK(has_name(bc->named_parameters(), "classifier.1.weight"));  // the first BN1d (+ReLU)
 }
 
 TEST_CASE("model forward/backward reaches every parameter", "[nn][models]") {
