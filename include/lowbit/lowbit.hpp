@@ -42,6 +42,14 @@
 #include "ops/softmax.hpp"
 #include "ops/unary.hpp"
 
+// data: CIFAR-10 readers, subsets, augmentation, loader, lookup
+#include "data/augment.hpp"
+#include "data/cifar10_binary.hpp"
+#include "data/dataset.hpp"
+#include "data/find.hpp"
+#include "data/image_folder.hpp"
+#include "data/loader.hpp"
+
 // nn: modules, layers, the paper models
 #include "nn/factory.hpp"
 #include "nn/init.hpp"
