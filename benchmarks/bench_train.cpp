@@ -4,7 +4,9 @@
 // by side.
 //
 //   bench_train --model resnet20|vgg_small [--threads N] [--batch 128] [--steps 10]
-//               [--warmup 2] [--json]
+//               [--warmup 2] [--json] [--profile]
+// --profile prints where the time of the measured steps goes: forward per leaf-module type,
+// backward per op, and the optimizer step (autograd/profiler.hpp).
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -12,6 +14,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <memory>
 #include <lowbit/lowbit.hpp>
 #include <string>
 #include <vector>
@@ -42,7 +46,7 @@ double peak_rss_mb() {
 int main(int argc, char** argv) {
   std::string model = "resnet20";
   int64_t threads = max_threads(), batch = 128, steps = 10, warmup = 2;
-  bool json = false;
+  bool json = false, profile = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> const char* {
@@ -55,6 +59,7 @@ int main(int argc, char** argv) {
     else if (a == "--steps") steps = parse_int("--steps", next(), 1);
     else if (a == "--warmup") warmup = parse_int("--warmup", next(), 0);
     else if (a == "--json") json = true;
+    else if (a == "--profile") profile = true;
     else usage("unknown argument '" + a + "'");
   }
   set_num_threads(static_cast<int>(threads));
@@ -78,12 +83,18 @@ int main(int argc, char** argv) {
 
   std::vector<double> ms;
   float loss_value = 0;
+  OpProfile prof;
   for (int64_t s = 0; s < warmup + steps; ++s) {
+    std::unique_ptr<ProfileScope> scope;
+    if (profile && s >= warmup) scope = std::make_unique<ProfileScope>(prof);
     const auto t0 = std::chrono::steady_clock::now();
     opt.zero_grad();
     Tensor<float> loss = cross_entropy((*net)(x), labels);
     loss.backward();
-    opt.step();
+    {
+      ProfileTimer timer(true, "optimizer step (SGD)");
+      opt.step();
+    }
     const auto t1 = std::chrono::steady_clock::now();
     loss_value = loss.item();
     if (s >= warmup) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
@@ -92,6 +103,30 @@ int main(int argc, char** argv) {
   std::sort(sorted.begin(), sorted.end());
   const double median_ms = sorted[sorted.size() / 2];
   const double img_s = static_cast<double>(batch) * 1000.0 / median_ms;
+  if (profile) {
+    double total = 0;
+    for (double m : ms) total += m;
+    std::printf("where the time goes (%s, batch %lld, %lld threads, mean over %zu steps; step %.1f ms)\n",
+                model.c_str(), static_cast<long long>(batch), static_cast<long long>(threads), ms.size(),
+                total / static_cast<double>(ms.size()));
+    double covered = 0;
+    auto table = [&](const char* what, const std::map<std::string, OpProfile::Entry>& m) {
+      std::vector<std::pair<double, std::string>> rows;
+      for (auto& [name, e] : m) rows.push_back({e.seconds, name});
+      std::sort(rows.rbegin(), rows.rend());
+      for (auto& [sec, name] : rows) {
+        const double per_step = 1000.0 * sec / static_cast<double>(ms.size());
+        covered += per_step;
+        std::printf("  %-9s %-28s %8.1f ms  %5.1f%%\n", what, name.c_str(), per_step,
+                    100.0 * per_step / (total / static_cast<double>(ms.size())));
+      }
+    };
+    table("forward", prof.forward);
+    table("backward", prof.backward);
+    const double step_ms = total / static_cast<double>(ms.size());
+    std::printf("  %-9s %-28s %8.1f ms  %5.1f%%\n", "other", "(unprofiled ops, allocation)", step_ms - covered,
+                100.0 * (step_ms - covered) / step_ms);
+  }
   if (json) {
     std::printf("{\"model\": \"%s\", \"threads\": %lld, \"batch\": %lld, \"img_s\": %.2f, \"step_ms\": %.2f, "
                 "\"peak_rss_mb\": %.1f}\n",

@@ -19,6 +19,7 @@
 #include "autograd/grad_mode.hpp"
 #include "autograd/gradcheck.hpp"
 #include "autograd/node.hpp"
+#include "autograd/profiler.hpp"
 
 // kernels: raw loops (each fast kernel with its reference twin)
 #include "kernels/batch_norm.hpp"

@@ -14,6 +14,7 @@
 
 #include "../kernels/parallel.hpp"
 #include "node.hpp"
+#include "profiler.hpp"
 
 namespace lowbit {
 namespace autograd {
@@ -101,7 +102,11 @@ void run_backward(const Tensor<T>& root, const Tensor<T>& seed_in, bool retain_g
     LOWBIT_CHECK(!node->freed, "backward: the graph through ", node->describe(),
                  " was already freed by an earlier backward(); call backward(seed, "
                  "/*retain_graph=*/true) the first time to run backward twice");
-    std::vector<Tensor<T>> g_in = node->backward(g_out);
+    std::vector<Tensor<T>> g_in;
+    {
+      ProfileTimer timer(true, node->op);
+      g_in = node->backward(g_out);
+    }
     LOWBIT_CHECK(g_in.size() == node->edges.size(), "backward: ", node->describe(), " returned ",
                  g_in.size(), " gradients for ", node->edges.size(), " inputs");
     for (size_t i = 0; i < g_in.size(); ++i) {

@@ -23,32 +23,32 @@ struct BnShape {
 };
 
 // Batch statistics: mean[c], var[c] (biased). ASSIGNS mean and var.
+// One trip through memory: each plane (at most a few KB, so it stays in L1) gets its own
+// mean and centered sum of squares in two cheap passes, and the planes are merged with
+// Chan et al.'s pairwise update, M2 = M2_a + M2_b + d^2 n_a n_b / (n_a + n_b) — no
+// E[x^2] - E[x]^2 cancellation.
 template <class T>
 void bn_stats(const BnShape& s, const T* x, T* mean, T* var) {
-  const int64_t M = s.N * s.S;
 #pragma omp parallel for if (s.N * s.C * s.S > kParallelGrain)
   for (int64_t c = 0; c < s.C; ++c) {
-    double sum = 0;
+    double n_acc = 0, mu_acc = 0, m2_acc = 0;
     for (int64_t n = 0; n < s.N; ++n) {
       const T* p = x + (n * s.C + c) * s.S;
-      T acc = 0;
-#pragma omp simd reduction(+ : acc)
-      for (int64_t i = 0; i < s.S; ++i) acc += p[i];
-      sum += acc;
+      T sum = 0;
+#pragma omp simd reduction(+ : sum)
+      for (int64_t i = 0; i < s.S; ++i) sum += p[i];
+      const T mu_p = sum / static_cast<T>(s.S);
+      T sq = 0;
+#pragma omp simd reduction(+ : sq)
+      for (int64_t i = 0; i < s.S; ++i) sq += (p[i] - mu_p) * (p[i] - mu_p);
+      const double nb = static_cast<double>(s.S), d = static_cast<double>(mu_p) - mu_acc;
+      const double n_new = n_acc + nb;
+      mu_acc += d * nb / n_new;
+      m2_acc += static_cast<double>(sq) + d * d * n_acc * nb / n_new;
+      n_acc = n_new;
     }
-    const double mu = sum / static_cast<double>(M);
-    // Second pass around the mean: no cancellation, unlike E[x^2] - E[x]^2.
-    double sq = 0;
-    const T mu_t = static_cast<T>(mu);
-    for (int64_t n = 0; n < s.N; ++n) {
-      const T* p = x + (n * s.C + c) * s.S;
-      T acc = 0;
-#pragma omp simd reduction(+ : acc)
-      for (int64_t i = 0; i < s.S; ++i) acc += (p[i] - mu_t) * (p[i] - mu_t);
-      sq += acc;
-    }
-    mean[c] = static_cast<T>(mu);
-    var[c] = static_cast<T>(sq / static_cast<double>(M));
+    mean[c] = static_cast<T>(mu_acc);
+    var[c] = static_cast<T>(m2_acc / n_acc);
   }
 }
 

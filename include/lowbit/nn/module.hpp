@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "../autograd/profiler.hpp"
 #include "../core/tensor.hpp"
 
 namespace lowbit {
@@ -25,7 +26,12 @@ class Module {
  public:
   virtual ~Module() = default;
   virtual Tensorf forward(const Tensorf& x) = 0;
-  Tensorf operator()(const Tensorf& x) { return forward(x); }
+  // Runs forward; leaf modules (no children) are timed when a ProfileScope is active.
+  Tensorf operator()(const Tensorf& x) {
+    if (active_profile() == nullptr || !children_.empty()) return forward(x);
+    ProfileTimer timer(false, type_name());
+    return forward(x);
+  }
   // Short type name for summaries ("Conv2d", "BatchNorm2d", ...).
   virtual std::string type_name() const = 0;
 
