@@ -143,3 +143,26 @@ TEST_CASE("SGD follows PyTorch's update rule", "[optim]") {
   auto q = Tensor<float>::ones({1});
   CHECK_THROWS_WITH(optim::SGD({{{{"q", q}}, 0.1, 0.0}}), Contains("'q'") && Contains("does not require grad"));
 }
+
+TEST_CASE("the profiler records leaf-module forwards and backward ops only inside its scope", "[nn][profiler]") {
+  Generator gen(9);
+  nn::Sequential seq;
+  seq.push_back(std::make_shared<nn::Conv2d>(3, 4, 3, 1, 1, false, gen));
+  seq.push_back(std::make_shared<nn::BatchNorm>(4, true, true));
+  auto x = Tensor<float>::randn({2, 3, 5, 5}, gen);
+  OpProfile prof;
+  sum(seq(x)).backward();  // outside any scope: nothing recorded
+  CHECK(prof.forward.empty());
+  {
+    ProfileScope scope(prof);
+    sum(seq(x)).backward();
+  }
+  sum(seq(x)).backward();  // after the scope: nothing more
+  CHECK(prof.forward.at("Conv2d").calls == 1);
+  CHECK(prof.forward.at("BatchNorm2d+ReLU").calls == 1);
+  CHECK(prof.forward.count("Sequential") == 0);  // containers are not leaves
+  CHECK(prof.backward.at("conv2d").calls == 1);
+  CHECK(prof.backward.at("batch_norm_relu").calls == 1);
+  CHECK(prof.backward.at("sum").calls == 1);
+  CHECK(active_profile() == nullptr);
+}
