@@ -41,13 +41,17 @@ def layer_name(c, o, k, s, hw):
 
 
 def median_ms(fn, reps):
+    """(median wall ms, median process-CPU ms): CPU time is what a shared, overloaded machine
+    distorts least, so the table compares GFLOP per CPU-second (GF/core-s) as well."""
     fn()
-    ts = []
+    ts, cs = [], []
     for _ in range(reps):
+        c0 = time.process_time()
         t0 = time.perf_counter()
         fn()
         ts.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(ts)
+        cs.append((time.process_time() - c0) * 1e3)
+    return statistics.median(ts), statistics.median(cs)
 
 
 def bench_torch(n, reps):
@@ -69,8 +73,8 @@ def bench_torch(n, reps):
         }
         with torch.no_grad():
             for name, fn in passes.items():
-                ms = median_ms(fn, reps)
-                rows[(g, layer_name(c, o, k, s, hw), name)] = (ms, flops / (ms * 1e6))
+                ms, cpu = median_ms(fn, reps)
+                rows[(g, layer_name(c, o, k, s, hw), name)] = (ms, flops / (ms * 1e6), flops / (cpu * 1e6))
     return rows
 
 
@@ -81,7 +85,7 @@ def bench_lowbit(binary, threads, quick, reps):
     for line in out.splitlines():
         if line.startswith("{"):
             d = json.loads(line)
-            rows[(d["group"], d["layer"], d["pass"])] = (d["ms"], d["gflops"])
+            rows[(d["group"], d["layer"], d["pass"])] = (d["ms"], d["gflops"], d["gflops_per_core"])
     return rows
 
 
@@ -101,28 +105,35 @@ def main():
         pt = bench_torch(n, reps)
         lb = bench_lowbit(a.lowbit, t, a.quick, reps) if a.lowbit else {}
         print(f"\n== {t} thread(s) ==")
-        hdr = f"{'group':<10} {'layer':<22} {'pass':<11} {'torch ms':>9} {'torch GF':>9}"
+        # GF: GFLOP per wall second; GFc: GFLOP per CPU second of the process (all threads).
+        hdr = f"{'group':<10} {'layer':<22} {'pass':<11} {'torch ms':>9} {'torch GF':>9} {'GFc':>6}"
         if lb:
-            hdr += f" {'lowbit ms':>10} {'lowbit GF':>10} {'lb/torch':>9}"
+            hdr += f" {'lowbit ms':>10} {'lowbit GF':>10} {'GFc':>6} {'lb/t wall':>9} {'lb/t cpu':>9}"
         print(hdr)
         tot_pt = tot_lb = 0.0
-        for key, (ms, gf) in pt.items():
-            line = f"{key[0]:<10} {key[1]:<22} {key[2]:<11} {ms:9.3f} {gf:9.1f}"
+        cpu_pt = cpu_lb = 0.0
+        for key, (ms, gf, gfc) in pt.items():
+            line = f"{key[0]:<10} {key[1]:<22} {key[2]:<11} {ms:9.3f} {gf:9.1f} {gfc:6.1f}"
             tot_pt += ms
             if key in lb:
-                lms, lgf = lb[key]
+                lms, lgf, lgfc = lb[key]
                 tot_lb += lms
-                line += f" {lms:10.3f} {lgf:10.1f} {lgf / gf:9.2f}"
+                cpu_pt += gf * ms / gfc
+                cpu_lb += lgf * lms / lgfc
+                line += f" {lms:10.3f} {lgf:10.1f} {lgfc:6.1f} {lgf / gf:9.2f} {lgfc / gfc:9.2f}"
             print(line)
             if a.json:
                 d = {"bench": "conv_pytorch", "group": key[0], "layer": key[1], "pass": key[2],
-                     "batch": n, "threads": t, "torch_ms": ms, "torch_gflops": gf}
+                     "batch": n, "threads": t, "torch_ms": ms, "torch_gflops": gf,
+                     "torch_gflops_per_core": gfc}
                 if key in lb:
-                    d.update(lowbit_ms=lb[key][0], lowbit_gflops=lb[key][1])
+                    d.update(lowbit_ms=lb[key][0], lowbit_gflops=lb[key][1],
+                             lowbit_gflops_per_core=lb[key][2])
                 print(json.dumps(d))
         if lb:
             print(f"total conv time: torch {tot_pt:.1f} ms, lowbit {tot_lb:.1f} ms "
-                  f"(lowbit/torch speed {tot_pt / tot_lb:.2f})")
+                  f"(lowbit/torch speed {tot_pt / tot_lb:.2f}); CPU time: torch {cpu_pt:.1f} ms, "
+                  f"lowbit {cpu_lb:.1f} ms (lowbit/torch {cpu_pt / cpu_lb:.2f})")
 
 
 if __name__ == "__main__":

@@ -173,6 +173,27 @@ TEST_CASE("conv kernels: real ResNet-20 / VGG-Small shapes at small batch", "[co
   check_against_reference<double>(shapes[1], seed++);
 }
 
+TEST_CASE("conv kernels: stride-1 padded-grid path edge cases", "[conv_kernels]") {
+  // Stride 1 with PH <= KH-1 and PW <= KW-1 runs on the padded-grid implicit GEMM (forward;
+  // input gradient as a forward conv with flipped weights; weight gradient over stacked
+  // images). These shapes hit its corners; the last two fall back (pad > kernel-1, stride 2).
+  const std::vector<ConvShape> shapes = {
+      shape(2, 3, 6, 7, 5, 3, 3, 1, 1, 0, 2),     // pad 0 rows, pad 2 columns (= KW-1)
+      shape(2, 4, 5, 6, 11, 3, 3, 1, 1, 2, 0),    // pad 2 rows only; O = 11: 8-row + 3-row panels
+      shape(3, 5, 4, 9, 13, 2, 2, 1, 1, 1, 1),    // even kernel, pad 1 (flipped pad 0)
+      shape(2, 7, 3, 3, 9, 1, 1),                 // 1x1 stride 1: Ws = W, no gaps
+      shape(2, 2, 6, 6, 3, 1, 5, 1, 1, 0, 4),     // 1x5, column pad 4 = KW-1
+      shape(6, 3, 16, 16, 17, 3, 3, 1, 1, 1, 1),  // weight grad: groups of 4 images + 2
+      shape(9, 6, 8, 8, 8, 3, 3, 1, 1, 1, 1),     // one stacked group of 9 small images
+      shape(1, 2, 1, 1, 3, 3, 3, 1, 1, 1, 1),     // a single pixel, all taps but one padding
+      shape(2, 3, 5, 6, 4, 2, 2, 1, 1, 2, 1),     // PH = 2 > KH-1: falls back
+      shape(2, 3, 9, 9, 8, 3, 3, 2, 2, 1, 1),     // stride 2: falls back
+  };
+  uint32_t seed = 900;
+  for (const auto& s : shapes) check_against_reference<float>(s, seed++);
+  for (const auto& s : shapes) check_against_reference<double>(s, seed++);
+}
+
 TEST_CASE("conv kernels: results do not depend on the thread count", "[conv_kernels]") {
   const ConvShape s = shape(6, 16, 12, 12, 16, 3, 3, 1, 1, 1, 1);  // big enough to fork
   std::mt19937 rng(77);
@@ -190,4 +211,32 @@ TEST_CASE("conv kernels: results do not depend on the thread count", "[conv_kern
   lowbit::set_num_threads(saved);
   CHECK(y1 == y2);  // images are independent: bitwise equal
   CHECK(rel_err(dw1, dw2) < 1e-5);  // per-thread partial sums: equal up to rounding
+}
+
+TEST_CASE("conv kernels: repeated runs are bit-identical at a fixed thread count", "[conv_kernels]") {
+  // Per-thread weight-gradient partials are combined in thread order, never in completion
+  // order, so every pass must reproduce itself exactly (the trainer's resume test relies on it).
+  for (const ConvShape& s : {shape(8, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1), shape(8, 16, 16, 16, 32, 3, 3, 2, 2, 1, 1)}) {
+    INFO(describe(s));
+    std::mt19937 rng(78);
+    auto x = random_vec<float>(s.N * s.C * s.H * s.W, rng);
+    auto w = random_vec<float>(s.O * s.C * 9, rng);
+    auto dy = random_vec<float>(s.N * s.O * s.OH() * s.OW(), rng);
+    const int saved = lowbit::max_threads();
+    lowbit::set_num_threads(2);
+    std::vector<float> ref_dx, ref_dw, ref_db;
+    for (int rep = 0; rep < 4; ++rep) {
+      std::vector<float> dx(x.size(), 0.5f), dw(w.size(), 0.25f), db(s.O, 1.0f);
+      k::conv2d_backward_input<float>(s, dy.data(), w.data(), dx.data());
+      k::conv2d_backward_weight<float>(s, x.data(), dy.data(), dw.data(), db.data());
+      if (rep == 0) {
+        ref_dx = dx, ref_dw = dw, ref_db = db;
+      } else {
+        CHECK(dx == ref_dx);
+        CHECK(dw == ref_dw);
+        CHECK(db == ref_db);
+      }
+    }
+    lowbit::set_num_threads(saved);
+  }
 }

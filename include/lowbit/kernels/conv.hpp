@@ -6,14 +6,20 @@
 //
 // Each has a *_reference twin (textbook loops, double accumulation) that the tests compare
 // against. Paths:
-//   * float with AVX2+FMA enabled by the compiler: per-image GEMMs on our own packed 4x24
-//     micro-kernel (kernels/sgemm_avx2.hpp). im2col is fused into packing, one row of the
-//     im2col matrix at a time, so no whole-image column matrix is ever materialised for the
-//     forward pass, and the weight gradient builds only 3 im2col rows at a time.
+//   * float with AVX2+FMA enabled by the compiler, stride 1 with pad <= kernel-1 (every 3x3
+//     layer of ResNet-20 / VGG-Small but the stride-2 transitions): the "padded grid" path.
+//     Each image is copied into a zero-padded layout where every im2col row is a contiguous
+//     slice, so the forward pass is an implicit GEMM reading B in place (8x48 AVX-512 tile);
+//     the input gradient is the same forward conv on dy with flipped, transposed weights (no
+//     col2im); the 3x3 weight gradient is an outer-product kernel over transposed dy. See
+//     the PadGrid comment below.
+//   * other float convs with AVX2+FMA: per-image GEMMs on our own packed 4x24 / 4x48
+//     micro-kernel (kernels/sgemm_avx2.hpp), im2col fused into packing one row at a time.
 //   * everything else (double, or float without AVX2): im2col + Eigen GEMM per image.
-// Notation: K = C*KH*KW (im2col rows), P = OH*OW (output pixels per image). Images are
-// distributed over OpenMP threads; all scratch is per thread and per image (or per small
-// group of images), never per batch.
+// Notation: K = C*KH*KW (im2col rows), P = OH*OW (output pixels per image). Images (or small
+// groups of images) are distributed statically over OpenMP threads; all scratch is per thread
+// and per image or group, never per batch. Weight gradients sum per-thread partials in thread
+// order, so results are bit-identical from run to run for a given thread count.
 #pragma once
 #include <Eigen/Core>
 #include <algorithm>
@@ -193,6 +199,28 @@ inline bool worth_parallel(const ConvShape& s) {
   return s.N > 1 && s.N * flops > (int64_t(1) << 21);
 }
 
+inline int thread_num() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+// Weight-gradient reductions: each thread accumulates dw (O*K values) then db (O values) into
+// its own slice of one buffer; the slices are then added to dw / db in thread order. A
+// critical section would add them in completion order, and float addition is not
+// associative, so results would change from run to run.
+template <class T>
+void add_thread_partials(const std::vector<T>& parts, int threads, int64_t OK, int64_t O, T* dw, T* db) {
+  for (int t = 0; t < threads; ++t) {
+    const T* p = parts.data() + t * (OK + O);
+    for (int64_t i = 0; i < OK; ++i) dw[i] += p[i];
+    if (db)
+      for (int64_t o = 0; o < O; ++o) db[o] += p[OK + o];
+  }
+}
+
 // Splits K into ceil(K / max_block) nearly equal blocks (so 288 becomes 144 + 144, not
 // 256 + 32). Returns the block length.
 inline int64_t even_block(int64_t K, int64_t max_block) {
@@ -246,10 +274,13 @@ void backward_input_portable(const ConvShape& s, const T* dy, const T* w, T* dx)
 template <class T>
 void backward_weight_portable(const ConvShape& s, const T* x, const T* dy, T* dw, T* db) {
   const int64_t K = s.C * s.KH * s.KW, P = s.OH() * s.OW();
-#pragma omp parallel if (worth_parallel(s))
+  const bool par = worth_parallel(s);
+  const int threads = par ? max_threads() : 1;
+  std::vector<T> parts(static_cast<size_t>(threads * (s.O * K + s.O)), T(0));
+#pragma omp parallel num_threads(threads) if (par)
   {
-    RowMat<T> dwl = RowMat<T>::Zero(s.O, K);
-    std::vector<T> dbl(static_cast<size_t>(s.O), T(0));
+    Eigen::Map<RowMat<T>> dwl(parts.data() + thread_num() * (s.O * K + s.O), s.O, K);
+    T* dbl = dwl.data() + s.O * K;
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < s.N; ++n) {
       T* cols = scratch<T>(0, static_cast<size_t>(K * P));
@@ -258,13 +289,8 @@ void backward_weight_portable(const ConvShape& s, const T* x, const T* dy, T* dw
       dwl.noalias() += DY * Eigen::Map<const RowMat<T>>(cols, K, P).transpose();
       for (int64_t o = 0; o < s.O; ++o) dbl[o] += DY.row(o).sum();
     }
-#pragma omp critical(lowbit_conv_bw_reduce)
-    {
-      for (int64_t i = 0; i < s.O * K; ++i) dw[i] += dwl.data()[i];
-      if (db)
-        for (int64_t o = 0; o < s.O; ++o) db[o] += dbl[o];
-    }
   }
+  add_thread_partials(parts, threads, s.O * K, s.O, dw, db);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -352,9 +378,13 @@ inline void backward_weight_avx2(const ConvShape& s, const float* x, const float
   const int64_t P8 = avx2::round_up_vw(P);  // P rounded to whole vectors
   const int64_t G = std::max<int64_t>(1, std::min<int64_t>(s.N, (512 + P8 - 1) / P8));
   const int64_t groups = (s.N + G - 1) / G;
-#pragma omp parallel if (worth_parallel(s))
+  const bool par = worth_parallel(s);
+  const int threads = par ? max_threads() : 1;
+  std::vector<float> parts(static_cast<size_t>(threads * (s.O * K + s.O)), 0.0f);
+#pragma omp parallel num_threads(threads) if (par)
   {
-    std::vector<float> dwl(static_cast<size_t>(s.O * K), 0.0f), dbl(static_cast<size_t>(s.O), 0.0f);
+    float* dwl = parts.data() + thread_num() * (s.O * K + s.O);
+    float* dbl = dwl + s.O * K;
 #pragma omp for schedule(static)
     for (int64_t g = 0; g < groups; ++g) {
       const int64_t n0 = g * G, gn = std::min(G, s.N - n0), L = gn * P8;
@@ -381,16 +411,263 @@ inline void backward_weight_avx2(const ConvShape& s, const float* x, const float
             std::fill(d + P, d + P8, 0.0f);
           }
         }
-        avx2::dot_gemm(s.O, kc, L, dyb, L, rows, L, dwl.data() + k0, K);
+        avx2::dot_gemm(s.O, kc, L, dyb, L, rows, L, dwl + k0, K);
       }
     }
-#pragma omp critical(lowbit_conv_bw_reduce)
-    {
-      for (int64_t i = 0; i < s.O * K; ++i) dw[i] += dwl[i];
-      if (db)
-        for (int64_t o = 0; o < s.O; ++o) db[o] += dbl[o];
+  }
+  add_thread_partials(parts, threads, s.O * K, s.O, dw, db);
+}
+
+
+// ---------------------------------------------------------------------------------------
+// Stride-1 "padded grid" path (implicit GEMM, AVX2 / AVX-512).
+//
+// Layout: each channel plane of the input is copied into a zero-filled buffer with row
+// stride Ws = W + PW and PH zero rows above and below, image row ih starting at
+// (PH + ih) * Ws + PW. One PW-wide zero gap between consecutive rows serves as the right
+// padding of one row and the left padding of the next. Outputs are computed on a "grid" of
+// OH rows of Ws columns: grid index q = oh * Ws + ow, of which columns ow >= OW are garbage
+// (they wrap into the next row) and are never copied out. Then tap (c, kh, kw) reads, for
+// every grid point, the buffer at q + off[c, kh, kw] with off = c * plane + kh * Ws + kw, so
+// every im2col row is a contiguous slice of the buffer: no im2col, no packing of B, and the
+// only waste is the PW garbage columns per row (1/(W+1) for 3x3 pad 1).
+// Valid when PW <= KW - 1 (so OW <= Ws) and PH <= KH - 1 (see backward_weight_s1); the
+// padding tap reads never leave the zero rows/gaps because Ws - W = PW covers every iw in
+// [-PW, W + PW).
+//
+// For the weight gradient, G images are stacked vertically in one buffer, sharing PH zero
+// rows between neighbours (image i starts at buffer row PH + i * (H + PH)), so one long
+// reduction runs over several small images; the dy grid is zero at garbage points, so
+// whatever they read (the neighbour image, the gap) contributes nothing.
+// ---------------------------------------------------------------------------------------
+struct PadGrid {
+  int64_t C, H, W, PH, PW, KH, KW, G;  // input channels, image, padding, kernel, images stacked
+  int64_t OH, OW, Ws, plane;           // stride-1 output, buffer row stride, floats per channel
+  int64_t rows, Pv;                    // grid rows; grid length rounded up to whole vectors
+  PadGrid(int64_t C_, int64_t H_, int64_t W_, int64_t PH_, int64_t PW_, int64_t KH_, int64_t KW_, int64_t G_)
+      : C(C_), H(H_), W(W_), PH(PH_), PW(PW_), KH(KH_), KW(KW_), G(G_) {
+    OH = H + 2 * PH - KH + 1;
+    OW = W + 2 * PW - KW + 1;
+    Ws = W + PW;
+    plane = (G * (H + PH) + PH) * Ws + PW;
+    rows = (G - 1) * (H + PH) + OH;
+    Pv = avx2::round_up_vw(rows * Ws);
+  }
+  // Buffer floats: the grid of the last channel's last tap reads up to Pv + KH*Ws past its
+  // plane start; the tail is zero so those (discarded) reads stay finite.
+  int64_t buffer_size() const { return C * plane + Pv + 2 * avx2::kVW; }
+  // Grid index of output (image i of the stack, oh, ow).
+  int64_t grid(int64_t i, int64_t oh, int64_t ow) const { return (i * (H + PH) + oh) * Ws + ow; }
+  std::vector<int64_t> offsets() const {
+    std::vector<int64_t> off(static_cast<size_t>(C * KH * KW));
+    for (int64_t c = 0, k = 0; c < C; ++c)
+      for (int64_t kh = 0; kh < KH; ++kh)
+        for (int64_t kw = 0; kw < KW; ++kw) off[k++] = c * plane + kh * Ws + kw;
+    return off;
+  }
+  // Copies gn <= G images (NCHW, image stride img_stride) into the zeroed buffer.
+  void fill(const float* x, int64_t img_stride, int64_t gn, float* buf) const {
+    std::memset(buf, 0, sizeof(float) * buffer_size());
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t i = 0; i < gn; ++i)
+        for (int64_t ih = 0; ih < H; ++ih)
+          std::memcpy(buf + c * plane + (PH + i * (H + PH) + ih) * Ws + PW, x + i * img_stride + (c * H + ih) * W,
+                      sizeof(float) * W);
+  }
+};
+
+inline bool padded_grid_ok(const ConvShape& s) {
+  return s.SH == 1 && s.SW == 1 && s.PH >= 0 && s.PW >= 0 && s.PH <= s.KH - 1 && s.PW <= s.KW - 1;
+}
+
+// K block for the implicit GEMM: B is read in place (no packed panel to keep in L1), so a
+// longer block than kBlockK halves the C-tile reloads; A's block (M x kb) stays in L2.
+constexpr int64_t kIgBlockK = 512;
+
+// out_n[M x OH x OW] (= or +=) conv of each image with packed weights ap (M x K, pack_a_ig
+// layout, K in (c, kh, kw) order of g), one image per iteration. bias (may be null) only
+// when !add. Used for the forward pass and, with flipped weights, the input gradient.
+inline void conv_s1_avx2(const PadGrid& g, int64_t N, int64_t M, const float* in, const float* ap,
+                         const float* bias, float* out, bool add) {
+  const int64_t K = g.C * g.KH * g.KW, Mp = (M + avx2::kIgMR - 1) / avx2::kIgMR * avx2::kIgMR;
+  const int64_t in_stride = g.C * g.H * g.W, out_plane = g.OH * g.OW;
+  const std::vector<int64_t> off = g.offsets();
+  const int64_t kb = even_block(K, kIgBlockK);
+  const bool par = N > 1 && N * 2 * M * K * out_plane > (int64_t(1) << 21);
+#pragma omp parallel for schedule(static) if (par)
+  for (int64_t n = 0; n < N; ++n) {
+    float* buf = scratch<float>(0, static_cast<size_t>(g.buffer_size()));
+    float* yg = scratch<float>(1, static_cast<size_t>(Mp * g.Pv));  // grid-layout output
+    g.fill(in + n * in_stride, in_stride, 1, buf);
+    for (int64_t k0 = 0; k0 < K; k0 += kb) {
+      const int64_t kc = std::min(kb, K - k0);
+      avx2::ig_gemm(M, g.Pv, kc, ap + k0 * avx2::kIgMR, avx2::kIgMR * K, buf, off.data() + k0, yg, g.Pv,
+                    /*accumulate=*/k0 > 0);
+    }
+    float* on = out + n * M * out_plane;
+    for (int64_t m = 0; m < M; ++m) {
+      const float b = bias ? bias[m] : 0.0f;
+      for (int64_t oh = 0; oh < g.OH; ++oh) {
+        const float* src = yg + m * g.Pv + oh * g.Ws;
+        float* dst = on + (m * g.OH + oh) * g.OW;
+        if (add)
+          for (int64_t ow = 0; ow < g.OW; ++ow) dst[ow] += src[ow];
+        else
+          for (int64_t ow = 0; ow < g.OW; ++ow) dst[ow] = src[ow] + b;
+      }
     }
   }
+}
+
+inline void forward_s1(const ConvShape& s, const float* x, const float* w, const float* bias, float* y) {
+  const PadGrid g(s.C, s.H, s.W, s.PH, s.PW, s.KH, s.KW, 1);
+  const int64_t K = s.C * s.KH * s.KW;
+  std::vector<float> ap(static_cast<size_t>(avx2::packed_a_ig_size(s.O, K)));
+  avx2::pack_a_ig(s.O, K, [&](int64_t o, int64_t k) { return w[o * K + k]; }, ap.data());
+  conv_s1_avx2(g, s.N, s.O, x, ap.data(), bias, y, /*add=*/false);
+}
+
+// Stride 1: dx = "full" correlation of dy with the spatially flipped, transposed weights,
+// i.e. a forward conv with input dy (O channels, OH x OW), weights w'[c][o][a][b] =
+// w[o][c][KH-1-a][KW-1-b] and padding (KH-1-PH, KW-1-PW), whose output is exactly H x W.
+// No dcols, no col2im scatter.
+inline void backward_input_s1(const ConvShape& s, const float* dy, const float* w, float* dx) {
+  const PadGrid g(s.O, s.OH(), s.OW(), s.KH - 1 - s.PH, s.KW - 1 - s.PW, s.KH, s.KW, 1);
+  const int64_t K = s.O * s.KH * s.KW, KK = s.KH * s.KW;
+  std::vector<float> ap(static_cast<size_t>(avx2::packed_a_ig_size(s.C, K)));
+  avx2::pack_a_ig(s.C, K,
+                  [&](int64_t c, int64_t k) {  // k = (o, a, b) of the flipped kernel
+                    const int64_t o = k / KK, a = (k % KK) / s.KW, b = k % s.KW;
+                    return w[((o * s.C + c) * s.KH + (s.KH - 1 - a)) * s.KW + (s.KW - 1 - b)];
+                  },
+                  ap.data());
+  conv_s1_avx2(g, s.N, s.C, dy, ap.data(), nullptr, dx, /*add=*/true);
+}
+
+// 3x3 weight gradient on the padded grid with the outer-product kernel avx2::wg3x3_kernel.
+// dy is transposed per group into panels of kWgNW output channels, [l][channel] inside a
+// panel (zero at garbage grid points); each thread accumulates dw transposed ([k][o], row
+// stride Op) into its own slice, and the slices are transposed back and added in thread order.
+inline void backward_weight_s1_3x3(const ConvShape& s, const float* x, const float* dy, float* dw, float* db) {
+  const int64_t K = s.C * 9, OH = s.OH(), OW = s.OW(), P = OH * OW;
+  const int64_t Op = avx2::round_up_vw(s.O);
+  // Images per group: a grid of >= ~512 points amortises the C-tile update after each kernel
+  // call, while the stacked x buffer stays under ~1 MiB so it is re-read from L2 for every
+  // output-channel panel.
+  const int64_t per = (s.H + s.PH) * (s.W + s.PW);
+  int64_t G = (512 + per - 1) / per;
+  G = std::min(G, std::max<int64_t>(1, (int64_t(1) << 18) / (s.C * per)));
+  G = std::max<int64_t>(1, std::min(G, s.N));
+  const PadGrid g(s.C, s.H, s.W, s.PH, s.PW, 3, 3, G);
+  const int64_t L = g.rows * g.Ws, groups = (s.N + G - 1) / G;
+  const bool par = worth_parallel(s) && groups > 1;
+  const int threads = par ? max_threads() : 1;
+  const int64_t part = K * Op + s.O;
+  std::vector<float> parts(static_cast<size_t>(threads * part), 0.0f);
+#pragma omp parallel num_threads(threads) if (par)
+  {
+    float* dwt = parts.data() + thread_num() * part;  // [K][Op]
+    float* dbl = dwt + K * Op;
+#pragma omp for schedule(static)
+    for (int64_t gi = 0; gi < groups; ++gi) {
+      const int64_t n0 = gi * G, gn = std::min(G, s.N - n0);
+      float* buf = scratch<float>(0, static_cast<size_t>(g.buffer_size()));
+      float* dyp = scratch<float>(1, static_cast<size_t>(Op * L));  // panel j0 at dyp + j0 * L
+      g.fill(x + n0 * s.C * s.H * s.W, s.C * s.H * s.W, gn, buf);
+      std::memset(dyp, 0, sizeof(float) * Op * L);
+      for (int64_t o = 0; o < s.O; ++o) {
+        const int64_t j0 = o / avx2::kWgNW * avx2::kWgNW, wj = std::min(avx2::kWgNW, Op - j0);
+        float* d = dyp + j0 * L + (o - j0);
+        float acc = 0.0f;
+        for (int64_t i = 0; i < gn; ++i) {
+          const float* src = dy + ((n0 + i) * s.O + o) * P;
+          for (int64_t oh = 0; oh < OH; ++oh) {
+            float* dr = d + g.grid(i, oh, 0) * wj;
+            for (int64_t ow = 0; ow < OW; ++ow) {
+              dr[ow * wj] = src[oh * OW + ow];
+              acc += src[oh * OW + ow];
+            }
+          }
+        }
+        dbl[o] += acc;
+      }
+      for (int64_t j0 = 0; j0 < Op; j0 += avx2::kWgNW) {
+        const int64_t wj = std::min(avx2::kWgNW, Op - j0);
+        const float* dpan = dyp + j0 * L;
+        for (int64_t c = 0; c < s.C;) {
+          const float* xc = buf + c * g.plane;
+          float* cc = dwt + c * 9 * Op + j0;
+          if (wj == 2 * avx2::kVW) {
+            avx2::wg3x3_kernel<1, 2>(L, xc, g.plane, g.Ws, dpan, wj, cc, Op);
+            c += 1;
+          } else if (avx2::kVW == 16 && c + 1 < s.C) {  // 18 accumulators need 32 registers
+            avx2::wg3x3_kernel<2, 1>(L, xc, g.plane, g.Ws, dpan, wj, cc, Op);
+            c += 2;
+          } else {
+            avx2::wg3x3_kernel<1, 1>(L, xc, g.plane, g.Ws, dpan, wj, cc, Op);
+            c += 1;
+          }
+        }
+      }
+    }
+  }
+  for (int t = 0; t < threads; ++t) {
+    const float* p = parts.data() + t * part;
+    for (int64_t o = 0; o < s.O; ++o)
+      for (int64_t k = 0; k < K; ++k) dw[o * K + k] += p[k * Op + o];
+    if (db)
+      for (int64_t o = 0; o < s.O; ++o) db[o] += p[K * Op + o];
+  }
+}
+
+// dw[O x K] += sum over images of dy_grid[O x L] · xbuf-rows[K x L]^T, the rows being slices
+// of the stacked padded buffer (see PadGrid). Groups of G images go to threads statically;
+// each thread accumulates into its own slice of `parts`, and the slices are summed in thread
+// order afterwards, so the result depends only on the thread count, not on scheduling.
+inline void backward_weight_s1(const ConvShape& s, const float* x, const float* dy, float* dw, float* db) {
+  const int64_t K = s.C * s.KH * s.KW, OH = s.OH(), OW = s.OW(), P = OH * OW;
+  // Stack enough images for a reduction of ~1000 floats: the 4 x kDotKB horizontal sums at
+  // the end of each dot block then cost a few percent.
+  const int64_t per = (s.H + s.PH) * (s.W + s.PW);
+  const int64_t G = std::max<int64_t>(1, std::min<int64_t>(s.N, (1024 + per - 1) / per));
+  const PadGrid g(s.C, s.H, s.W, s.PH, s.PW, s.KH, s.KW, G);
+  const int64_t L = g.Pv, groups = (s.N + G - 1) / G;
+  const std::vector<int64_t> off = g.offsets();
+  // Rows of dy per pass over K: ~512 KiB of dy grid, so it stays in L2 while the x buffer's
+  // rows are swept (kDotKB taps at a time, from L1).
+  const int64_t ob = std::max<int64_t>(4, std::min<int64_t>(s.O, (131072 / L) / 4 * 4));
+  const bool par = worth_parallel(s) && groups > 1;
+  const int threads = par ? max_threads() : 1;
+  std::vector<float> parts(static_cast<size_t>(threads * (s.O * K + s.O)), 0.0f);
+#pragma omp parallel num_threads(threads) if (par)
+  {
+    float* dwl = parts.data() + thread_num() * (s.O * K + s.O);
+    float* dbl = dwl + s.O * K;
+#pragma omp for schedule(static)
+    for (int64_t gi = 0; gi < groups; ++gi) {
+      const int64_t n0 = gi * G, gn = std::min(G, s.N - n0);
+      float* buf = scratch<float>(0, static_cast<size_t>(g.buffer_size()));
+      float* dyg = scratch<float>(1, static_cast<size_t>(s.O * L));
+      g.fill(x + n0 * s.C * s.H * s.W, s.C * s.H * s.W, gn, buf);
+      std::memset(dyg, 0, sizeof(float) * s.O * L);
+      for (int64_t o = 0; o < s.O; ++o) {
+        float acc = 0.0f;
+        for (int64_t i = 0; i < gn; ++i) {
+          const float* src = dy + ((n0 + i) * s.O + o) * P;
+          for (int64_t oh = 0; oh < OH; ++oh) {
+            std::memcpy(dyg + o * L + g.grid(i, oh, 0), src + oh * OW, sizeof(float) * OW);
+            for (int64_t ow = 0; ow < OW; ++ow) acc += src[oh * OW + ow];
+          }
+        }
+        dbl[o] += acc;
+      }
+      for (int64_t o0 = 0; o0 < s.O; o0 += ob) {
+        const int64_t oc = std::min(ob, s.O - o0);
+        avx2::dot_gemm_off(oc, K, L, dyg + o0 * L, L, buf, off.data(), dwl + o0 * K, K);
+      }
+    }
+  }
+  add_thread_partials(parts, threads, s.O * K, s.O, dw, db);
 }
 
 #endif  // LOWBIT_HAVE_AVX2_FMA
@@ -417,7 +694,8 @@ void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* bias, T
   }
 #ifdef LOWBIT_HAVE_AVX2_FMA
   if constexpr (std::is_same<T, float>::value) {
-    conv_detail::forward_avx2(s, x, w, bias, y);
+    if (conv_detail::padded_grid_ok(s)) conv_detail::forward_s1(s, x, w, bias, y);
+    else conv_detail::forward_avx2(s, x, w, bias, y);
     return;
   }
 #endif
@@ -429,7 +707,8 @@ void conv2d_backward_input(const ConvShape& s, const T* dy, const T* w, T* dx) {
   if (conv_detail::empty_output<T>(s) || s.KH <= 0 || s.KW <= 0) return;
 #ifdef LOWBIT_HAVE_AVX2_FMA
   if constexpr (std::is_same<T, float>::value) {
-    conv_detail::backward_input_avx2(s, dy, w, dx);
+    if (conv_detail::padded_grid_ok(s)) conv_detail::backward_input_s1(s, dy, w, dx);
+    else conv_detail::backward_input_avx2(s, dy, w, dx);
     return;
   }
 #endif
@@ -445,7 +724,11 @@ void conv2d_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw, 
   }
 #ifdef LOWBIT_HAVE_AVX2_FMA
   if constexpr (std::is_same<T, float>::value) {
-    conv_detail::backward_weight_avx2(s, x, dy, dw, db);
+    if (conv_detail::padded_grid_ok(s) && s.KH == 3 && s.KW == 3)
+      conv_detail::backward_weight_s1_3x3(s, x, dy, dw, db);
+    else if (conv_detail::padded_grid_ok(s))
+      conv_detail::backward_weight_s1(s, x, dy, dw, db);
+    else conv_detail::backward_weight_avx2(s, x, dy, dw, db);
     return;
   }
 #endif

@@ -235,6 +235,180 @@ inline void dot_gemm(int64_t M, int64_t K, int64_t L, const float* X, int64_t ld
   }
 }
 
+
+// ---------------------------------------------------------------------------------------
+// Implicit-GEMM pieces for stride-1 convolutions (kernels/conv.hpp, "padded-grid" path).
+//
+// There the input image is copied once into a zero-padded layout in which every im2col row
+// (channel c, tap kh, kw) is simply a contiguous slice starting at base + off[k]. So the B
+// operand is never materialised or packed: the micro-kernel reads B straight from that
+// padded copy through a table of row offsets. B rows start at arbitrary float offsets
+// (kw = 1, 2 are misaligned), so most B loads split a cache line; that costs load-port
+// slots, which this tile has to spare.
+// ---------------------------------------------------------------------------------------
+
+// Tile: kIgMR rows of C (output channels) by kIgNV vectors (pixels).
+// AVX-512 (32 zmm): 8 x 3 = 24 accumulators + 3 B vectors + 1 broadcast = 28 registers.
+// Per k step: 3 B loads + 8 A broadcasts (11 load uops, ~15 slots counting line splits) feed
+// 24 FMAs = 12 cycles on two FMA ports, so the FMA ports, not the loads, are the limit, and
+// 24 independent chains cover the 4-cycle FMA latency 3 times over. 8 rows divide every
+// channel count of ResNet-20 / VGG-Small, so no rows are padding.
+// AVX2 (16 ymm): the 4 x 3 shape of micro_kernel (12 accumulators + 3 + 1 = 16).
+#if defined(__AVX512F__)
+constexpr int64_t kIgMR = 8;
+#else
+constexpr int64_t kIgMR = 4;
+#endif
+constexpr int64_t kIgNV = 3;
+constexpr int64_t kIgNR = kIgNV * kVW;
+
+// Packs rows [0, M) x cols [0, K) of a matrix given by an accessor at(i, k) into panels of
+// kIgMR rows: [panel][k][kIgMR], rows past M zero. Done once per convolution call for the
+// weights (also in flipped/transposed order for the input gradient), so scalar is fine.
+template <class At>
+inline void pack_a_ig(int64_t M, int64_t K, At at, float* dst) {
+  for (int64_t i0 = 0; i0 < M; i0 += kIgMR)
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t i = 0; i < kIgMR; ++i) *dst++ = (i0 + i < M) ? at(i0 + i, k) : 0.0f;
+}
+inline int64_t packed_a_ig_size(int64_t M, int64_t K) { return (M + kIgMR - 1) / kIgMR * kIgMR * K; }
+
+// acc[i][v] += A[k][i] * B[off[k] + v*VW ...] for k < kc, i < MR (MR <= kIgMR: the A panel
+// always has kIgMR floats per k; a short last panel just uses fewer of them), then the full
+// MR x NV*VW tile is stored to C (row stride ldc): C = acc, or C += acc when accumulate.
+// Callers size C to whole tiles, so there are no edge cases here.
+template <int MR, int NV>
+inline void ig_kernel(int64_t kc, const float* __restrict A, const float* __restrict B,
+                      const int64_t* __restrict off, float* __restrict C, int64_t ldc, bool accumulate) {
+  vfloat acc[MR][NV];
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) acc[i][v] = vzero();
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* b = B + off[k];
+    vfloat bv[NV];
+    for (int v = 0; v < NV; ++v) bv[v] = vload(b + kVW * v);
+    for (int i = 0; i < MR; ++i) {
+      const vfloat a = vbroadcast(A + i);
+      for (int v = 0; v < NV; ++v) acc[i][v] = vfmadd(a, bv[v], acc[i][v]);
+    }
+    A += kIgMR;
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) {
+      float* c = C + i * ldc + kVW * v;
+      vstore(c, accumulate ? vadd(vload(c), acc[i][v]) : acc[i][v]);
+    }
+}
+
+template <int MR>
+inline void ig_row_panel(int64_t nv, int64_t kc, const float* A, const float* B, const int64_t* off,
+                         float* C, int64_t ldc, bool accumulate) {
+  if (nv == 3) ig_kernel<MR, 3>(kc, A, B, off, C, ldc, accumulate);
+  else if (nv == 2) ig_kernel<MR, 2>(kc, A, B, off, C, ldc, accumulate);
+  else ig_kernel<MR, 1>(kc, A, B, off, C, ldc, accumulate);
+}
+
+// C[M x N] (+)= A[M x kc] · B[kc x N] where B's row k is B + off[k] (N contiguous floats) and
+// A is packed by pack_a_ig (`a` points at k-offset 0 of this K block inside full-K panels of
+// stride a_panel_stride = kIgMR * full K). C has ceil(M / kIgMR) * kIgMR rows and N is a
+// multiple of kVW (callers pad). Loop order: pixel panel outer, so the few padded-image rows
+// that panel reads stay in L1 while all row panels of A stream from L2.
+inline void ig_gemm(int64_t M, int64_t N, int64_t kc, const float* a, int64_t a_panel_stride,
+                    const float* B, const int64_t* off, float* C, int64_t ldc, bool accumulate) {
+  for (int64_t j0 = 0; j0 < N; j0 += kIgNR) {
+    const int64_t nv = std::min(kIgNR, N - j0) / kVW;
+    for (int64_t i0 = 0; i0 < M; i0 += kIgMR) {
+      const float* ap = a + (i0 / kIgMR) * a_panel_stride;
+      float* c = C + i0 * ldc + j0;
+      if (M - i0 <= kIgMR / 2) ig_row_panel<kIgMR / 2>(nv, kc, ap, B + j0, off, c, ldc, accumulate);
+      else ig_row_panel<kIgMR>(nv, kc, ap, B + j0, off, c, ldc, accumulate);
+    }
+  }
+}
+
+// Dot-product block with offset rows: C[o][k] += sum_l X[o*ldx + l] * Y[yoff[k] + l], l < L
+// (L a multiple of kVW). Same register budget as dot_block (4 x kDotKB accumulators).
+template <int OB, int KB>
+inline void dot_block_off(int64_t L, const float* __restrict X, int64_t ldx, const float* __restrict Y,
+                          const int64_t* yoff, float* C, int64_t ldc) {
+  vfloat acc[OB][KB];
+  const float* yr[KB];
+  for (int k = 0; k < KB; ++k) yr[k] = Y + yoff[k];
+  for (int o = 0; o < OB; ++o)
+    for (int k = 0; k < KB; ++k) acc[o][k] = vzero();
+  for (int64_t l = 0; l < L; l += kVW) {
+    vfloat y[KB];
+    for (int k = 0; k < KB; ++k) y[k] = vload(yr[k] + l);
+    for (int o = 0; o < OB; ++o) {
+      const vfloat x = vload(X + o * ldx + l);
+      for (int k = 0; k < KB; ++k) acc[o][k] = vfmadd(x, y[k], acc[o][k]);
+    }
+  }
+  for (int o = 0; o < OB; ++o)
+    for (int k = 0; k < KB; ++k) C[o * ldc + k] += vhsum(acc[o][k]);
+}
+
+template <int KB>
+inline void dot_off_rows(int64_t kb, int64_t M, int64_t L, const float* X, int64_t ldx, const float* Y,
+                         const int64_t* yoff, float* C, int64_t ldc) {
+  if constexpr (KB > 0) {
+    if (kb != KB) return dot_off_rows<KB - 1>(kb, M, L, X, ldx, Y, yoff, C, ldc);
+    int64_t o0 = 0;
+    for (; o0 + 4 <= M; o0 += 4) dot_block_off<4, KB>(L, X + o0 * ldx, ldx, Y, yoff, C + o0 * ldc, ldc);
+    for (; o0 < M; ++o0) dot_block_off<1, KB>(L, X + o0 * ldx, ldx, Y, yoff, C + o0 * ldc, ldc);
+  }
+}
+
+// C[M x K] += X[M x L] · Y[K x L]^T with row k of Y at Y + yoff[k]. Blocked kDotKB rows of Y
+// (kept in L1) against all of X; callers block M so that X's rows stay in L2.
+inline void dot_gemm_off(int64_t M, int64_t K, int64_t L, const float* X, int64_t ldx, const float* Y,
+                         const int64_t* yoff, float* C, int64_t ldc) {
+  for (int64_t k0 = 0; k0 < K; k0 += kDotKB) {
+    const int64_t kb = std::min<int64_t>(kDotKB, K - k0);
+    dot_off_rows<kDotKB>(kb, M, L, X, ldx, Y, yoff + k0, C + k0, ldc);
+  }
+}
+
+// Weight-gradient kernel for 3x3 stride-1 convolutions on the padded grid, outer-product
+// form: the output-channel dimension is vectorised instead of the reduction, so no horizontal
+// sums are needed and no load splits a cache line:
+//     acc[9*ch + 3*kh + kw][v] += X[ch*plane + kh*ws + kw + l] * D[l][v*VW ...]   for l < L
+// X is the padded input buffer of NCH consecutive channels (one scalar broadcast per tap);
+// D is a panel of dy transposed to [l][w] (w = NV vectors of output channels, contiguous
+// per grid point, so it streams sequentially). Result rows are taps (k = 9*c + 3*kh + kw),
+// columns output channels: C[k * ldc + o] += acc (dw transposed; the caller transposes back).
+// Registers (AVX-512): NCH = 1, NV = 2 -> 18 accumulators + 2 dy vectors + 1 broadcast;
+// per grid point 9 broadcasts + 2 loads feed 18 FMAs. A 16-wide channel tail uses NCH = 2,
+// NV = 1 (18 accumulators; 18 broadcasts + 1 load per 18 FMAs, the most reuse 16 output
+// channels allow). The 9 tap addresses are 3 row pointers plus constant displacements.
+constexpr int64_t kWgNV = kVW == 16 ? 2 : 1;
+constexpr int64_t kWgNW = kWgNV * kVW;  // output channels per dy panel
+
+template <int NCH, int NV>
+inline void wg3x3_kernel(int64_t L, const float* __restrict X, int64_t plane, int64_t ws,
+                         const float* __restrict D, int64_t w, float* __restrict C, int64_t ldc) {
+  vfloat acc[NCH * 9][NV];
+  for (int r = 0; r < NCH * 9; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = vzero();
+  for (int64_t l = 0; l < L; ++l) {
+    vfloat d[NV];
+    for (int v = 0; v < NV; ++v) d[v] = vload(D + l * w + kVW * v);
+    for (int ch = 0; ch < NCH; ++ch)
+      for (int kh = 0; kh < 3; ++kh) {
+        const float* xr = X + ch * plane + kh * ws + l;
+        for (int kw = 0; kw < 3; ++kw) {
+          const vfloat a = vbroadcast(xr + kw);
+          for (int v = 0; v < NV; ++v) acc[ch * 9 + kh * 3 + kw][v] = vfmadd(a, d[v], acc[ch * 9 + kh * 3 + kw][v]);
+        }
+      }
+  }
+  for (int r = 0; r < NCH * 9; ++r)
+    for (int v = 0; v < NV; ++v) {
+      float* c = C + r * ldc + kVW * v;
+      vstore(c, vadd(vload(c), acc[r][v]));
+    }
+}
+
 }  // namespace avx2
 }  // namespace kernels
 }  // namespace lowbit
