@@ -139,7 +139,7 @@ class Sequential : public Module {
   }
   Tensorf forward(const Tensorf& x) override {
     Tensorf h = x;
-    for (auto& c : children()) h = c.second->forward(h);
+    for (auto& c : children()) h = (*c.second)(h);
     return h;
   }
   std::string type_name() const override { return "Sequential"; }
