@@ -65,6 +65,10 @@
 #include "optim/schedule.hpp"
 #include "optim/sgd.hpp"
 
+// quant: quantized layers, quantization spec -> layer factory, STE baselines (DoReFa, BWN,
+// PACT), model summary and quantized export
+#include "quant/quant.hpp"
+
 // io: checkpoints, typed configs, progress bar
 #include "io/checkpoint.hpp"
 #include "io/config.hpp"

@@ -1,0 +1,234 @@
+// Quantized model export: packed integer codes + scales for every quantized weight, FP32
+// for everything else (BN weights, biases and running statistics, unquantized layers,
+// activation-quantizer parameters), in one versioned binary file, and the loader that turns
+// it back into an inference model.
+//
+//   bytes 0-7    magic "LOWBITQM"
+//   bytes 8-11   format version (uint32, little-endian) = 1
+//   bytes 12-19  length L of the JSON header (uint64)
+//   next L bytes JSON header:
+//                {"meta": {...caller's, e.g. the trainer config and "spec"...},
+//                 "data_bytes": D,
+//                 "quantized": [{"name": "layer1.0.conv1.wq", "quantizer": "DoReFa",
+//                                "shape": [16,16,3,3], "bits": 2, "rule": "scaled_codebook",
+//                                "group_size": 2304, "levels": [-1, -0.333.., ...],
+//                                "n_scales": 0, "offset": 0, "code_bytes": 576}, ...],
+//                 "tensors": [{"name": "bn1.weight", "shape": [16], "offset": ...}, ...]}
+//   next D bytes data: per quantized weight, its codes packed LSB-first at `bits` bits
+//                (quant/codes.hpp; ceil(numel bits / 8) bytes) followed by n_scales
+//                float32 scales; per FP32 tensor, its float32 values (little-endian)
+//   last 8 bytes total file length (uint64), so a truncated file is detected
+//
+// D equals summary(model).model_bytes: the file is the model size plus 28 + L header bytes.
+// Dequantization of entry e: w[i] = (n_scales ? scales[i / group_size] : 1) * levels[code[i]]
+// (rule scaled_codebook; rule binary_bases in quant/codes.hpp), bit-exact with the trained
+// model's fake-quantized forward weight. Levels are in the header: they follow from
+// (quantizer, bits) and are not part of the papers' size accounting.
+//
+// The file is written to "<path>.tmp" and renamed over <path>, so a crash never leaves a
+// torn file. load: read_quantized() parses and checks it; load_quantized_into() fills a
+// model built with frozen_factory(spec) (FrozenWeight layers + FP32 tensors);
+// load_quantized_model() does both from the "spec" stored in meta.
+#pragma once
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "spec.hpp"
+#include "summary.hpp"
+
+namespace lowbit {
+namespace quant {
+
+constexpr char kQuantMagic[8] = {'L', 'O', 'W', 'B', 'I', 'T', 'Q', 'M'};
+constexpr uint32_t kQuantVersion = 1;
+
+struct QuantizedModelFile {
+  nlohmann::json meta;
+  std::map<std::string, QuantCodes> weights;        // by weight-quantizer name
+  std::map<std::string, std::string> quantizer_of;  // its quantizer type at export
+  nn::StateDict tensors;                            // FP32 parameters and buffers
+  uint64_t header_bytes = 0, data_bytes = 0;        // file size = header_bytes + data_bytes
+};
+
+inline void export_quantized(const nn::Module& model, const std::string& path,
+                             const nlohmann::json& meta = nlohmann::json::object()) {
+  const std::vector<std::string> qprefix = detail::quantized_prefixes(model);
+  std::string data;
+  nlohmann::json qtable = nlohmann::json::array(), ttable = nlohmann::json::array();
+  for (auto& [name, m] : model.named_modules()) {
+    auto* q = dynamic_cast<const WeightQuantizer*>(m);
+    if (!q || !q->quantized()) continue;
+    const QuantCodes c = q->codes();
+    c.validate("export_quantized: '" + name + "'");
+    const std::vector<uint8_t> packed = pack_codes(c.codes, c.bits);
+    qtable.push_back({{"name", name},
+                      {"quantizer", q->type_name()},
+                      {"shape", c.shape},
+                      {"bits", c.bits},
+                      {"rule", c.rule},
+                      {"group_size", c.group_size},
+                      {"levels", c.levels},
+                      {"n_scales", c.scales.size()},
+                      {"offset", data.size()},
+                      {"code_bytes", packed.size()}});
+    data.append(reinterpret_cast<const char*>(packed.data()), packed.size());
+    data.append(reinterpret_cast<const char*>(c.scales.data()), c.scales.size() * sizeof(float));
+  }
+  auto add_tensor = [&](const std::string& name, const Tensorf& t) {
+    if (detail::under(name, qprefix)) return;  // latent state of a quantized weight
+    ttable.push_back({{"name", name}, {"shape", t.shape()}, {"offset", data.size()}});
+    data.append(reinterpret_cast<const char*>(t.data()), static_cast<size_t>(t.numel()) * sizeof(float));
+  };
+  for (auto& [name, t] : model.named_parameters()) add_tensor(name, t);
+  for (auto& [name, t] : model.named_buffers()) add_tensor(name, t);
+  const std::string header =
+      nlohmann::json{{"meta", meta}, {"data_bytes", data.size()}, {"quantized", qtable}, {"tensors", ttable}}.dump();
+
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    LOWBIT_CHECK(f.good(), "export_quantized: cannot open '", tmp, "' for writing");
+    const uint64_t hlen = header.size();
+    f.write(kQuantMagic, 8);
+    f.write(reinterpret_cast<const char*>(&kQuantVersion), 4);
+    f.write(reinterpret_cast<const char*>(&hlen), 8);
+    f.write(header.data(), static_cast<std::streamsize>(hlen));
+    f.write(data.data(), static_cast<std::streamsize>(data.size()));
+    const uint64_t total = 8 + 4 + 8 + hlen + data.size() + 8;
+    f.write(reinterpret_cast<const char*>(&total), 8);
+    f.flush();
+    LOWBIT_CHECK(f.good(), "export_quantized: writing '", tmp, "' failed (disk full?); '", path, "' was left untouched");
+  }
+  LOWBIT_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "export_quantized: cannot rename '", tmp, "' to '", path, "'");
+}
+
+// True when the file starts with the quantized-model magic (the trainer's --eval uses it).
+inline bool is_quantized_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  char magic[8] = {};
+  f.read(magic, 8);
+  return f.good() && std::memcmp(magic, kQuantMagic, 8) == 0;
+}
+
+inline QuantizedModelFile read_quantized(const std::string& path) {
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
+  LOWBIT_CHECK(f.good(), "read_quantized: cannot open '", path, "' (no such file?)");
+  const uint64_t size = static_cast<uint64_t>(f.tellg());
+  f.seekg(0);
+  char magic[8] = {};
+  uint32_t version = 0;
+  uint64_t hlen = 0;
+  f.read(magic, 8);
+  LOWBIT_CHECK(f.good() && std::memcmp(magic, kQuantMagic, 8) == 0, "read_quantized: '", path,
+               "' is not a lowbit quantized model (bad magic bytes; expected LOWBITQM)");
+  f.read(reinterpret_cast<char*>(&version), 4);
+  f.read(reinterpret_cast<char*>(&hlen), 8);
+  LOWBIT_CHECK(f.good() && version == kQuantVersion, "read_quantized: '", path, "' has format version ", version,
+               ", this build reads version ", kQuantVersion);
+  LOWBIT_CHECK(hlen + 28 <= size, "read_quantized: '", path, "' is truncated (header of ", hlen, " bytes in a file of ",
+               size, ")");
+  std::string header(hlen, '\0');
+  f.read(&header[0], static_cast<std::streamsize>(hlen));
+  QuantizedModelFile out;
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(header);
+    out.meta = j.at("meta");
+    out.data_bytes = j.at("data_bytes").get<uint64_t>();
+  } catch (const std::exception& e) {
+    lowbit::detail::fail("read_quantized: '", path, "' has a corrupt header: ", e.what());
+  }
+  out.header_bytes = 28 + hlen;
+  LOWBIT_CHECK(size == out.header_bytes + out.data_bytes, "read_quantized: '", path, "' is truncated or corrupt: ", size,
+               " bytes, expected ", out.header_bytes + out.data_bytes, " from its header");
+  std::string data(out.data_bytes, '\0');
+  f.read(&data[0], static_cast<std::streamsize>(out.data_bytes));
+  uint64_t total = 0;
+  f.read(reinterpret_cast<char*>(&total), 8);
+  LOWBIT_CHECK(f.good() && total == size, "read_quantized: '", path, "' is truncated (trailer says ", total,
+               " bytes, file has ", size, ")");
+  auto span = [&](uint64_t off, uint64_t n, const std::string& what) {
+    LOWBIT_CHECK(off + n <= data.size(), "read_quantized: '", path, "': ", what, " lies outside the data section");
+    return data.data() + off;
+  };
+  try {
+    for (auto& e : j.at("quantized")) {
+      const std::string name = e.at("name");
+      QuantCodes c;
+      c.shape = e.at("shape").get<Shape>();
+      c.bits = e.at("bits");
+      c.rule = e.at("rule");
+      c.group_size = e.at("group_size");
+      c.levels = e.at("levels").get<std::vector<float>>();
+      const uint64_t off = e.at("offset"), nbytes = e.at("code_bytes"), ns = e.at("n_scales");
+      const char* p = span(off, nbytes + 4 * ns, "weight '" + name + "'");
+      c.codes = unpack_codes(reinterpret_cast<const uint8_t*>(p), nbytes, c.numel(), c.bits);
+      c.scales.resize(ns);
+      if (ns) std::memcpy(c.scales.data(), p + nbytes, ns * sizeof(float));
+      c.validate("read_quantized: '" + path + "' weight '" + name + "'");
+      out.weights.emplace(name, std::move(c));
+      out.quantizer_of.emplace(name, e.at("quantizer").get<std::string>());
+    }
+    for (auto& e : j.at("tensors")) {
+      const std::string name = e.at("name");
+      Tensorf t = Tensorf::empty(e.at("shape").get<Shape>());
+      const uint64_t n = static_cast<uint64_t>(t.numel()) * sizeof(float);
+      if (n) std::memcpy(t.data(), span(e.at("offset"), n, "tensor '" + name + "'"), n);
+      out.tensors.emplace(name, t);
+    }
+  } catch (const nlohmann::json::exception& e) {
+    lowbit::detail::fail("read_quantized: '", path, "' has a corrupt header: ", e.what());
+  }
+  return out;
+}
+
+namespace detail {
+inline void frozen_weights(const std::shared_ptr<nn::Module>& m, const std::string& prefix,
+                           std::vector<std::pair<std::string, std::shared_ptr<FrozenWeight>>>& out) {
+  if (auto fw = std::dynamic_pointer_cast<FrozenWeight>(m)) out.emplace_back(prefix, fw);
+  for (auto& [n, c] : m->children()) frozen_weights(c, prefix.empty() ? n : prefix + "." + n, out);
+}
+}  // namespace detail
+
+// Fills a model built with frozen_factory(spec): every FrozenWeight gets its codes, every
+// FP32 parameter and buffer its values. Names must match one to one (errors list them).
+inline void load_quantized_into(const std::shared_ptr<nn::Module>& model, const QuantizedModelFile& f) {
+  std::vector<std::pair<std::string, std::shared_ptr<FrozenWeight>>> fws;
+  detail::frozen_weights(model, "", fws);
+  std::string problems;
+  for (auto& [name, fw] : fws)
+    if (!f.weights.count(name)) problems += "\n  missing quantized weight: " + name + " " + shape_str(fw->weight_shape());
+  for (auto& [name, c] : f.weights) {
+    bool found = false;
+    for (auto& kv : fws) found = found || kv.first == name;
+    if (!found) problems += "\n  unexpected quantized weight: " + name + " " + shape_str(c.shape);
+  }
+  LOWBIT_CHECK(problems.empty(), "load_quantized_into: ", model->type_name(),
+               " does not match the quantized model file (build it with frozen_factory of the stored spec):", problems);
+  for (auto& [name, fw] : fws) fw->set_codes(f.weights.at(name), "load_quantized_into: '" + name + "'");
+  model->load_state_dict(f.tensors, /*strict=*/true);
+}
+
+// Reads `path`, builds the architecture with build(frozen_factory(spec from meta["spec"]))
+// and loads it. The result is an inference model: eval() it before use.
+inline std::shared_ptr<nn::Module> load_quantized_model(
+    const std::string& path, const std::function<std::shared_ptr<nn::Module>(const nn::LayerFactory&)>& build) {
+  const QuantizedModelFile f = read_quantized(path);
+  LOWBIT_CHECK(f.meta.contains("spec"), "load_quantized_model: '", path,
+               "' has no \"spec\" in its meta; export with meta {\"spec\": spec.to_json()}");
+  const QuantSpec spec = QuantSpec::from_json(f.meta.at("spec"));
+  std::shared_ptr<nn::Module> model = build(frozen_factory(spec));
+  load_quantized_into(model, f);
+  return model;
+}
+
+}  // namespace quant
+}  // namespace lowbit

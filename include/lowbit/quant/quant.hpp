@@ -1,0 +1,13 @@
+// Quantization: the framework (codes, quantizer interfaces, quantized layers, spec ->
+// LayerFactory, summary, export) and the STE baselines (DoReFa, BWN, PACT).
+// docs/quantization.md explains all of it.
+#pragma once
+#include "bwn.hpp"
+#include "codes.hpp"
+#include "dorefa.hpp"
+#include "export.hpp"
+#include "layers.hpp"
+#include "pact.hpp"
+#include "quantizer.hpp"
+#include "spec.hpp"
+#include "summary.hpp"

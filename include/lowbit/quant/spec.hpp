@@ -1,0 +1,143 @@
+// The quantization spec and the LayerFactory it turns into. Model builders ask the factory
+// for every conv and linear layer, naming its role (First, Middle, Last); the spec decides
+// per role whether the layer is FP32 (nn::Conv2d / nn::Linear) or quantized (QConv2d /
+// QLinear with the method's weight quantizer and activation quantizer). Models need no
+// change: nn::resnet20(gen, sc, make_factory(spec)).
+//
+// Per-role policy:
+//   fp32  weights and input in floating point (an ordinary nn::Conv2d / nn::Linear);
+//   8bit  8-bit weights with the method's weight quantizer; the input is not quantized
+//         (APoT's first_conv/last_fc, method-notes §1.5: weight-only 8 bit);
+//   same  w_bits / a_bits like the middle layers.
+// The first layer's input is the normalized image (negative values): it is never given an
+// activation quantizer (DoReFa/PACT clip to [0, ...] would destroy it), whatever the policy.
+// Defaults follow the DoReFa-style baselines in the papers (DoReFa-Net Sec. 4; LQ-Nets and
+// SLB's VGG-Small; PACT): first conv and last FC full precision, everything else quantized.
+//
+// Bits: 32 means full precision. method "fp32" requires w_bits = a_bits = 32; method "ste"
+// takes w_bits in {1..8, 32} (1 = BWN sign * mean|W|, 2..8 = DoReFa) and a_bits in {1..8, 32}
+// with a_quant "dorefa" or "pact".
+#pragma once
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "../nn/factory.hpp"
+#include "bwn.hpp"
+#include "dorefa.hpp"
+#include "layers.hpp"
+#include "pact.hpp"
+
+namespace lowbit {
+namespace quant {
+
+enum class LayerPolicy { FP32, Bit8, Same };
+
+inline LayerPolicy parse_policy(const std::string& s, const std::string& what) {
+  if (s == "fp32") return LayerPolicy::FP32;
+  if (s == "8bit") return LayerPolicy::Bit8;
+  if (s == "same") return LayerPolicy::Same;
+  lowbit::detail::fail(what, ": unknown layer policy '", s, "' (expected fp32, 8bit or same)");
+}
+inline const char* policy_name(LayerPolicy p) {
+  return p == LayerPolicy::FP32 ? "fp32" : p == LayerPolicy::Bit8 ? "8bit" : "same";
+}
+
+struct QuantSpec {
+  std::string method = "fp32";     // fp32 | ste
+  int w_bits = 32, a_bits = 32;    // 32 = full precision
+  std::string a_quant = "dorefa";  // dorefa | pact
+  float pact_alpha = 10.f;         // PACT's initial clipping level
+  LayerPolicy first = LayerPolicy::FP32;   // the first conv (role First)
+  LayerPolicy middle = LayerPolicy::Same;  // every other conv/linear (role Middle)
+  LayerPolicy last = LayerPolicy::FP32;    // the classifier (role Last)
+
+  // Throws naming the field, the value and what is allowed.
+  void validate() const {
+    auto bits_ok = [](int b) { return (b >= 1 && b <= 8) || b == 32; };
+    LOWBIT_CHECK(method == "fp32" || method == "ste", "QuantSpec: method '", method, "' is unknown (expected fp32 or ste)");
+    LOWBIT_CHECK(bits_ok(w_bits), "QuantSpec: w_bits = ", w_bits, ", expected 1..8 or 32");
+    LOWBIT_CHECK(bits_ok(a_bits), "QuantSpec: a_bits = ", a_bits, ", expected 1..8 or 32");
+    LOWBIT_CHECK(method != "fp32" || (w_bits == 32 && a_bits == 32), "QuantSpec: method fp32 needs w_bits = a_bits = 32, got ",
+                 w_bits, "/", a_bits);
+    LOWBIT_CHECK(a_quant == "dorefa" || a_quant == "pact", "QuantSpec: a_quant '", a_quant,
+                 "' is unknown (expected dorefa or pact)");
+    LOWBIT_CHECK(pact_alpha > 0.f, "QuantSpec: pact_alpha = ", pact_alpha, ", expected > 0");
+  }
+
+  struct Bits {
+    int w, a;
+  };
+  // Weight and input-activation bits of a layer with this role (32 = not quantized).
+  Bits bits_for(nn::LayerRole role) const {
+    if (method == "fp32") return {32, 32};
+    const LayerPolicy p = role == nn::LayerRole::First ? first : role == nn::LayerRole::Last ? last : middle;
+    Bits b = p == LayerPolicy::FP32 ? Bits{32, 32} : p == LayerPolicy::Bit8 ? Bits{8, 32} : Bits{w_bits, a_bits};
+    if (role == nn::LayerRole::First) b.a = 32;  // the image is never activation-quantized
+    return b;
+  }
+
+  nlohmann::json to_json() const {
+    return {{"method", method}, {"w_bits", w_bits}, {"a_bits", a_bits}, {"a_quant", a_quant},
+            {"pact_alpha", pact_alpha}, {"first", policy_name(first)}, {"middle", policy_name(middle)},
+            {"last", policy_name(last)}};
+  }
+  static QuantSpec from_json(const nlohmann::json& j) {
+    QuantSpec s;
+    try {
+      s.method = j.at("method").get<std::string>();
+      s.w_bits = j.at("w_bits").get<int>();
+      s.a_bits = j.at("a_bits").get<int>();
+      s.a_quant = j.at("a_quant").get<std::string>();
+      s.pact_alpha = j.at("pact_alpha").get<float>();
+      s.first = parse_policy(j.at("first").get<std::string>(), "QuantSpec.first");
+      s.middle = parse_policy(j.at("middle").get<std::string>(), "QuantSpec.middle");
+      s.last = parse_policy(j.at("last").get<std::string>(), "QuantSpec.last");
+    } catch (const nlohmann::json::exception& e) {
+      lowbit::detail::fail("QuantSpec::from_json: ", e.what(), " in ", j.dump());
+    }
+    s.validate();
+    return s;
+  }
+};
+
+namespace detail {
+// frozen: inference layers whose quantized weights are FrozenWeight (codes loaded later).
+inline nn::LayerFactory make_factory(const QuantSpec& spec, bool frozen) {
+  spec.validate();
+  auto make_wq = [frozen](int bits) -> WeightQuantizerMaker {
+    return [frozen, bits](const Tensorf& init) -> std::shared_ptr<WeightQuantizer> {
+      if (bits == 32) return std::make_shared<FullPrecisionWeight>(init);
+      if (frozen) return std::make_shared<FrozenWeight>(init.shape(), bits);
+      if (bits == 1) return std::make_shared<BinaryWeight>(init);
+      return std::make_shared<DoReFaWeight>(init, bits);
+    };
+  };
+  auto make_aq = [spec](int bits) -> std::shared_ptr<ActivationQuantizer> {
+    if (bits == 32) return nullptr;
+    if (spec.a_quant == "pact") return std::make_shared<PactActivation>(bits, spec.pact_alpha);
+    return std::make_shared<DoReFaActivation>(bits);
+  };
+  nn::LayerFactory f;
+  f.conv = [spec, make_wq, make_aq](const nn::ConvSpec& s, Generator& g) -> std::shared_ptr<nn::Module> {
+    const QuantSpec::Bits b = spec.bits_for(s.role);
+    if (b.w == 32 && b.a == 32) return std::make_shared<nn::Conv2d>(s.in, s.out, s.kernel, s.stride, s.pad, s.bias, g);
+    return std::make_shared<QConv2d>(s, make_wq(b.w), make_aq(b.a), g);
+  };
+  f.linear = [spec, make_wq, make_aq](const nn::LinearSpec& s, Generator& g) -> std::shared_ptr<nn::Module> {
+    const QuantSpec::Bits b = spec.bits_for(s.role);
+    if (b.w == 32 && b.a == 32) return std::make_shared<nn::Linear>(s.in, s.out, s.bias, g);
+    return std::make_shared<QLinear>(s, make_wq(b.w), make_aq(b.a), g);
+  };
+  return f;
+}
+}  // namespace detail
+
+// The training factory of a spec.
+inline nn::LayerFactory make_factory(const QuantSpec& spec) { return detail::make_factory(spec, false); }
+// The inference factory: same layers, but quantized weights are FrozenWeight placeholders
+// that load_quantized_into() (quant/export.hpp) fills with the exported codes.
+inline nn::LayerFactory frozen_factory(const QuantSpec& spec) { return detail::make_factory(spec, true); }
+
+}  // namespace quant
+}  // namespace lowbit

@@ -1,0 +1,211 @@
+// summary(model): a row per conv / linear layer — name, quantizer, weight bits, activation
+// bits, parameters, storage bits, MACs — and the model's size with the papers' accounting:
+//
+//   model_bytes = sum over quantized weights of  ceil(numel * bits / 8) + 4 * #scales
+//               + 4 * (every other parameter and buffer value inference needs: BN weight,
+//                      bias, running mean and running variance, layer biases, FP32 conv/
+//                      linear weights, activation-quantizer parameters such as PACT's alpha)
+//   fp32_bytes  = the same model with every conv/linear weight in FP32 and no scales
+//   compression_ratio = fp32_bytes / model_bytes
+//   avg_weight_bits   = sum_l numel(W_l) bits_l / sum_l numel(W_l)   over conv/linear weights
+//                       (32 for FP32 layers; scales are not included)
+//
+// Latent parameters (the float W that DoReFa trains, SLB's logits) are training state, not
+// model state: they are not counted. model_bytes is exactly the data section of the file
+// export_quantized() writes (quant/export.hpp), which a test checks.
+//
+// MACs need each conv's output size, so summary() runs one forward of a [1, 3, 32, 32]
+// zero input in eval mode and restores the previous mode of the root module afterwards
+// (Module::train sets every child alike). Quantized layers remember their output shape;
+// nn::Conv2d has no hook, so the forward runs with grad mode on and the output shape of
+// each FP32 conv is read from the autograd node conv2d records (edge 1 is the weight leaf).
+// No backward runs; the graph is dropped on return.
+#pragma once
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "../nn/layers.hpp"
+#include "layers.hpp"
+
+namespace lowbit {
+namespace quant {
+
+struct LayerRow {
+  std::string name, type, quantizer, act_quantizer;  // quantizer "-" for FP32 layers
+  int w_bits = 32, a_bits = 32;
+  int64_t weight_params = 0;  // elements of the weight
+  int64_t params = 0;         // weight + bias + activation-quantizer parameters
+  int64_t storage_bits = 0;   // 8 * packed code bytes + 32 * (scales + bias + aq params), or 32 * params
+  int64_t macs = 0;           // multiply-accumulates for one image
+};
+
+struct ModelSummary {
+  std::vector<LayerRow> layers;
+  int64_t params = 0;        // trainable values (named_parameters), latent included
+  int64_t buffers = 0;       // buffer values (BN running statistics)
+  int64_t weight_params = 0; // conv/linear weight elements
+  int64_t model_bytes = 0, fp32_bytes = 0, macs = 0;
+  double compression_ratio = 1, avg_weight_bits = 32;
+
+  std::string table() const {
+    std::ostringstream os;
+    char line[256];
+    std::snprintf(line, sizeof line, "%-24s %-8s %-10s %5s %5s %10s %12s %12s\n", "layer", "type", "quantizer",
+                  "Wbit", "Abit", "params", "storage bits", "MACs");
+    os << line << std::string(92, '-') << '\n';
+    for (auto& r : layers) {
+      std::snprintf(line, sizeof line, "%-24s %-8s %-10s %5d %5d %10lld %12lld %12lld\n", r.name.c_str(), r.type.c_str(),
+                    (r.quantizer + (r.act_quantizer.empty() ? "" : "/" + r.act_quantizer)).c_str(), r.w_bits, r.a_bits,
+                    static_cast<long long>(r.params), static_cast<long long>(r.storage_bits),
+                    static_cast<long long>(r.macs));
+      os << line;
+    }
+    os << std::string(92, '-') << '\n';
+    std::snprintf(line, sizeof line,
+                  "parameters %lld (+ %lld buffer values), MACs %lld per image\n"
+                  "model size %lld bytes (FP32 %lld bytes), compression %.2fx, average weight bits %.4f\n",
+                  static_cast<long long>(params), static_cast<long long>(buffers), static_cast<long long>(macs),
+                  static_cast<long long>(model_bytes), static_cast<long long>(fp32_bytes), compression_ratio,
+                  avg_weight_bits);
+    os << line;
+    return os.str();
+  }
+  nlohmann::json to_json() const {
+    return {{"params", params},         {"buffers", buffers},
+            {"model_bytes", model_bytes}, {"fp32_bytes", fp32_bytes},
+            {"compression_ratio", compression_ratio}, {"avg_weight_bits", avg_weight_bits},
+            {"macs", macs}};
+  }
+};
+
+namespace detail {
+// Names of the quantized weight quantizers ("layer1.0.conv1.wq"): their parameters and
+// buffers are replaced by codes in the model's size and in the export file.
+inline std::vector<std::string> quantized_prefixes(const nn::Module& model) {
+  std::vector<std::string> out;
+  for (auto& [name, m] : model.named_modules())
+    if (auto* q = dynamic_cast<const WeightQuantizer*>(m); q && q->quantized()) out.push_back(name);
+  return out;
+}
+inline bool under(const std::string& name, const std::vector<std::string>& prefixes) {
+  for (auto& p : prefixes)
+    if (name.size() > p.size() && name.compare(0, p.size(), p) == 0 && name[p.size()] == '.') return true;
+  return false;
+}
+inline int64_t count_values(const nn::Module& m) {
+  int64_t n = 0;
+  for (auto& kv : m.named_parameters()) n += kv.second.numel();
+  for (auto& kv : m.named_buffers()) n += kv.second.numel();
+  return n;
+}
+}  // namespace detail
+
+inline ModelSummary summary(nn::Module& model, const Shape& input_shape = {1, 3, 32, 32}) {
+  LOWBIT_CHECK(input_shape.size() == 4 && input_shape[0] == 1, "summary: input_shape ", shape_str(input_shape),
+               ", expected [1, C, H, W]");
+  // One forward to learn the conv output sizes (see the file comment).
+  std::map<const void*, Shape> fp32_conv_out;
+  {
+    const bool was_training = model.is_training();
+    model.eval();
+    try {
+      EnableGradGuard grad_on;
+      Tensorf y = model(Tensorf::zeros(input_shape));
+      std::vector<std::shared_ptr<autograd::Node<float>>> stack;
+      std::set<const void*> seen;
+      if (y.grad_fn()) stack.push_back(y.grad_fn());
+      while (!stack.empty()) {
+        auto n = stack.back();
+        stack.pop_back();
+        if (!seen.insert(n.get()).second) continue;
+        if (n->op == "conv2d" && n->edges.size() >= 2 && n->edges[1].leaf)
+          fp32_conv_out[n->edges[1].leaf.get()] = n->out_shape;
+        for (auto& e : n->edges)
+          if (e.node) stack.push_back(e.node);
+      }
+    } catch (...) {
+      model.train(was_training);
+      throw;
+    }
+    model.train(was_training);
+  }
+
+  ModelSummary s;
+  const std::vector<std::string> qprefix = detail::quantized_prefixes(model);
+  for (auto& kv : model.named_parameters()) s.params += kv.second.numel();
+  for (auto& kv : model.named_buffers()) s.buffers += kv.second.numel();
+  int64_t other_values = 0;  // FP32 values outside quantized weights
+  for (auto& kv : model.named_parameters())
+    if (!detail::under(kv.first, qprefix)) other_values += kv.second.numel();
+  for (auto& kv : model.named_buffers())
+    if (!detail::under(kv.first, qprefix)) other_values += kv.second.numel();
+  int64_t code_bytes = 0, scale_values = 0, quantized_weight_elems = 0;
+  double weight_bits_sum = 0;
+
+  auto per_image = [](const Shape& out) { return out.empty() || out[0] == 0 ? 0 : numel_of(out) / out[0]; };
+  for (auto& [name, m] : model.named_modules()) {
+    LayerRow r;
+    r.name = name;
+    r.type = m->type_name();
+    if (auto* c = dynamic_cast<const nn::Conv2d*>(m)) {
+      auto it = fp32_conv_out.find(c->weight.impl_ptr().get());
+      LOWBIT_CHECK(it != fp32_conv_out.end(), "summary: conv layer '", name,
+                   "' was not reached by the forward pass, or its weight does not require grad");
+      r.quantizer = "-";
+      r.weight_params = c->weight.numel();
+      r.params = r.weight_params + (c->bias.defined() ? c->bias.numel() : 0);
+      r.storage_bits = 32 * r.params;
+      r.macs = per_image(it->second) * c->in_channels() * c->kernel_size() * c->kernel_size();
+    } else if (auto* l = dynamic_cast<const nn::Linear*>(m)) {
+      r.quantizer = "-";
+      r.weight_params = l->weight.numel();
+      r.params = r.weight_params + (l->bias.defined() ? l->bias.numel() : 0);
+      r.storage_bits = 32 * r.params;
+      r.macs = l->in_features() * l->out_features();
+    } else if (auto* q = dynamic_cast<const QuantLayer*>(m)) {
+      const Shape& ws = q->wq->weight_shape();
+      r.quantizer = q->wq->type_name();
+      r.act_quantizer = q->aq ? q->aq->type_name() : "";
+      r.w_bits = q->weight_bits();
+      r.a_bits = q->activation_bits();
+      r.weight_params = numel_of(ws);
+      const int64_t bias = q->bias.defined() ? q->bias.numel() : 0;
+      const int64_t aqp = q->aq ? detail::count_values(*q->aq) : 0;
+      r.params = r.weight_params + bias + aqp;
+      if (q->wq->quantized()) {
+        const QuantCodes codes = q->codes();
+        r.storage_bits = 8 * codes.code_bytes() + 32 * (static_cast<int64_t>(codes.scales.size()) + bias + aqp);
+        code_bytes += codes.code_bytes();
+        scale_values += static_cast<int64_t>(codes.scales.size());
+        quantized_weight_elems += r.weight_params;
+      } else {
+        r.storage_bits = 32 * r.params;
+      }
+      LOWBIT_CHECK(!q->last_output_shape().empty(), "summary: quantized layer '", name,
+                   "' was not reached by the forward pass");
+      if (dynamic_cast<const QConv2d*>(m))
+        r.macs = per_image(q->last_output_shape()) * ws[1] * ws[2] * ws[3];
+      else
+        r.macs = ws[0] * ws[1];
+    } else {
+      continue;
+    }
+    s.weight_params += r.weight_params;
+    weight_bits_sum += static_cast<double>(r.weight_params) * r.w_bits;
+    s.macs += r.macs;
+    s.layers.push_back(r);
+  }
+  s.model_bytes = code_bytes + 4 * scale_values + 4 * other_values;
+  s.fp32_bytes = 4 * (quantized_weight_elems + other_values);
+  s.compression_ratio = s.model_bytes > 0 ? static_cast<double>(s.fp32_bytes) / static_cast<double>(s.model_bytes) : 1.0;
+  s.avg_weight_bits = s.weight_params > 0 ? weight_bits_sum / static_cast<double>(s.weight_params) : 32.0;
+  return s;
+}
+
+}  // namespace quant
+}  // namespace lowbit
