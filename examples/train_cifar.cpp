@@ -9,6 +9,8 @@
 //   steps.jsonl     one JSON object per training step (loss, lr): what the resume test compares
 //   summary.json    the run's result (model, method, bits, accuracy, time, size)
 //   checkpoint.bin  everything needed to resume bit-exactly (io/checkpoint.hpp)
+//   model.lbq       method != fp32: the trained quantized model (quant/export.hpp); --eval
+//                   accepts it and rebuilds the inference model from the config inside
 //
 // Bad input (config, data, checkpoint) prints one line naming the file or key and exits
 // with status 2, leaving existing files untouched.
@@ -37,9 +39,14 @@ json default_config() {
   return json{
       {"model", "resnet20"},     // resnet20 | vgg_small | vgg_bc (ALQ's BinaryConnect VGG)
       {"shortcut", "A"},         // ResNet shortcut option: A (zero-padded identity) | B (1x1 conv + BN)
-      {"method", "fp32"},        // quantization method; fp32 = none
-      {"w_bits", 32},            // weight bits (32 = full precision)
-      {"a_bits", 32},            // activation bits (32 = full precision)
+      {"method", "fp32"},        // quantization method: fp32 (none) | ste (DoReFa/BWN weights, docs/quantization.md)
+      {"w_bits", 32},            // weight bits: 1 (BWN) .. 8 (DoReFa), 32 = full precision
+      {"a_bits", 32},            // activation bits (layer inputs): 1..8, 32 = full precision
+      {"a_quant", "dorefa"},     // activation quantizer: dorefa (clip [0,1]) | pact (learned clip alpha)
+      {"first_layer", "fp32"},   // first conv: fp32 | 8bit (weights only) | same (as the middle layers)
+      {"last_layer", "fp32"},    // last linear: fp32 | 8bit (weights only) | same
+      {"pact_alpha", 10.0},      // PACT's initial clipping level
+      {"pact_weight_decay", 5e-4},  // L2 weight decay on PACT's alpha (PACT regularizes alpha)
       {"train_per_class", 500},  // balanced training subset (0 = use train_images)
       {"train_images", 0},       // N random training images when train_per_class = 0 (0 = all)
       {"test_images", 0},        // N random test images (0 = the full 10,000)
@@ -76,10 +83,22 @@ void validate(const json& c) {
   const std::string sc = c.at("shortcut");
   LOWBIT_CHECK(sc == "A" || sc == "B", "config key 'shortcut' must be \"A\" or \"B\", got \"", sc, "\"");
   const std::string method = c.at("method");
-  LOWBIT_CHECK(method == "fp32", "config key 'method': '", method,
-               "' is not available in this build (available: fp32)");
-  LOWBIT_CHECK(c.at("w_bits") == 32 && c.at("a_bits") == 32, "config keys 'w_bits'/'a_bits' must be 32 for method fp32, got ",
-               c.at("w_bits").dump(), "/", c.at("a_bits").dump());
+  LOWBIT_CHECK(method == "fp32" || method == "ste", "config key 'method': unknown method '", method,
+               "' (expected fp32 or ste)");
+  for (const char* k : {"w_bits", "a_bits"}) {
+    const int b = c.at(k).get<int>();
+    LOWBIT_CHECK((b >= 1 && b <= 8) || b == 32, "config key '", k, "' must be 1..8 or 32, got ", b);
+  }
+  LOWBIT_CHECK(method != "fp32" || (c.at("w_bits") == 32 && c.at("a_bits") == 32),
+               "config keys 'w_bits'/'a_bits' must be 32 for method fp32, got ", c.at("w_bits").dump(), "/",
+               c.at("a_bits").dump(), " (use --set method=ste for quantized training)");
+  const std::string aq = c.at("a_quant");
+  LOWBIT_CHECK(aq == "dorefa" || aq == "pact", "config key 'a_quant': unknown activation quantizer '", aq,
+               "' (expected dorefa or pact)");
+  quant::parse_policy(c.at("first_layer"), "config key 'first_layer'");
+  quant::parse_policy(c.at("last_layer"), "config key 'last_layer'");
+  positive("pact_alpha");
+  non_negative("pact_weight_decay");
   positive("epochs");
   positive("batch");
   positive("lr");
@@ -109,21 +128,49 @@ void print_config(const json& c) {
   std::printf("\n");
 }
 
-std::shared_ptr<nn::Module> build_model(const json& c, Generator& gen) {
-  if (c.at("model") == "resnet20")
-    return nn::resnet20(gen, c.at("shortcut") == "A" ? nn::Shortcut::A : nn::Shortcut::B);
-  if (c.at("model") == "vgg_bc") return nn::vgg_bc(gen);
-  return nn::vgg_small(gen);
+// The quantization spec of a config: the middle layers get method/w_bits/a_bits, the first
+// conv and the last linear layer follow first_layer / last_layer (quant/spec.hpp).
+quant::QuantSpec quant_spec(const json& c) {
+  quant::QuantSpec s;
+  s.method = c.at("method");
+  s.w_bits = c.at("w_bits");
+  s.a_bits = c.at("a_bits");
+  s.a_quant = c.at("a_quant");
+  s.pact_alpha = c.at("pact_alpha").get<float>();
+  s.first = quant::parse_policy(c.at("first_layer"), "config key 'first_layer'");
+  s.last = quant::parse_policy(c.at("last_layer"), "config key 'last_layer'");
+  return s;
 }
 
-// Weight decay on conv and linear weights only (tensors of rank >= 2); BN and biases 0.
+// The architecture of the config, its conv/linear layers from `f`.
+std::shared_ptr<nn::Module> build_arch(const json& c, const nn::LayerFactory& f, Generator& gen) {
+  if (c.at("model") == "resnet20") return nn::resnet20(gen, c.at("shortcut") == "A" ? nn::Shortcut::A : nn::Shortcut::B, f);
+  if (c.at("model") == "vgg_bc") return nn::vgg_bc(gen, f);
+  return nn::vgg_small(gen, f);
+}
+
+std::shared_ptr<nn::Module> build_model(const json& c, Generator& gen) {
+  return build_arch(c, quant::make_factory(quant_spec(c)), gen);
+}
+
+// Weight decay on conv and linear weights only (tensors of rank >= 2, latent weights of
+// quantized layers included); PACT's alpha gets pact_weight_decay; BN and biases 0.
 std::vector<optim::ParamGroup> param_groups(const nn::Module& m, const json& c) {
-  optim::ParamGroup decay, no_decay;
-  decay.lr = no_decay.lr = c.at("lr").get<double>();
+  optim::ParamGroup decay, no_decay, alpha;
+  decay.lr = no_decay.lr = alpha.lr = c.at("lr").get<double>();
   decay.weight_decay = c.at("weight_decay").get<double>();
   no_decay.weight_decay = 0.0;
-  for (auto& kv : m.named_parameters()) (kv.second.dim() >= 2 ? decay : no_decay).params.push_back(kv);
-  return {decay, no_decay};
+  alpha.weight_decay = c.at("pact_weight_decay").get<double>();
+  std::vector<std::string> alphas;
+  for (auto& [name, mod] : m.named_modules())
+    if (dynamic_cast<const quant::PactActivation*>(mod)) alphas.push_back(name.empty() ? "alpha" : name + ".alpha");
+  for (auto& kv : m.named_parameters()) {
+    if (std::find(alphas.begin(), alphas.end(), kv.first) != alphas.end()) alpha.params.push_back(kv);
+    else (kv.second.dim() >= 2 ? decay : no_decay).params.push_back(kv);
+  }
+  std::vector<optim::ParamGroup> groups{decay, no_decay};
+  if (!alpha.params.empty()) groups.push_back(alpha);
+  return groups;
 }
 
 std::unique_ptr<optim::Optimizer> build_optimizer(const nn::Module& m, const json& c) {
@@ -261,17 +308,34 @@ int64_t count_params(const nn::Module& m) {
   return n;
 }
 
+// --eval accepts a checkpoint.bin (the training model) or a model.lbq (the exported
+// quantized model, rebuilt as an inference model with frozen integer-code weights).
 int run_eval(const std::string& path, const std::vector<std::string>& sets) {
-  io::Checkpoint ck = io::load_checkpoint(path);
+  const bool lbq = quant::is_quantized_file(path);
+  io::Checkpoint ck;
+  quant::QuantizedModelFile qf;
+  if (lbq) {
+    qf = quant::read_quantized(path);
+    LOWBIT_CHECK(qf.meta.value("format", "") == "lowbit.train_cifar" && qf.meta.contains("config"),
+                 "quantized model '", path, "' was not written by train_cifar");
+  } else {
+    ck = io::load_checkpoint(path);
+  }
+  const json& saved = lbq ? qf.meta.at("config") : ck.meta.at("config");
   json cfg = default_config();
-  for (auto it = ck.meta.at("config").begin(); it != ck.meta.at("config").end(); ++it)
-    io::set_checked(cfg, it.key(), it.value(), path);
+  for (auto it = saved.begin(); it != saved.end(); ++it) io::set_checked(cfg, it.key(), it.value(), path);
   for (auto& s : sets) io::apply_override(cfg, s);  // e.g. --set data=DIR or test_images=N
   validate(cfg);
   set_num_threads(cfg.at("threads").get<int>());
   Generator gen(cfg.at("seed").get<uint64_t>());
-  auto model = build_model(cfg, gen);
-  model->load_state_dict(model_state(ck, path));
+  std::shared_ptr<nn::Module> model;
+  if (lbq) {
+    model = build_arch(cfg, quant::frozen_factory(quant_spec(cfg)), gen);
+    quant::load_quantized_into(model, qf);
+  } else {
+    model = build_model(cfg, gen);
+    model->load_state_dict(model_state(ck, path));
+  }
   const data::DataLocation loc = data::find_cifar10(cfg.at("data").get<std::string>());
   std::printf("data: %s\n", loc.description.c_str());
   data::Dataset test = data::load_cifar10(loc, data::Split::Test);
@@ -350,6 +414,10 @@ int run_train(json cfg, const std::string& resume_dir, const std::vector<std::st
   std::ofstream metrics(out / "metrics.jsonl", std::ios::app), steps_log(out / "steps.jsonl", std::ios::app);
   std::printf("model %s: %lld parameters\n", cfg.at("model").get<std::string>().c_str(),
               static_cast<long long>(count_params(*model)));
+  // Per-layer bits, storage and MACs; one eval-mode forward of a zero image, which changes
+  // no state (bit-exact resume is unaffected).
+  const quant::ModelSummary msum = quant::summary(*model);
+  std::printf("%s\n", msum.table().c_str());
 
   const auto wall0 = std::chrono::steady_clock::now();
   const double wall_before = run.at("wall_s").get<double>();
@@ -429,12 +497,24 @@ int run_train(json cfg, const std::string& resume_dir, const std::vector<std::st
                   {"wall_s", run.at("wall_s")},
                   {"images_per_s", run.at("train_images_seen").get<double>() / std::max(1e-9, run.at("train_s").get<double>())},
                   {"params", params},
-                  // FP32: 4 bytes per parameter (BN running statistics are not counted, as in the papers).
-                  {"model_bytes", params * 4},
+                  // The papers' accounting (quant/summary.hpp, docs/quantization.md): quantized
+                  // weights at their bit width + their scales, 4 bytes for every other value
+                  // (BN parameters and running statistics, biases, unquantized layers).
+                  {"model_bytes", msum.model_bytes},
+                  {"fp32_bytes", msum.fp32_bytes},
+                  {"compression_ratio", msum.compression_ratio},
+                  {"avg_weight_bits", msum.avg_weight_bits},
+                  {"macs_per_image", msum.macs},
                   {"threads", max_threads()},
                   {"seed", cfg.at("seed")},
                   {"data", d.description},
                   {"config", cfg}};
+  if (cfg.at("method") != "fp32") {
+    // The trained model as integer codes + scales + FP32 rest; --eval model.lbq rebuilds it.
+    quant::export_quantized(*model, (out / "model.lbq").string(),
+                            {{"format", "lowbit.train_cifar"}, {"config", cfg}, {"spec", quant_spec(cfg).to_json()}});
+    summary["quantized_model"] = (out / "model.lbq").string();
+  }
   write_json_atomic(out / "summary.json", summary);
   std::printf("\nfinal test accuracy %.2f%% (best %.2f%%) in %.0f s; results in %s/ (summary.json, metrics.jsonl, checkpoint.bin)\n",
               100 * summary.at("final_test_acc").get<double>(), 100 * summary.at("best_test_acc").get<double>(),
@@ -447,7 +527,7 @@ const char* kUsage =
     "  --config FILE   JSON object of config keys (see examples/configs/quickstart.json)\n"
     "  --set k=v       override one key (repeatable); unknown keys and wrong types are errors\n"
     "  --resume OUT    continue the run in folder OUT from its checkpoint.bin\n"
-    "  --eval CKPT     evaluate a checkpoint on the test set\n"
+    "  --eval FILE     evaluate a checkpoint.bin or an exported model.lbq on the test set\n"
     "  --stop-after-epochs K  stop after K epochs as if interrupted (resume later)\n"
     "  --print-config  print the default config as JSON and exit\n";
 

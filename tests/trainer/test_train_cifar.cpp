@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -135,7 +136,11 @@ TEST_CASE("train_cifar: a tiny run learns and writes its summary", "[trainer]") 
     CHECK(s.contains(k));
   CHECK(s.at("train_images") == 64);
   CHECK(s.at("params") == 269722);
-  CHECK(s.at("model_bytes") == 269722 * 4);
+  // FP32: 4 bytes per parameter and per BN running statistic (688 channels x 2).
+  CHECK(s.at("model_bytes") == 4 * (269722 + 1376));
+  CHECK(s.at("avg_weight_bits") == 32.0);
+  CHECK(s.at("compression_ratio") == 1.0);
+  CHECK(!fs::exists(out / "model.lbq"));  // FP32 runs export nothing
   const auto l = losses(out / "steps.jsonl");
   REQUIRE(l.size() == 6);
   CHECK((l[4] + l[5]) / 2 < (l[0] + l[1]) / 2);  // loss goes down
@@ -224,4 +229,54 @@ TEST_CASE("train_cifar: bad input exits 2 with one clear line and overwrites not
   // The earlier run is untouched by all of the above.
   CHECK(slurp(out / "summary.json") == summary_before);
   CHECK(slurp(out / "checkpoint.bin") == ckpt_before);
+}
+
+// The acceptance run of issue 5: DoReFa 2-bit weights and activations on ResNet-20, first
+// conv and last FC in FP32. summary.json must equal the hand count of docs/quantization.md:
+//   267264 middle-conv weights at 2 bits = 66816 bytes (DoReFa has no scale)
+//   FP32: conv1 432 + fc 640 + fc bias 10 + BN 1376 parameters + 1376 running stats = 3834
+//   values = 15336 bytes;  model_bytes = 82152
+//   avg_weight_bits = (267264 * 2 + (432 + 640) * 32) / 268336 = 568832 / 268336
+//   compression = 4 * (269722 + 1376) / 82152 = 1084392 / 82152
+// and the exported model.lbq, evaluated with --eval, gives the same test accuracy.
+TEST_CASE("train_cifar: method=ste w_bits=2 a_bits=2 reports the hand-counted size and exports", "[trainer][quant]") {
+  Fixture fx;
+  const fs::path out = fx.root / "ste22";
+  Run r = run(fx.args(out, 1) + " --set method=ste --set w_bits=2 --set a_bits=2");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.output, Contains("DoReFa/DoReFa") && Contains("model size 82152 bytes"));
+  const json s = json::parse(slurp(out / "summary.json"));
+  CHECK(s.at("method") == "ste");
+  CHECK(s.at("params") == 269722);
+  CHECK(s.at("model_bytes") == 82152);
+  CHECK(s.at("fp32_bytes") == 1084392);
+  CHECK(s.at("avg_weight_bits").get<double>() == Approx(568832.0 / 268336.0).epsilon(1e-12));
+  CHECK(s.at("compression_ratio").get<double>() == Approx(1084392.0 / 82152.0).epsilon(1e-12));
+  // The export: header (28 bytes + JSON) + exactly model_bytes of data.
+  const fs::path lbq = out / "model.lbq";
+  REQUIRE(fs::exists(lbq));
+  const std::string bytes = slurp(lbq);
+  REQUIRE(bytes.size() > 20);
+  uint64_t hlen = 0;
+  std::memcpy(&hlen, bytes.data() + 12, 8);
+  CHECK(bytes.substr(0, 8) == "LOWBITQM");
+  CHECK(fs::file_size(lbq) == 28 + hlen + 82152);
+  // Export -> load -> evaluate: the same accuracy as the trained model's last evaluation.
+  Run e = run("--eval " + lbq.string() + " --set data=" + fx.data.string());
+  INFO(e.output);
+  CHECK(e.status == 0);
+  char acc[32];
+  std::snprintf(acc, sizeof acc, "%.2f%%", 100 * s.at("final_test_acc").get<double>());
+  CHECK_THAT(e.output, Contains(acc));
+  char loss[32];
+  std::snprintf(loss, sizeof loss, "%.4f", json::parse(slurp(out / "metrics.jsonl")).at("test_loss").get<double>());
+  CHECK_THAT(e.output, Contains(loss));
+  // Bad quantization settings name the key, the value and what is allowed.
+  Run b = run(fx.args(fx.root / "bad", 1) + " --set method=ste --set w_bits=12");
+  CHECK(b.status == 2);
+  CHECK_THAT(b.output, Contains("'w_bits' must be 1..8 or 32, got 12"));
+  Run b2 = run(fx.args(fx.root / "bad2", 1) + " --set method=ste --set first_layer=4bit");
+  CHECK(b2.status == 2);
+  CHECK_THAT(b2.output, Contains("first_layer") && Contains("'4bit'"));
 }

@@ -55,17 +55,17 @@ struct ModelSummary {
   std::string table() const {
     std::ostringstream os;
     char line[256];
-    std::snprintf(line, sizeof line, "%-24s %-8s %-10s %5s %5s %10s %12s %12s\n", "layer", "type", "quantizer",
+    std::snprintf(line, sizeof line, "%-24s %-8s %-14s %5s %5s %10s %12s %12s\n", "layer", "type", "quantizer",
                   "Wbit", "Abit", "params", "storage bits", "MACs");
-    os << line << std::string(92, '-') << '\n';
+    os << line << std::string(96, '-') << '\n';
     for (auto& r : layers) {
-      std::snprintf(line, sizeof line, "%-24s %-8s %-10s %5d %5d %10lld %12lld %12lld\n", r.name.c_str(), r.type.c_str(),
+      std::snprintf(line, sizeof line, "%-24s %-8s %-14s %5d %5d %10lld %12lld %12lld\n", r.name.c_str(), r.type.c_str(),
                     (r.quantizer + (r.act_quantizer.empty() ? "" : "/" + r.act_quantizer)).c_str(), r.w_bits, r.a_bits,
                     static_cast<long long>(r.params), static_cast<long long>(r.storage_bits),
                     static_cast<long long>(r.macs));
       os << line;
     }
-    os << std::string(92, '-') << '\n';
+    os << std::string(96, '-') << '\n';
     std::snprintf(line, sizeof line,
                   "parameters %lld (+ %lld buffer values), MACs %lld per image\n"
                   "model size %lld bytes (FP32 %lld bytes), compression %.2fx, average weight bits %.4f\n",
