@@ -280,3 +280,27 @@ TEST_CASE("train_cifar: method=ste w_bits=2 a_bits=2 reports the hand-counted si
   CHECK(b2.status == 2);
   CHECK_THAT(b2.output, Contains("first_layer") && Contains("'4bit'"));
 }
+
+TEST_CASE("train_cifar: a quantized PACT run resumes bit-exactly", "[trainer][quant]") {
+  Fixture fx;
+  const std::string q = " --set method=ste --set w_bits=1 --set a_bits=3 --set a_quant=pact --set last_layer=8bit";
+  const fs::path straight = fx.root / "q_straight", split = fx.root / "q_split";
+  Run a = run(fx.args(straight, 2) + q);
+  INFO(a.output);
+  REQUIRE(a.status == 0);
+  CHECK_THAT(a.output, Contains("BWN/PACT"));
+  REQUIRE(run(fx.args(split, 2) + q + " --stop-after-epochs 1").status == 0);
+  Run b = run("--resume " + split.string());
+  INFO(b.output);
+  REQUIRE(b.status == 0);
+  const auto la = losses(straight / "steps.jsonl"), lb = losses(split / "steps.jsonl");
+  REQUIRE(la.size() == 4);
+  REQUIRE(lb.size() == la.size());
+  for (size_t i = 0; i < la.size(); ++i) CHECK(la[i] == lb[i]);
+  // The exported codes, scales and FP32 tensors are identical (the headers differ in "out").
+  const size_t data = json::parse(slurp(straight / "summary.json")).at("model_bytes").get<size_t>() + 8;
+  const std::string fa = slurp(straight / "model.lbq"), fb = slurp(split / "model.lbq");
+  REQUIRE(fa.size() > data);
+  REQUIRE(fb.size() > data);
+  CHECK(fa.substr(fa.size() - data, data - 8) == fb.substr(fb.size() - data, data - 8));
+}
