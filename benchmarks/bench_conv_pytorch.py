@@ -3,7 +3,7 @@
 on the same shapes, so lowbit's kernels can be compared side by side.
 
     /usr/bin/python3 benchmarks/bench_conv_pytorch.py [--threads 1 2] [--quick]
-        [--lowbit build/bin/bench_kernels] [--json]
+        [--lowbit build/bin/bench_kernels] [--json] [--filter SUBSTR]
 
 With --lowbit, runs that binary with the same --threads/--quick after each PyTorch pass and
 prints one table with both and the lowbit/PyTorch ratio (same run, same machine state as far as
@@ -11,7 +11,8 @@ a shared machine allows). Needs PyTorch, so use /usr/bin/python3 on the dev box.
 
 Passes: fwd = F.conv2d with bias; bwd_input / bwd_weight = aten.convolution_backward with
 output_mask selecting only that gradient (bwd_weight also computes the bias gradient, as
-lowbit's does). GFLOP/s counts 2*N*O*C*KH*KW*OH*OW per pass, as bench_kernels does.
+lowbit's does). --filter keeps the rows whose "group/layer/pass" contains SUBSTR (passed on
+to bench_kernels too). GFLOP/s counts 2*N*O*C*KH*KW*OH*OW per pass, as bench_kernels does.
 """
 import argparse
 import json
@@ -54,7 +55,7 @@ def median_ms(fn, reps):
     return statistics.median(ts), statistics.median(cs)
 
 
-def bench_torch(n, reps):
+def bench_torch(n, reps, filt=""):
     rows = {}
     torch.manual_seed(0)
     for (g, n_, c, hw, o, k, s, p) in shapes(n):
@@ -73,13 +74,16 @@ def bench_torch(n, reps):
         }
         with torch.no_grad():
             for name, fn in passes.items():
+                if filt and filt not in f"{g}/{layer_name(c, o, k, s, hw)}/{name}":
+                    continue
                 ms, cpu = median_ms(fn, reps)
                 rows[(g, layer_name(c, o, k, s, hw), name)] = (ms, flops / (ms * 1e6), flops / (cpu * 1e6))
     return rows
 
 
-def bench_lowbit(binary, threads, quick, reps):
+def bench_lowbit(binary, threads, quick, reps, filt=""):
     cmd = [binary, "--threads", str(threads), "--json", "--reps", str(reps)] + (["--quick"] if quick else [])
+    cmd += ["--filter", filt] if filt else []
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     rows = {}
     for line in out.splitlines():
@@ -96,14 +100,15 @@ def main():
     ap.add_argument("--reps", type=int, default=0)
     ap.add_argument("--lowbit", default="", help="path of bench_kernels to run alongside")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--filter", default="", help="only rows whose group/layer/pass contains this")
     a = ap.parse_args()
     n = 32 if a.quick else 128
     reps = a.reps or (3 if a.quick else 5)
     print(f"torch {torch.__version__}, batch {n}, median of {reps}; mkldnn={torch.backends.mkldnn.is_available()}")
     for t in a.threads:
         torch.set_num_threads(t)
-        pt = bench_torch(n, reps)
-        lb = bench_lowbit(a.lowbit, t, a.quick, reps) if a.lowbit else {}
+        pt = bench_torch(n, reps, a.filter)
+        lb = bench_lowbit(a.lowbit, t, a.quick, reps, a.filter) if a.lowbit else {}
         print(f"\n== {t} thread(s) ==")
         # GF: GFLOP per wall second; GFc: GFLOP per CPU second of the process (all threads).
         hdr = f"{'group':<10} {'layer':<22} {'pass':<11} {'torch ms':>9} {'torch GF':>9} {'GFc':>6}"

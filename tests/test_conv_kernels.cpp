@@ -176,7 +176,8 @@ TEST_CASE("conv kernels: real ResNet-20 / VGG-Small shapes at small batch", "[co
 TEST_CASE("conv kernels: stride-1 padded-grid path edge cases", "[conv_kernels]") {
   // Stride 1 with PH <= KH-1 and PW <= KW-1 runs on the padded-grid implicit GEMM (forward;
   // input gradient as a forward conv with flipped weights; weight gradient over stacked
-  // images). These shapes hit its corners; the last two fall back (pad > kernel-1, stride 2).
+  // images). These shapes hit its corners; the last two go to the phase grid instead
+  // (pad > kernel-1, stride 2).
   const std::vector<ConvShape> shapes = {
       shape(2, 3, 6, 7, 5, 3, 3, 1, 1, 0, 2),     // pad 0 rows, pad 2 columns (= KW-1)
       shape(2, 4, 5, 6, 11, 3, 3, 1, 1, 2, 0),    // pad 2 rows only; O = 11: 8-row + 3-row panels
@@ -186,12 +187,38 @@ TEST_CASE("conv kernels: stride-1 padded-grid path edge cases", "[conv_kernels]"
       shape(6, 3, 16, 16, 17, 3, 3, 1, 1, 1, 1),  // weight grad: groups of 4 images + 2
       shape(9, 6, 8, 8, 8, 3, 3, 1, 1, 1, 1),     // one stacked group of 9 small images
       shape(1, 2, 1, 1, 3, 3, 3, 1, 1, 1, 1),     // a single pixel, all taps but one padding
-      shape(2, 3, 5, 6, 4, 2, 2, 1, 1, 2, 1),     // PH = 2 > KH-1: falls back
-      shape(2, 3, 9, 9, 8, 3, 3, 2, 2, 1, 1),     // stride 2: falls back
+      shape(2, 3, 5, 6, 4, 2, 2, 1, 1, 2, 1),     // PH = 2 > KH-1: phase grid
+      shape(2, 3, 9, 9, 8, 3, 3, 2, 2, 1, 1),     // stride 2: phase grid
   };
   uint32_t seed = 900;
   for (const auto& s : shapes) check_against_reference<float>(s, seed++);
   for (const auto& s : shapes) check_against_reference<double>(s, seed++);
+}
+
+TEST_CASE("conv kernels: strided phase-grid path edge cases", "[conv_kernels]") {
+  // Stride >= 2 (and stride 1 with pad > kernel-1) runs on the phase grid: the padded input
+  // split into its S x S phases, forward and weight gradient as implicit GEMMs over that
+  // layout, input gradient as one sub-kernel GEMM per phase of dx. Odd and even sizes move
+  // the last used input row/column between phases; stacked weight-gradient groups, pads
+  // 0 / 1 / 2, kernels 1x1 / 3x3 / 5x5, channel counts off the 8- and 32-wide tiles.
+  const std::vector<ConvShape> shapes = {
+      shape(1, 5, 9, 9, 7, 3, 3, 2, 2, 1, 1),      // batch 1, odd input, pad 1
+      shape(2, 3, 10, 8, 11, 3, 3, 2, 2, 0, 0),    // even input, pad 0 (last column unread)
+      shape(3, 4, 11, 12, 9, 3, 3, 2, 2, 0, 0),    // odd x even, pad 0
+      shape(2, 6, 8, 8, 17, 1, 1, 2, 2, 0, 0),     // 1x1/2 shortcut: only phase (0,0) stored
+      shape(2, 3, 9, 7, 5, 1, 1, 2, 2, 1, 1),      // 1x1/2 with pad: the border outputs are bias
+      shape(2, 5, 13, 11, 6, 5, 5, 2, 2, 2, 2),    // 5x5/2 pad 2
+      shape(1, 2, 12, 12, 3, 5, 5, 2, 2, 0, 1),    // 5x5/2, unequal pads
+      shape(5, 9, 16, 16, 40, 3, 3, 2, 2, 1, 1),   // dw: 2-image groups, O = 40 (32 + 8 panels)
+      shape(4, 17, 7, 7, 16, 3, 3, 2, 2, 1, 1),    // O = 16: the two-channel dw kernel, odd C
+      shape(2, 3, 10, 9, 4, 3, 3, 3, 3, 1, 1),     // stride 3: generic phase code
+      shape(2, 3, 9, 10, 5, 3, 2, 2, 3, 1, 0),     // stride 2 x 3, 3x2 kernel
+      shape(2, 3, 6, 5, 4, 3, 3, 1, 1, 3, 2),      // stride 1, pad > kernel-1
+      shape(2, 3, 9, 8, 5, 3, 3, 2, 1, -1, 0),     // negative pad (a crop): packed im2col fallback
+  };
+  uint32_t seed = 1300;
+  for (const auto& s : shapes) check_against_reference<float>(s, seed++);
+  check_against_reference<double>(shapes[0], seed++);
 }
 
 TEST_CASE("conv kernels: results do not depend on the thread count", "[conv_kernels]") {

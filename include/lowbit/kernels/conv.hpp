@@ -13,7 +13,13 @@
 //     the input gradient is the same forward conv on dy with flipped, transposed weights (no
 //     col2im); the 3x3 weight gradient is an outer-product kernel over transposed dy. See
 //     the PadGrid comment below.
-//   * other float convs with AVX2+FMA: per-image GEMMs on our own packed 4x24 / 4x48
+//   * other float convs with AVX2+FMA and pad >= 0 (the stride-2 transitions 3x3/2 and
+//     1x1/2, anything strided or over-padded): the "phase grid" path. The padded input is
+//     split into its S x S stride phases (space-to-depth), which turns every tap back into a
+//     contiguous slice, so forward and weight gradient run the same implicit-GEMM / outer-
+//     product kernels; the input gradient is one small stride-1 GEMM per phase of dx
+//     (sub-kernels 2x2, 2x1, 1x2, 1x1 for 3x3/2). See the PhaseGrid comment below.
+//   * float with AVX2+FMA and negative padding: per-image GEMMs on our own packed 4x24 / 4x48
 //     micro-kernel (kernels/sgemm_avx2.hpp), im2col fused into packing one row at a time.
 //   * everything else (double, or float without AVX2): im2col + Eigen GEMM per image.
 // Notation: K = C*KH*KW (im2col rows), P = OH*OW (output pixels per image). Images (or small
@@ -444,27 +450,25 @@ struct PadGrid {
   int64_t C, H, W, PH, PW, KH, KW, G;  // input channels, image, padding, kernel, images stacked
   int64_t OH, OW, Ws, plane;           // stride-1 output, buffer row stride, floats per channel
   int64_t rows, Pv;                    // grid rows; grid length rounded up to whole vectors
-  PadGrid(int64_t C_, int64_t H_, int64_t W_, int64_t PH_, int64_t PW_, int64_t KH_, int64_t KW_, int64_t G_)
-      : C(C_), H(H_), W(W_), PH(PH_), PW(PW_), KH(KH_), KW(KW_), G(G_) {
+  int64_t img_grid, img_buffer;        // grid / buffer floats per stacked image (one channel)
+  int64_t pplane = 0;                  // no phase planes (see PhaseGrid)
+  PadGrid(const ConvShape& s, int64_t G_)
+      : C(s.C), H(s.H), W(s.W), PH(s.PH), PW(s.PW), KH(s.KH), KW(s.KW), G(G_) {
     OH = H + 2 * PH - KH + 1;
     OW = W + 2 * PW - KW + 1;
     Ws = W + PW;
     plane = (G * (H + PH) + PH) * Ws + PW;
     rows = (G - 1) * (H + PH) + OH;
     Pv = avx2::round_up_vw(rows * Ws);
+    img_grid = img_buffer = (H + PH) * Ws;
   }
   // Buffer floats: the grid of the last channel's last tap reads up to Pv + KH*Ws past its
   // plane start; the tail is zero so those (discarded) reads stay finite.
   int64_t buffer_size() const { return C * plane + Pv + 2 * avx2::kVW; }
   // Grid index of output (image i of the stack, oh, ow).
   int64_t grid(int64_t i, int64_t oh, int64_t ow) const { return (i * (H + PH) + oh) * Ws + ow; }
-  std::vector<int64_t> offsets() const {
-    std::vector<int64_t> off(static_cast<size_t>(C * KH * KW));
-    for (int64_t c = 0, k = 0; c < C; ++c)
-      for (int64_t kh = 0; kh < KH; ++kh)
-        for (int64_t kw = 0; kw < KW; ++kw) off[k++] = c * plane + kh * Ws + kw;
-    return off;
-  }
+  // Offset of tap (kh, kw) inside a channel plane, relative to the grid index.
+  int64_t tap(int64_t kh, int64_t kw) const { return kh * Ws + kw; }
   // Copies gn <= G images (NCHW, image stride img_stride) into the zeroed buffer.
   void fill(const float* x, int64_t img_stride, int64_t gn, float* buf) const {
     std::memset(buf, 0, sizeof(float) * buffer_size());
@@ -476,9 +480,120 @@ struct PadGrid {
   }
 };
 
+// ---------------------------------------------------------------------------------------
+// Strided "phase grid" path (any stride and padding; used for stride >= 2, e.g. ResNet's
+// 3x3/2 and 1x1/2 transitions, and for the stride-1 pads the padded grid cannot take).
+//
+// A stride-S conv reads xp[S*oh + kh][S*ow + kw] (xp = the zero-padded input), so consecutive
+// outputs read every S-th input: no tap is a contiguous slice of the image. Split xp into its
+// S*S phases (space-to-depth): phase (a, b) holds xp[S*r + a][S*q + b]. Then
+//     xp[S*oh + kh][S*ow + kw] = phase(kh % S, kw % S)[oh + kh / S][ow + kw / S],
+// a stride-1 read of one phase plane. Each phase plane is stored explicitly zero-padded with
+// Rb = OH + (KH-1)/S rows of Ws = OW + (KW-1)/S floats, so on the grid q = oh * Ws + ow tap
+// (c, kh, kw) is again the contiguous slice at q + off[c, kh, kw]: the 3x3/2 conv becomes an
+// implicit GEMM over the 9 taps (4 of them in phase (0,0), 2 in (0,1), 2 in (1,0), 1 in
+// (1,1)) with the same kernels as stride 1, doing exactly the useful multiply-adds plus the
+// (KW-1)/S garbage columns per row (1/17 of a 16-wide output). Phases a >= KH (or b >= KW)
+// are never read and not stored (1x1/2 keeps only phase (0,0): the grid is the output).
+// Images stack vertically (image i starts at phase row i * Rb), for the weight gradient.
+// ---------------------------------------------------------------------------------------
+struct PhaseGrid {
+  int64_t C, H, W, SH, SW, PH, PW, KH, KW, G;
+  int64_t OH, OW;
+  int64_t NA, NB;      // phases stored per dimension: min(S, K)
+  int64_t Rb, Ws;      // rows per image of a phase plane, row stride
+  int64_t pplane;      // floats per phase plane (all G images)
+  int64_t plane;       // floats per channel (NA * NB phase planes)
+  int64_t rows, Pv;    // grid rows (G images), grid length rounded up to whole vectors
+  int64_t img_grid, img_buffer;
+  PhaseGrid(const ConvShape& s, int64_t G_)
+      : C(s.C), H(s.H), W(s.W), SH(s.SH), SW(s.SW), PH(s.PH), PW(s.PW), KH(s.KH), KW(s.KW), G(G_) {
+    OH = s.OH();
+    OW = s.OW();
+    NA = std::min(SH, KH);
+    NB = std::min(SW, KW);
+    Rb = OH + (KH - 1) / SH;
+    Ws = OW + (KW - 1) / SW;
+    pplane = G * Rb * Ws;
+    plane = NA * NB * pplane;
+    rows = (G - 1) * Rb + OH;
+    Pv = avx2::round_up_vw(rows * Ws);
+    img_grid = Rb * Ws;
+    img_buffer = NA * NB * Rb * Ws;
+  }
+  // The last tap's grid of the last channel ends at most (KW-1)/S + kVW - 1 floats past
+  // C * plane (its phase plane has (KH-1)/S spare rows per image); those reads only feed
+  // discarded grid points but must stay inside the (zeroed) buffer.
+  int64_t buffer_size() const { return C * plane + (KW - 1) / SW + 2 * avx2::kVW; }
+  int64_t grid(int64_t i, int64_t oh, int64_t ow) const { return (i * Rb + oh) * Ws + ow; }
+  int64_t tap(int64_t kh, int64_t kw) const {
+    return ((kh % SH) * NB + kw % SW) * pplane + (kh / SH) * Ws + kw / SW;
+  }
+  // Zeroes the buffer, then deals each input row (c, ih) of gn <= G images out to its phase
+  // row r = (ih + PH) / SH of phase a = (ih + PH) % SH, column iw going to phase
+  // b = (iw + PW) % SW, column (iw + PW) / SW. Rows / columns no output reads (r >= Rb,
+  // a >= NA, ...) are dropped.
+  void fill(const float* x, int64_t img_stride, int64_t gn, float* buf) const {
+    std::memset(buf, 0, sizeof(float) * buffer_size());
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t i = 0; i < gn; ++i)
+        for (int64_t ih = 0; ih < H; ++ih) {
+          const int64_t a = (ih + PH) % SH, r = (ih + PH) / SH;
+          if (a >= NA || r >= Rb) continue;
+          split_row(x + i * img_stride + (c * H + ih) * W, buf + c * plane + a * NB * pplane + (i * Rb + r) * Ws);
+        }
+  }
+  // d[b * pplane + q] = xr[iw] for iw + PW = SW * q + b, b < NB, q < Ws.
+  void split_row(const float* xr, float* d) const {
+    const int64_t iw_end = std::min(W, SW * Ws - PW);  // columns past that map to q >= Ws
+#if defined(__AVX512F__)
+    if (SW == 2) {  // the stride-2 transitions: 32 columns per step, split by two permutes
+      const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+      const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+      float* d0 = d + (PW & 1) * pplane;        // phase of the even input columns
+      float* d1 = d + ((PW + 1) & 1) * pplane;  // of the odd ones
+      const bool keep1 = NB > 1 || ((PW + 1) & 1) == 0, keep0 = NB > 1 || (PW & 1) == 0;
+      for (int64_t iw = 0; iw < iw_end; iw += 32) {
+        const int64_t n = std::min<int64_t>(32, iw_end - iw);
+        const __mmask16 m_lo = static_cast<__mmask16>(n >= 16 ? 0xFFFF : (1u << n) - 1);
+        const __mmask16 m_hi = static_cast<__mmask16>(n >= 32 ? 0xFFFF : n > 16 ? (1u << (n - 16)) - 1 : 0);
+        const __m512 lo = _mm512_maskz_loadu_ps(m_lo, xr + iw), hi = _mm512_maskz_loadu_ps(m_hi, xr + iw + 16);
+        const int64_t ne = (n + 1) / 2, no = n / 2;
+        if (keep0)
+          _mm512_mask_storeu_ps(d0 + (iw + PW) / 2, static_cast<__mmask16>((1u << ne) - 1),
+                                _mm512_permutex2var_ps(lo, ev, hi));
+        if (keep1 && no > 0)
+          _mm512_mask_storeu_ps(d1 + (iw + PW + 1) / 2, static_cast<__mmask16>((1u << no) - 1),
+                                _mm512_permutex2var_ps(lo, od, hi));
+      }
+      return;
+    }
+#endif
+    if (SW == 1) {
+      std::memcpy(d + PW, xr, sizeof(float) * iw_end);
+      return;
+    }
+    for (int64_t iw = 0; iw < iw_end; ++iw) {
+      const int64_t b = (iw + PW) % SW;
+      if (b < NB) d[b * pplane + (iw + PW) / SW] = xr[iw];
+    }
+  }
+};
+
+// Grid offsets of every im2col row k = (c, kh, kw) for either grid layout.
+template <class Grid>
+std::vector<int64_t> grid_offsets(const Grid& g) {
+  std::vector<int64_t> off(static_cast<size_t>(g.C * g.KH * g.KW));
+  for (int64_t c = 0, k = 0; c < g.C; ++c)
+    for (int64_t kh = 0; kh < g.KH; ++kh)
+      for (int64_t kw = 0; kw < g.KW; ++kw) off[k++] = c * g.plane + g.tap(kh, kw);
+  return off;
+}
+
 inline bool padded_grid_ok(const ConvShape& s) {
   return s.SH == 1 && s.SW == 1 && s.PH >= 0 && s.PW >= 0 && s.PH <= s.KH - 1 && s.PW <= s.KW - 1;
 }
+inline bool phase_grid_ok(const ConvShape& s) { return s.PH >= 0 && s.PW >= 0 && s.SH >= 1 && s.SW >= 1; }
 
 // K block for the implicit GEMM: B is read in place (no packed panel to keep in L1), so a
 // longer block than kBlockK halves the C-tile reloads; A's block (M x kb) stays in L2.
@@ -486,12 +601,14 @@ constexpr int64_t kIgBlockK = 512;
 
 // out_n[M x OH x OW] (= or +=) conv of each image with packed weights ap (M x K, pack_a_ig
 // layout, K in (c, kh, kw) order of g), one image per iteration. bias (may be null) only
-// when !add. Used for the forward pass and, with flipped weights, the input gradient.
-inline void conv_s1_avx2(const PadGrid& g, int64_t N, int64_t M, const float* in, const float* ap,
-                         const float* bias, float* out, bool add) {
+// when !add. Used for the forward pass (either grid) and, with flipped weights on the padded
+// grid, the stride-1 input gradient.
+template <class Grid>
+void conv_grid_avx2(const Grid& g, int64_t N, int64_t M, const float* in, const float* ap, const float* bias,
+                    float* out, bool add) {
   const int64_t K = g.C * g.KH * g.KW, Mp = (M + avx2::kIgMR - 1) / avx2::kIgMR * avx2::kIgMR;
   const int64_t in_stride = g.C * g.H * g.W, out_plane = g.OH * g.OW;
-  const std::vector<int64_t> off = g.offsets();
+  const std::vector<int64_t> off = grid_offsets(g);
   const int64_t kb = even_block(K, kIgBlockK);
   const bool par = N > 1 && N * 2 * M * K * out_plane > (int64_t(1) << 21);
 #pragma omp parallel for schedule(static) if (par)
@@ -519,12 +636,12 @@ inline void conv_s1_avx2(const PadGrid& g, int64_t N, int64_t M, const float* in
   }
 }
 
-inline void forward_s1(const ConvShape& s, const float* x, const float* w, const float* bias, float* y) {
-  const PadGrid g(s.C, s.H, s.W, s.PH, s.PW, s.KH, s.KW, 1);
+template <class Grid>
+void forward_grid(const ConvShape& s, const Grid& g, const float* x, const float* w, const float* bias, float* y) {
   const int64_t K = s.C * s.KH * s.KW;
   std::vector<float> ap(static_cast<size_t>(avx2::packed_a_ig_size(s.O, K)));
   avx2::pack_a_ig(s.O, K, [&](int64_t o, int64_t k) { return w[o * K + k]; }, ap.data());
-  conv_s1_avx2(g, s.N, s.O, x, ap.data(), bias, y, /*add=*/false);
+  conv_grid_avx2(g, s.N, s.O, x, ap.data(), bias, y, /*add=*/false);
 }
 
 // Stride 1: dx = "full" correlation of dy with the spatially flipped, transposed weights,
@@ -532,7 +649,10 @@ inline void forward_s1(const ConvShape& s, const float* x, const float* w, const
 // w[o][c][KH-1-a][KW-1-b] and padding (KH-1-PH, KW-1-PW), whose output is exactly H x W.
 // No dcols, no col2im scatter.
 inline void backward_input_s1(const ConvShape& s, const float* dy, const float* w, float* dx) {
-  const PadGrid g(s.O, s.OH(), s.OW(), s.KH - 1 - s.PH, s.KW - 1 - s.PW, s.KH, s.KW, 1);
+  ConvShape t{s.N, s.O, s.OH(), s.OW(), s.C, s.KH, s.KW};
+  t.PH = s.KH - 1 - s.PH;
+  t.PW = s.KW - 1 - s.PW;
+  const PadGrid g(t, 1);
   const int64_t K = s.O * s.KH * s.KW, KK = s.KH * s.KW;
   std::vector<float> ap(static_cast<size_t>(avx2::packed_a_ig_size(s.C, K)));
   avx2::pack_a_ig(s.C, K,
@@ -541,24 +661,114 @@ inline void backward_input_s1(const ConvShape& s, const float* dy, const float* 
                     return w[((o * s.C + c) * s.KH + (s.KH - 1 - a)) * s.KW + (s.KW - 1 - b)];
                   },
                   ap.data());
-  conv_s1_avx2(g, s.N, s.C, dy, ap.data(), nullptr, dx, /*add=*/true);
+  conv_grid_avx2(g, s.N, s.C, dy, ap.data(), nullptr, dx, /*add=*/true);
 }
 
-// 3x3 weight gradient on the padded grid with the outer-product kernel avx2::wg3x3_kernel.
+// Strided input gradient by phases of dx. Write ih + PH = S*i + a (a < S). The taps that
+// reach input row ih are kh = a + S*t with output row oh = i - t, so
+//     dx[c][S*i + a - PH][S*j + b - PW] = sum_{o,t,u} dy[o][i - t][j - u] * w[o][c][a + S*t][b + S*u]
+// is, for each phase (a, b) of dx, a stride-1 "full" correlation of dy with the sub-kernel
+// w[., ., a::S, b::S] (2x2, 2x1, 1x2 and 1x1 for 3x3/2): four implicit GEMMs on one
+// zero-padded copy of dy, whose outputs are scattered (added) into every S-th pixel of dx.
+// Together they do exactly the conv's multiply-adds, with no col2im.
+//
+// dy layout: O planes of BR rows x Ws floats, dy row r at buffer row TT + r, column q at
+// UU + q, zeros elsewhere (TT = (KH-1)/S rows and UU = (KW-1)/S columns of leading zeros:
+// the largest t and u). Phase (a, b) computes i in [i0, i0 + R), j in [j0, j0 + Cn) on the
+// grid (i - i0) * Ws + (j - j0); tap (o, t, u) reads q + o*plane + (i0 - t + TT)*Ws + (j0 - u + UU).
+// Reads of columns j - u >= OW run into the zero columns right of dy, or wrap into the next
+// row's UU leading zeros; Ws >= max(OW + UU, j_max + 1) makes both hold.
+inline void backward_input_phase(const ConvShape& s, const float* dy, const float* w, float* dx) {
+  const int64_t OH = s.OH(), OW = s.OW(), TT = (s.KH - 1) / s.SH, UU = (s.KW - 1) / s.SW;
+  struct Phase {
+    int64_t a, b, i0, R, j0, Cn, Ta, Ub, K, Pv;
+    std::vector<int64_t> off;
+    std::vector<float> ap;
+  };
+  std::vector<Phase> ph;
+  int64_t imax = OH, Ws = OW + UU;
+  for (int64_t a = 0; a < std::min(s.SH, s.KH); ++a)
+    for (int64_t b = 0; b < std::min(s.SW, s.KW); ++b) {
+      Phase p{};
+      p.a = a, p.b = b;
+      int64_t i1, j1;  // rows i / columns j whose input pixel lies inside the image
+      valid_range(s.H, s.H + s.PH + 1, s.SH, s.PH, a, p.i0, i1);
+      valid_range(s.W, s.W + s.PW + 1, s.SW, s.PW, b, p.j0, j1);
+      p.R = i1 - p.i0, p.Cn = j1 - p.j0;
+      if (p.R <= 0 || p.Cn <= 0) continue;
+      p.Ta = (s.KH - a + s.SH - 1) / s.SH;
+      p.Ub = (s.KW - b + s.SW - 1) / s.SW;
+      p.K = s.O * p.Ta * p.Ub;
+      imax = std::max(imax, i1);
+      Ws = std::max(Ws, j1 + 1);
+      ph.push_back(std::move(p));
+    }
+  const int64_t BR = TT + imax + 1, plane = BR * Ws;  // +1: the wrap past the last row
+  int64_t buf_size = s.O * plane, yg_size = 0;
+  const int64_t Cp = (s.C + avx2::kIgMR - 1) / avx2::kIgMR * avx2::kIgMR;
+  for (Phase& p : ph) {
+    p.Pv = avx2::round_up_vw(p.R * Ws);
+    p.off.resize(static_cast<size_t>(p.K));
+    for (int64_t o = 0, k = 0; o < s.O; ++o)
+      for (int64_t t = 0; t < p.Ta; ++t)
+        for (int64_t u = 0; u < p.Ub; ++u) p.off[k++] = o * plane + (p.i0 - t + TT) * Ws + (p.j0 - u + UU);
+    buf_size = std::max(buf_size, p.off.back() + p.Pv);  // last channel's grid, past the planes
+    yg_size = std::max(yg_size, Cp * p.Pv);
+    p.ap.resize(static_cast<size_t>(avx2::packed_a_ig_size(s.C, p.K)));
+    const int64_t TU = p.Ta * p.Ub;
+    avx2::pack_a_ig(s.C, p.K,
+                    [&](int64_t c, int64_t k) {
+                      const int64_t o = k / TU, t = (k % TU) / p.Ub, u = k % p.Ub;
+                      return w[((o * s.C + c) * s.KH + p.a + s.SH * t) * s.KW + p.b + s.SW * u];
+                    },
+                    p.ap.data());
+  }
+  buf_size += avx2::kVW;
+  const int64_t P = OH * OW, HW = s.H * s.W;
+#pragma omp parallel for schedule(static) if (worth_parallel(s))
+  for (int64_t n = 0; n < s.N; ++n) {
+    float* buf = scratch<float>(0, static_cast<size_t>(buf_size));
+    float* yg = scratch<float>(1, static_cast<size_t>(yg_size));
+    std::memset(buf, 0, sizeof(float) * buf_size);
+    for (int64_t o = 0; o < s.O; ++o)
+      for (int64_t r = 0; r < OH; ++r)
+        std::memcpy(buf + o * plane + (TT + r) * Ws + UU, dy + (n * s.O + o) * P + r * OW, sizeof(float) * OW);
+    float* dxn = dx + n * s.C * HW;
+    for (const Phase& p : ph) {
+      const int64_t kb = even_block(p.K, kIgBlockK);
+      for (int64_t k0 = 0; k0 < p.K; k0 += kb)
+        avx2::ig_gemm(s.C, p.Pv, std::min(kb, p.K - k0), p.ap.data() + k0 * avx2::kIgMR, avx2::kIgMR * p.K, buf,
+                      p.off.data() + k0, yg, p.Pv, /*accumulate=*/k0 > 0);
+      for (int64_t c = 0; c < s.C; ++c)
+        for (int64_t r = 0; r < p.R; ++r) {
+          const float* src = yg + c * p.Pv + r * Ws;
+          float* d = dxn + c * HW + (s.SH * (p.i0 + r) + p.a - s.PH) * s.W + s.SW * p.j0 + p.b - s.PW;
+          for (int64_t q = 0; q < p.Cn; ++q) d[s.SW * q] += src[q];
+        }
+    }
+  }
+}
+
+// Images per weight-gradient group: a grid of >= ~`target` points amortises the per-call
+// costs of the reduction kernels, while the stacked x buffer stays under ~1 MiB so it is
+// re-read from L2 for every output-channel panel.
+template <class Grid>
+int64_t wg_group(const ConvShape& s, const Grid& one, int64_t target) {
+  int64_t G = (target + one.img_grid - 1) / one.img_grid;
+  G = std::min(G, std::max<int64_t>(1, (int64_t(1) << 18) / (s.C * one.img_buffer)));
+  return std::max<int64_t>(1, std::min(G, s.N));
+}
+
+// 3x3 weight gradient on either grid with the outer-product kernel avx2::wg3x3_kernel.
 // dy is transposed per group into panels of kWgNW output channels, [l][channel] inside a
 // panel (zero at garbage grid points); each thread accumulates dw transposed ([k][o], row
 // stride Op) into its own slice, and the slices are transposed back and added in thread order.
-inline void backward_weight_s1_3x3(const ConvShape& s, const float* x, const float* dy, float* dw, float* db) {
+template <int S, class Grid>
+void backward_weight_3x3(const ConvShape& s, const float* x, const float* dy, float* dw, float* db) {
   const int64_t K = s.C * 9, OH = s.OH(), OW = s.OW(), P = OH * OW;
   const int64_t Op = avx2::round_up_vw(s.O);
-  // Images per group: a grid of >= ~512 points amortises the C-tile update after each kernel
-  // call, while the stacked x buffer stays under ~1 MiB so it is re-read from L2 for every
-  // output-channel panel.
-  const int64_t per = (s.H + s.PH) * (s.W + s.PW);
-  int64_t G = (512 + per - 1) / per;
-  G = std::min(G, std::max<int64_t>(1, (int64_t(1) << 18) / (s.C * per)));
-  G = std::max<int64_t>(1, std::min(G, s.N));
-  const PadGrid g(s.C, s.H, s.W, s.PH, s.PW, 3, 3, G);
+  const int64_t G = wg_group(s, Grid(s, 1), 512);
+  const Grid g(s, G);
   const int64_t L = g.rows * g.Ws, groups = (s.N + G - 1) / G;
   const bool par = worth_parallel(s) && groups > 1;
   const int threads = par ? max_threads() : 1;
@@ -598,13 +808,13 @@ inline void backward_weight_s1_3x3(const ConvShape& s, const float* x, const flo
           const float* xc = buf + c * g.plane;
           float* cc = dwt + c * 9 * Op + j0;
           if (wj == 2 * avx2::kVW) {
-            avx2::wg3x3_kernel<1, 2>(L, xc, g.plane, g.Ws, dpan, wj, cc, Op);
+            avx2::wg3x3_kernel<S, 1, 2>(L, xc, g.plane, g.pplane, g.Ws, dpan, wj, cc, Op);
             c += 1;
           } else if (avx2::kVW == 16 && c + 1 < s.C) {  // 18 accumulators need 32 registers
-            avx2::wg3x3_kernel<2, 1>(L, xc, g.plane, g.Ws, dpan, wj, cc, Op);
+            avx2::wg3x3_kernel<S, 2, 1>(L, xc, g.plane, g.pplane, g.Ws, dpan, wj, cc, Op);
             c += 2;
           } else {
-            avx2::wg3x3_kernel<1, 1>(L, xc, g.plane, g.Ws, dpan, wj, cc, Op);
+            avx2::wg3x3_kernel<S, 1, 1>(L, xc, g.plane, g.pplane, g.Ws, dpan, wj, cc, Op);
             c += 1;
           }
         }
@@ -621,18 +831,18 @@ inline void backward_weight_s1_3x3(const ConvShape& s, const float* x, const flo
 }
 
 // dw[O x K] += sum over images of dy_grid[O x L] · xbuf-rows[K x L]^T, the rows being slices
-// of the stacked padded buffer (see PadGrid). Groups of G images go to threads statically;
+// of the stacked grid buffer (either layout). Groups of G images go to threads statically;
 // each thread accumulates into its own slice of `parts`, and the slices are summed in thread
 // order afterwards, so the result depends only on the thread count, not on scheduling.
-inline void backward_weight_s1(const ConvShape& s, const float* x, const float* dy, float* dw, float* db) {
+template <class Grid>
+void backward_weight_grid(const ConvShape& s, const float* x, const float* dy, float* dw, float* db) {
   const int64_t K = s.C * s.KH * s.KW, OH = s.OH(), OW = s.OW(), P = OH * OW;
   // Stack enough images for a reduction of ~1000 floats: the 4 x kDotKB horizontal sums at
   // the end of each dot block then cost a few percent.
-  const int64_t per = (s.H + s.PH) * (s.W + s.PW);
-  const int64_t G = std::max<int64_t>(1, std::min<int64_t>(s.N, (1024 + per - 1) / per));
-  const PadGrid g(s.C, s.H, s.W, s.PH, s.PW, s.KH, s.KW, G);
+  const int64_t G = wg_group(s, Grid(s, 1), 1024);
+  const Grid g(s, G);
   const int64_t L = g.Pv, groups = (s.N + G - 1) / G;
-  const std::vector<int64_t> off = g.offsets();
+  const std::vector<int64_t> off = grid_offsets(g);
   // Rows of dy per pass over K: ~512 KiB of dy grid, so it stays in L2 while the x buffer's
   // rows are swept (kDotKB taps at a time, from L1).
   const int64_t ob = std::max<int64_t>(4, std::min<int64_t>(s.O, (131072 / L) / 4 * 4));
@@ -694,7 +904,10 @@ void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* bias, T
   }
 #ifdef LOWBIT_HAVE_AVX2_FMA
   if constexpr (std::is_same<T, float>::value) {
-    if (conv_detail::padded_grid_ok(s)) conv_detail::forward_s1(s, x, w, bias, y);
+    if (conv_detail::padded_grid_ok(s))
+      conv_detail::forward_grid(s, conv_detail::PadGrid(s, 1), x, w, bias, y);
+    else if (conv_detail::phase_grid_ok(s))
+      conv_detail::forward_grid(s, conv_detail::PhaseGrid(s, 1), x, w, bias, y);
     else conv_detail::forward_avx2(s, x, w, bias, y);
     return;
   }
@@ -708,6 +921,7 @@ void conv2d_backward_input(const ConvShape& s, const T* dy, const T* w, T* dx) {
 #ifdef LOWBIT_HAVE_AVX2_FMA
   if constexpr (std::is_same<T, float>::value) {
     if (conv_detail::padded_grid_ok(s)) conv_detail::backward_input_s1(s, dy, w, dx);
+    else if (conv_detail::phase_grid_ok(s)) conv_detail::backward_input_phase(s, dy, w, dx);
     else conv_detail::backward_input_avx2(s, dy, w, dx);
     return;
   }
@@ -724,11 +938,15 @@ void conv2d_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw, 
   }
 #ifdef LOWBIT_HAVE_AVX2_FMA
   if constexpr (std::is_same<T, float>::value) {
-    if (conv_detail::padded_grid_ok(s) && s.KH == 3 && s.KW == 3)
-      conv_detail::backward_weight_s1_3x3(s, x, dy, dw, db);
-    else if (conv_detail::padded_grid_ok(s))
-      conv_detail::backward_weight_s1(s, x, dy, dw, db);
-    else conv_detail::backward_weight_avx2(s, x, dy, dw, db);
+    namespace cd = conv_detail;
+    const bool k3 = s.KH == 3 && s.KW == 3;
+    if (cd::padded_grid_ok(s)) {
+      if (k3) cd::backward_weight_3x3<1, cd::PadGrid>(s, x, dy, dw, db);
+      else cd::backward_weight_grid<cd::PadGrid>(s, x, dy, dw, db);
+    } else if (cd::phase_grid_ok(s)) {
+      if (k3 && s.SH == 2 && s.SW == 2) cd::backward_weight_3x3<2, cd::PhaseGrid>(s, x, dy, dw, db);
+      else cd::backward_weight_grid<cd::PhaseGrid>(s, x, dy, dw, db);
+    } else cd::backward_weight_avx2(s, x, dy, dw, db);
     return;
   }
 #endif
