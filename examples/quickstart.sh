@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Quick start: install deps, build (Release) only what the main job needs, run it.
+#
+#   examples/quickstart.sh [args passed to the program...]
+#
+# Environment: LOWBIT_BUILD_DIR (default <repo>/build), LOWBIT_JOBS (default nproc).
+set -euo pipefail
+
+# ============================================================================
+# The quickstart job -- the ONE place that says what quickstart runs.
+#   QUICKSTART_TARGET: CMake target (examples/<name>.cpp) to build and run
+#   QUICKSTART_ARGS:   default arguments, given before the user's own arguments
+# (planned: QUICKSTART_TARGET=train_cifar; QUICKSTART_ARGS=(--config examples/configs/quickstart.json))
+QUICKSTART_TARGET=tiny_train
+QUICKSTART_ARGS=()
+# ============================================================================
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"   # the program runs from the repo root, so relative paths (configs, data/) work
+
+BUILD_DIR="${LOWBIT_BUILD_DIR:-$ROOT/build}"
+JOBS="${LOWBIT_JOBS:-$(nproc 2>/dev/null || echo 2)}"
+
+scripts/install_deps.sh
+
+echo "== configure ($BUILD_DIR, Release) =="
+cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DLOWBIT_BUILD_EXAMPLES=ON
+
+echo "== build $QUICKSTART_TARGET =="
+cmake --build "$BUILD_DIR" --target "$QUICKSTART_TARGET" -j "$JOBS"
+
+CMD=("$BUILD_DIR/bin/$QUICKSTART_TARGET" "${QUICKSTART_ARGS[@]}" "$@")
+echo "== run: ${CMD[*]} =="
+exec "${CMD[@]}"

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Install deps, configure, build and run the whole lowbit test suite.
+#
+#   tests/run.sh [extra cmake configure args...]
+#
+# Environment:
+#   LOWBIT_BUILD_DIR   build directory (default: <repo>/build)
+#   LOWBIT_CMAKE_ARGS  extra cmake configure args (word-split), in addition to "$@"
+#   LOWBIT_JOBS        parallel build/test jobs (default: nproc)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+BUILD_DIR="${LOWBIT_BUILD_DIR:-$ROOT/build}"
+JOBS="${LOWBIT_JOBS:-$(nproc 2>/dev/null || echo 2)}"
+# shellcheck disable=SC2206
+EXTRA_ARGS=(${LOWBIT_CMAKE_ARGS:-} "$@")
+
+scripts/install_deps.sh
+
+echo "== configure ($BUILD_DIR) =="
+cmake -S "$ROOT" -B "$BUILD_DIR" "${EXTRA_ARGS[@]}"
+
+echo "== build (-j $JOBS) =="
+cmake --build "$BUILD_DIR" -j "$JOBS"
+
+echo "== test (-j $JOBS) =="
+status=0
+(cd "$BUILD_DIR" && ctest --output-on-failure -j "$JOBS") || status=$?
+
+if [ "$status" -eq 0 ]; then
+  echo "tests/run.sh: ALL TESTS PASSED"
+else
+  echo "tests/run.sh: TESTS FAILED (ctest exit code $status)" >&2
+fi
+exit "$status"
