@@ -11,9 +11,10 @@ set -euo pipefail
 #   QUICKSTART_TARGET: CMake target (examples/<name>.cpp) to build and run
 #   QUICKSTART_ARGS:   default arguments, given before the user's own arguments
 # The main job: ResNet-20 (FP32) on 5,000 CIFAR-10 training images, 10 epochs, tested on
-# the full 10,000-image test set; results land in runs/quickstart/ (summary.json, ...).
+# the full 10,000-image test set; results land in runs/quickstart-<date>-<time>/ (summary.json, ...).
 QUICKSTART_TARGET=train_cifar
-QUICKSTART_ARGS=(--config examples/configs/quickstart.json)
+# Each run gets its own folder, so running the quick start twice never clobbers a result.
+QUICKSTART_ARGS=(--config examples/configs/quickstart.json --set "out=runs/quickstart-$(date +%Y%m%d-%H%M%S)")
 # ============================================================================
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
