@@ -304,6 +304,18 @@ void backward_weight_portable(const ConvShape& s, const T* x, const T* dy, T* dw
 // ---------------------------------------------------------------------------------------
 #ifdef LOWBIT_HAVE_AVX2_FMA
 
+// Sum of n floats in a fixed order (kVW-lane partial sums, then the tail): the bias
+// gradient's per-plane sums. A plain `acc += src[p]` loop is one serial add chain (4 cycles
+// per float), which cost as much as the transposes it sat in.
+inline float sum_floats(const float* p, int64_t n) {
+  avx2::vfloat acc = avx2::vzero();
+  int64_t i = 0;
+  for (; i + avx2::kVW <= n; i += avx2::kVW) acc = avx2::vadd(acc, avx2::vload(p + i));
+  float r = avx2::vhsum(acc);
+  for (; i < n; ++i) r += p[i];
+  return r;
+}
+
 // Largest K block of a packed GEMM: a 24-wide B panel of 256 rows is 24 KiB and stays in the
 // 48 KiB L1 while the A panels stream past it.
 constexpr int64_t kBlockK = 256;
@@ -402,9 +414,7 @@ inline void backward_weight_avx2(const ConvShape& s, const float* x, const float
           float* d = dyb + o * L + i * P8;
           std::memcpy(d, src, sizeof(float) * P);
           std::fill(d + P, d + P8, 0.0f);
-          float acc = 0.0f;
-          for (int64_t p = 0; p < P; ++p) acc += src[p];
-          dbl[o] += acc;
+          dbl[o] += sum_floats(src, P);
         }
       for (int64_t k0 = 0; k0 < K; k0 += avx2::kDotKB) {
         const int64_t kc = std::min<int64_t>(avx2::kDotKB, K - k0);
@@ -536,34 +546,43 @@ struct PhaseGrid {
   void fill(const float* x, int64_t img_stride, int64_t gn, float* buf) const {
     std::memset(buf, 0, sizeof(float) * buffer_size());
     for (int64_t c = 0; c < C; ++c)
-      for (int64_t i = 0; i < gn; ++i)
-        for (int64_t ih = 0; ih < H; ++ih) {
-          const int64_t a = (ih + PH) % SH, r = (ih + PH) / SH;
-          if (a >= NA || r >= Rb) continue;
-          split_row(x + i * img_stride + (c * H + ih) * W, buf + c * plane + a * NB * pplane + (i * Rb + r) * Ws);
+      for (int64_t i = 0; i < gn; ++i) {
+        const float* xc = x + i * img_stride + c * H * W;
+        float* bc = buf + c * plane + i * Rb * Ws;
+        for (int64_t ih = 0, a = PH % SH, r = PH / SH; ih < H && r < Rb; ++ih) {
+          if (a < NA) split_row(xc + ih * W, bc + a * NB * pplane + r * Ws);
+          if (++a == SH) a = 0, ++r;
         }
+      }
   }
   // d[b * pplane + q] = xr[iw] for iw + PW = SW * q + b, b < NB, q < Ws.
   void split_row(const float* xr, float* d) const {
     const int64_t iw_end = std::min(W, SW * Ws - PW);  // columns past that map to q >= Ws
+    if (iw_end <= 0) return;
 #if defined(__AVX512F__)
     if (SW == 2) {  // the stride-2 transitions: 32 columns per step, split by two permutes
       const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
       const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-      float* d0 = d + (PW & 1) * pplane;        // phase of the even input columns
-      float* d1 = d + ((PW + 1) & 1) * pplane;  // of the odd ones
-      const bool keep1 = NB > 1 || ((PW + 1) & 1) == 0, keep0 = NB > 1 || (PW & 1) == 0;
-      for (int64_t iw = 0; iw < iw_end; iw += 32) {
-        const int64_t n = std::min<int64_t>(32, iw_end - iw);
+      // Even input columns go to phase PW % 2, odd ones to the other; with KW = 1 only
+      // phase 0 is stored.
+      float* d0 = NB > 1 || PW % 2 == 0 ? d + (PW % 2) * pplane : nullptr;
+      float* d1 = NB > 1 || PW % 2 == 1 ? d + ((PW + 1) % 2) * pplane : nullptr;
+      int64_t iw = 0;
+      for (; iw + 32 <= iw_end; iw += 32) {
+        const __m512 lo = _mm512_loadu_ps(xr + iw), hi = _mm512_loadu_ps(xr + iw + 16);
+        if (d0) _mm512_storeu_ps(d0 + (iw + PW) / 2, _mm512_permutex2var_ps(lo, ev, hi));
+        if (d1) _mm512_storeu_ps(d1 + (iw + PW + 1) / 2, _mm512_permutex2var_ps(lo, od, hi));
+      }
+      if (iw < iw_end) {  // masked tail: never reads past the row, never writes q >= Ws
+        const int64_t n = iw_end - iw;
         const __mmask16 m_lo = static_cast<__mmask16>(n >= 16 ? 0xFFFF : (1u << n) - 1);
-        const __mmask16 m_hi = static_cast<__mmask16>(n >= 32 ? 0xFFFF : n > 16 ? (1u << (n - 16)) - 1 : 0);
+        const __mmask16 m_hi = static_cast<__mmask16>(n > 16 ? (1u << (n - 16)) - 1 : 0);
         const __m512 lo = _mm512_maskz_loadu_ps(m_lo, xr + iw), hi = _mm512_maskz_loadu_ps(m_hi, xr + iw + 16);
-        const int64_t ne = (n + 1) / 2, no = n / 2;
-        if (keep0)
-          _mm512_mask_storeu_ps(d0 + (iw + PW) / 2, static_cast<__mmask16>((1u << ne) - 1),
+        if (d0)
+          _mm512_mask_storeu_ps(d0 + (iw + PW) / 2, static_cast<__mmask16>((1u << ((n + 1) / 2)) - 1),
                                 _mm512_permutex2var_ps(lo, ev, hi));
-        if (keep1 && no > 0)
-          _mm512_mask_storeu_ps(d1 + (iw + PW + 1) / 2, static_cast<__mmask16>((1u << no) - 1),
+        if (d1 && n > 1)
+          _mm512_mask_storeu_ps(d1 + (iw + PW + 1) / 2, static_cast<__mmask16>((1u << (n / 2)) - 1),
                                 _mm512_permutex2var_ps(lo, od, hi));
       }
       return;
@@ -785,20 +804,23 @@ void backward_weight_3x3(const ConvShape& s, const float* x, const float* dy, fl
       float* dyp = scratch<float>(1, static_cast<size_t>(Op * L));  // panel j0 at dyp + j0 * L
       g.fill(x + n0 * s.C * s.H * s.W, s.C * s.H * s.W, gn, buf);
       std::memset(dyp, 0, sizeof(float) * Op * L);
-      for (int64_t o = 0; o < s.O; ++o) {
-        const int64_t j0 = o / avx2::kWgNW * avx2::kWgNW, wj = std::min(avx2::kWgNW, Op - j0);
-        float* d = dyp + j0 * L + (o - j0);
-        float acc = 0.0f;
+      // Transpose dy into the panels: grid point outer, channel inner, so the panel is
+      // written sequentially (channel-outer order would store with a stride of wj floats,
+      // touching a new cache line per float, the whole panel once per channel).
+      for (int64_t j0 = 0; j0 < s.O; j0 += avx2::kWgNW) {
+        const int64_t wj = std::min(avx2::kWgNW, Op - j0), oc = std::min(avx2::kWgNW, s.O - j0);
         for (int64_t i = 0; i < gn; ++i) {
-          const float* src = dy + ((n0 + i) * s.O + o) * P;
+          const float* src = dy + ((n0 + i) * s.O + j0) * P;
           for (int64_t oh = 0; oh < OH; ++oh) {
-            float* dr = d + g.grid(i, oh, 0) * wj;
-            for (int64_t ow = 0; ow < OW; ++ow) {
-              dr[ow * wj] = src[oh * OW + ow];
-              acc += src[oh * OW + ow];
-            }
+            float* dr = dyp + j0 * L + g.grid(i, oh, 0) * wj;
+            for (int64_t ow = 0; ow < OW; ++ow)
+              for (int64_t o = 0; o < oc; ++o) dr[ow * wj + o] = src[o * P + oh * OW + ow];
           }
         }
+      }
+      for (int64_t o = 0; o < s.O; ++o) {
+        float acc = 0.0f;
+        for (int64_t i = 0; i < gn; ++i) acc += sum_floats(dy + ((n0 + i) * s.O + o) * P, P);
         dbl[o] += acc;
       }
       for (int64_t j0 = 0; j0 < Op; j0 += avx2::kWgNW) {
@@ -864,10 +886,9 @@ void backward_weight_grid(const ConvShape& s, const float* x, const float* dy, f
         float acc = 0.0f;
         for (int64_t i = 0; i < gn; ++i) {
           const float* src = dy + ((n0 + i) * s.O + o) * P;
-          for (int64_t oh = 0; oh < OH; ++oh) {
+          for (int64_t oh = 0; oh < OH; ++oh)
             std::memcpy(dyg + o * L + g.grid(i, oh, 0), src + oh * OW, sizeof(float) * OW);
-            for (int64_t ow = 0; ow < OW; ++ow) acc += src[oh * OW + ow];
-          }
+          acc += sum_floats(src, P);
         }
         dbl[o] += acc;
       }
