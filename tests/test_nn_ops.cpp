@@ -224,3 +224,31 @@ TEST_CASE("cross_entropy: value, label smoothing, fused gradient, bad labels", "
                     Contains("label 3 at position 1") && Contains("[0, 3)") && Contains("[2, 3]"));
   CHECK_THROWS_WITH(cross_entropy(logits, std::vector<int64_t>{0}), Contains("1 labels") && Contains("[2, 3]"));
 }
+
+TEST_CASE("conv2d op: gradcheck of input, weight and bias; shape errors", "[nn][conv][gradcheck]") {
+  Generator g(41);
+  struct Case {
+    Shape x, w;
+    Conv2dOptions opt;
+    bool bias;
+  };
+  const std::vector<Case> cases = {
+      {{2, 3, 5, 4}, {4, 3, 3, 3}, Conv2dOptions::make(1, 1), true},   // 3x3, pad 1
+      {{1, 2, 7, 6}, {3, 2, 3, 3}, Conv2dOptions::make(2, 1), false},  // stride 2, odd size
+      {{2, 5, 4, 4}, {2, 5, 1, 1}, Conv2dOptions::make(1, 0), true},   // 1x1
+      {{1, 3, 6, 5}, {2, 3, 2, 3}, {2, 1, 0, 1}, true},                // rectangular kernel, mixed stride/pad
+  };
+  for (const auto& c : cases) {
+    INFO("x " << shape_str(c.x) << " w " << shape_str(c.w));
+    if (c.bias)
+      expect_ok(gradcheck([&](const Inputs& v) { return conv2d(v[0], v[1], v[2], c.opt); },
+                          {param(c.x, g), param(c.w, g), param({c.w[0]}, g)}));
+    else
+      expect_ok(gradcheck([&](const Inputs& v) { return conv2d(v[0], v[1], D(), c.opt); },
+                          {param(c.x, g), param(c.w, g)}));
+  }
+  CHECK_THROWS_WITH(conv2d(D::zeros({1, 3, 4, 4}), D::zeros({2, 4, 3, 3})),
+                    Contains("conv2d") && Contains("[1, 3, 4, 4]") && Contains("[2, 4, 3, 3]"));
+  CHECK_THROWS_WITH(conv2d(D::zeros({1, 3, 2, 2}), D::zeros({2, 3, 5, 5})), Contains("larger than the padded input"));
+  CHECK_THROWS_WITH(conv2d(D::zeros({1, 3, 4, 4}), D::zeros({2, 3, 3, 3}), D::zeros({3})), Contains("bias [3]"));
+}
