@@ -170,7 +170,7 @@ int main(int argc, char** argv) {
   std::printf("lowbit kernel benchmark: batch %lld, %d thread(s), median of %d after 1 warm-up\n",
               (long long)N, threads, reps);
 #if defined(LOWBIT_HAVE_AVX2_FMA) && defined(__AVX512F__)
-  std::printf("float conv path: AVX-512 (implicit GEMM 8x48: stride 1 padded grid, strided phase grid)\n");
+  std::printf("float conv path: AVX-512 (implicit GEMM 8x48 / 8-pixel x 32-channel for 8-wide outputs: stride 1 padded grid, strided phase grid)\n");
 #elif defined(LOWBIT_HAVE_AVX2_FMA)
   std::printf("float conv path: AVX2+FMA (implicit GEMM 4x24: stride 1 padded grid, strided phase grid)\n");
 #else

@@ -187,6 +187,8 @@ TEST_CASE("conv kernels: stride-1 padded-grid path edge cases", "[conv_kernels]"
       shape(6, 3, 16, 16, 17, 3, 3, 1, 1, 1, 1),  // weight grad: groups of 4 images + 2
       shape(9, 6, 8, 8, 8, 3, 3, 1, 1, 1, 1),     // one stacked group of 9 small images
       shape(1, 2, 1, 1, 3, 3, 3, 1, 1, 1, 1),     // a single pixel, all taps but one padding
+      shape(2, 35, 5, 8, 50, 3, 3, 1, 1, 1, 1),   // 8-wide rows (AVX-512: pixel-broadcast
+                                                  // kernel), 32 + 18 channels both ways
       shape(2, 3, 5, 6, 4, 2, 2, 1, 1, 2, 1),     // PH = 2 > KH-1: phase grid
       shape(2, 3, 9, 9, 8, 3, 3, 2, 2, 1, 1),     // stride 2: phase grid
   };
@@ -214,6 +216,7 @@ TEST_CASE("conv kernels: strided phase-grid path edge cases", "[conv_kernels]") 
       shape(2, 3, 10, 9, 4, 3, 3, 3, 3, 1, 1),     // stride 3: generic phase code
       shape(2, 3, 9, 10, 5, 3, 2, 2, 3, 1, 0),     // stride 2 x 3, 3x2 kernel
       shape(2, 3, 6, 5, 4, 3, 3, 1, 1, 3, 2),      // stride 1, pad > kernel-1
+      shape(2, 7, 6, 16, 13, 3, 3, 2, 2, 1, 1),    // 3 x 8 output: pixel-broadcast tiles, 13 channels
       shape(2, 3, 9, 8, 5, 3, 3, 2, 1, -1, 0),     // negative pad (a crop): packed im2col fallback
   };
   uint32_t seed = 1300;

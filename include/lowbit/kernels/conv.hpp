@@ -12,7 +12,9 @@
 //     slice, so the forward pass is an implicit GEMM reading B in place (8x48 AVX-512 tile);
 //     the input gradient is the same forward conv on dy with flipped, transposed weights (no
 //     col2im); the 3x3 weight gradient is an outer-product kernel over transposed dy. See
-//     the PadGrid comment below.
+//     the PadGrid comment below. With AVX-512, outputs 8 pixels wide (the 8x8 stage) use
+//     the transposed tile (8 pixels broadcast x 32 output channels, avx2::pb_kernel) on the
+//     same buffer, which wastes no grid points.
 //   * other float convs with AVX2+FMA and pad >= 0 (the stride-2 transitions 3x3/2 and
 //     1x1/2, anything strided or over-padded): the "phase grid" path. The padded input is
 //     split into its S x S stride phases (space-to-depth), which turns every tap back into a
@@ -655,12 +657,65 @@ void conv_grid_avx2(const Grid& g, int64_t N, int64_t M, const float* in, const 
   }
 }
 
+#if defined(__AVX512F__)
+// Small outputs (rows of 8): the pixel-broadcast kernel avx2::pb_kernel instead of ig_gemm,
+// on the same grid buffer and offsets, so no grid point is wasted (see pb_kernel). Each
+// 8-pixel x 32-channel tile is transposed in registers into the NCHW output.
+template <class Grid>
+bool use_pb(const Grid& g) {
+  return g.OW == avx2::kPbMR;
+}
+
+template <class Grid>
+void conv_grid_pb(const Grid& g, int64_t N, int64_t M, const float* in, const float* wp, const float* bias,
+                  float* out, bool add) {
+  const int64_t K = g.C * g.KH * g.KW, in_stride = g.C * g.H * g.W, P = g.OH * g.OW;
+  const std::vector<int64_t> off = grid_offsets(g);
+  const bool par = N > 1 && N * 2 * M * K * P > (int64_t(1) << 21);
+#pragma omp parallel for schedule(static) if (par)
+  for (int64_t n = 0; n < N; ++n) {
+    float* buf = scratch<float>(0, static_cast<size_t>(g.buffer_size()));
+    g.fill(in + n * in_stride, in_stride, 1, buf);
+    float* on = out + n * M * P;
+    for (int64_t j0 = 0; j0 < M; j0 += avx2::kPbNW) {
+      const int64_t w = std::min(avx2::kPbNW, avx2::round_up_vw(M - j0)), mc = std::min(w, M - j0);
+      const float* wpan = wp + j0 * K;
+      const float* bj = bias ? bias + j0 : nullptr;
+      for (int64_t oh = 0; oh < g.OH; ++oh)
+        for (int64_t ow0 = 0; ow0 < g.OW; ow0 += avx2::kPbMR) {
+          const float* X = buf + g.grid(0, oh, ow0);
+          float* Y = on + j0 * P + oh * g.OW + ow0;
+          if (w == avx2::kPbNW) avx2::pb_kernel<2>(K, X, off.data(), wpan, Y, P, mc, bj, add);
+          else avx2::pb_kernel<1>(K, X, off.data(), wpan, Y, P, mc, bj, add);
+        }
+    }
+  }
+}
+#endif
+
+// Packs the weights (element (m, k) = at(m, k), K in the grid's (c, kh, kw) order) for the
+// kernel conv_grid picks, and runs it.
+template <class Grid, class At>
+void conv_grid(const Grid& g, int64_t N, int64_t M, const float* in, At at, const float* bias, float* out,
+               bool add) {
+  const int64_t K = g.C * g.KH * g.KW;
+#if defined(__AVX512F__)
+  if (use_pb(g)) {
+    std::vector<float> wp(static_cast<size_t>(avx2::packed_pb_size(M, K)));
+    avx2::pack_pb(M, K, at, wp.data());
+    conv_grid_pb(g, N, M, in, wp.data(), bias, out, add);
+    return;
+  }
+#endif
+  std::vector<float> ap(static_cast<size_t>(avx2::packed_a_ig_size(M, K)));
+  avx2::pack_a_ig(M, K, at, ap.data());
+  conv_grid_avx2(g, N, M, in, ap.data(), bias, out, add);
+}
+
 template <class Grid>
 void forward_grid(const ConvShape& s, const Grid& g, const float* x, const float* w, const float* bias, float* y) {
   const int64_t K = s.C * s.KH * s.KW;
-  std::vector<float> ap(static_cast<size_t>(avx2::packed_a_ig_size(s.O, K)));
-  avx2::pack_a_ig(s.O, K, [&](int64_t o, int64_t k) { return w[o * K + k]; }, ap.data());
-  conv_grid_avx2(g, s.N, s.O, x, ap.data(), bias, y, /*add=*/false);
+  conv_grid(g, s.N, s.O, x, [&](int64_t o, int64_t k) { return w[o * K + k]; }, bias, y, /*add=*/false);
 }
 
 // Stride 1: dx = "full" correlation of dy with the spatially flipped, transposed weights,
@@ -672,15 +727,13 @@ inline void backward_input_s1(const ConvShape& s, const float* dy, const float* 
   t.PH = s.KH - 1 - s.PH;
   t.PW = s.KW - 1 - s.PW;
   const PadGrid g(t, 1);
-  const int64_t K = s.O * s.KH * s.KW, KK = s.KH * s.KW;
-  std::vector<float> ap(static_cast<size_t>(avx2::packed_a_ig_size(s.C, K)));
-  avx2::pack_a_ig(s.C, K,
-                  [&](int64_t c, int64_t k) {  // k = (o, a, b) of the flipped kernel
-                    const int64_t o = k / KK, a = (k % KK) / s.KW, b = k % s.KW;
-                    return w[((o * s.C + c) * s.KH + (s.KH - 1 - a)) * s.KW + (s.KW - 1 - b)];
-                  },
-                  ap.data());
-  conv_grid_avx2(g, s.N, s.C, dy, ap.data(), nullptr, dx, /*add=*/true);
+  const int64_t KK = s.KH * s.KW;
+  conv_grid(g, s.N, s.C, dy,
+            [&](int64_t c, int64_t k) {  // k = (o, a, b) of the flipped kernel
+              const int64_t o = k / KK, a = (k % KK) / s.KW, b = k % s.KW;
+              return w[((o * s.C + c) * s.KH + (s.KH - 1 - a)) * s.KW + (s.KW - 1 - b)];
+            },
+            nullptr, dx, /*add=*/true);
 }
 
 // Strided input gradient by phases of dx. Write ih + PH = S*i + a (a < S). The taps that

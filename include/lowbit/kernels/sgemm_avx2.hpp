@@ -326,6 +326,93 @@ inline void ig_gemm(int64_t M, int64_t N, int64_t kc, const float* a, int64_t a_
   }
 }
 
+#if defined(__AVX512F__)
+// Pixel-broadcast implicit GEMM, the transposed shape of ig_kernel, for small images (8x8
+// outputs, where the pixel-vector grid wastes 20%: a 9-float padded row per 8 outputs, 72
+// grid points rounded up to 80). Here output channels are the vector dimension and pixels
+// the broadcast one, so a tile is exactly 8 consecutive output pixels of one row and no grid
+// point is wasted:
+//     T[i][v*VW ...] = sum_k X[off[k] + i] * Wp[k][v*VW ...]     (i < 8 pixels, v < NV)
+// Wp is a panel of packed weights [k][NV*VW] (pack_pb). Registers: 8 x NV (NV = 2) = 16
+// accumulators + 2 weight vectors + 1 broadcast; per k 8 broadcasts + 2 loads feed 16 FMAs
+// (8 cycles on two FMA ports), 16 chains cover the FMA latency. The broadcasts are at
+// constant displacements from one pointer, the weights stream sequentially from L2. The
+// tile is transposed in registers on the way out (pb_store), so the output stays NCHW.
+constexpr int64_t kPbMR = 8;
+constexpr int64_t kPbNW = 2 * kVW;  // output channels per weight panel
+
+// Writes channels [0, mc) (mc <= 16) of an 8-pixel x 16-channel tile r[pixel] to Y (channel
+// c's 8 pixels at Y + c * ldy): Y = r^T + bias[c] (bias may be null), or Y += r^T when add.
+// The transpose runs in registers: the classic 8x8 unpack / shuffle steps work inside each
+// 128-bit lane, which leaves lane j of tt[c] holding pixels 0-3 (tt[c]) or 4-7 (tt[c + 4]) of
+// channel 4j + c; one two-source permute per output pairs those halves up, two channels per
+// register.
+inline void pb_store(const vfloat* r, float* Y, int64_t ldy, int64_t mc, const float* bias, bool add) {
+  vfloat t[8], tt[8];
+  for (int h = 0; h < 2; ++h) {  // pixels 4h .. 4h+3
+    const vfloat* q = r + 4 * h;
+    t[4 * h + 0] = _mm512_unpacklo_ps(q[0], q[1]);
+    t[4 * h + 1] = _mm512_unpackhi_ps(q[0], q[1]);
+    t[4 * h + 2] = _mm512_unpacklo_ps(q[2], q[3]);
+    t[4 * h + 3] = _mm512_unpackhi_ps(q[2], q[3]);
+    tt[4 * h + 0] = _mm512_shuffle_ps(t[4 * h + 0], t[4 * h + 2], 0x44);
+    tt[4 * h + 1] = _mm512_shuffle_ps(t[4 * h + 0], t[4 * h + 2], 0xEE);
+    tt[4 * h + 2] = _mm512_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0x44);
+    tt[4 * h + 3] = _mm512_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0xEE);
+  }
+  const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+  const __m512i hi = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+  for (int c = 0; c < 4; ++c)
+    for (int half = 0; half < 2; ++half) {
+      const vfloat z = _mm512_permutex2var_ps(tt[c], half ? hi : lo, tt[c + 4]);
+      for (int e = 0; e < 2; ++e) {  // channel 8*half + 4*e + c
+        const int64_t ch = 8 * half + 4 * e + c;
+        if (ch >= mc) continue;
+        __m256 v = e ? _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(z), 1)) : _mm512_castps512_ps256(z);
+        float* y = Y + ch * ldy;
+        if (add) v = _mm256_add_ps(_mm256_loadu_ps(y), v);
+        else if (bias) v = _mm256_add_ps(_mm256_set1_ps(bias[ch]), v);
+        _mm256_storeu_ps(y, v);
+      }
+    }
+}
+
+// Tile Y[c][i] (=, or += when add) sum_k X[off[k] + i] * Wp[k][c] for pixels i < 8 and
+// channels c < mc <= NV * VW (rows of Y ldy apart); bias as in pb_store.
+template <int NV>
+inline void pb_kernel(int64_t K, const float* __restrict X, const int64_t* __restrict off,
+                      const float* __restrict Wp, float* Y, int64_t ldy, int64_t mc, const float* bias, bool add) {
+  vfloat acc[NV][kPbMR];
+  for (int v = 0; v < NV; ++v)
+    for (int i = 0; i < kPbMR; ++i) acc[v][i] = vzero();
+  for (int64_t k = 0; k < K; ++k) {
+    const float* x = X + off[k];
+    vfloat w[NV];
+    for (int v = 0; v < NV; ++v) w[v] = vload(Wp + kVW * v);
+    for (int i = 0; i < kPbMR; ++i) {
+      const vfloat a = vbroadcast(x + i);
+      for (int v = 0; v < NV; ++v) acc[v][i] = vfmadd(a, w[v], acc[v][i]);
+    }
+    Wp += NV * kVW;
+  }
+  for (int v = 0; v < NV && v * kVW < mc; ++v)
+    pb_store(acc[v], Y + v * kVW * ldy, ldy, std::min<int64_t>(kVW, mc - v * kVW), bias ? bias + v * kVW : nullptr,
+             add);
+}
+
+// Packs an M x K matrix given by at(i, k) into panels of kPbNW rows (the last one narrowed to
+// whole vectors, zero-padded): panel j0 starts at dst + j0 * K and is [k][width].
+template <class At>
+inline void pack_pb(int64_t M, int64_t K, At at, float* dst) {
+  for (int64_t j0 = 0; j0 < M; j0 += kPbNW) {
+    const int64_t w = std::min(kPbNW, round_up_vw(M - j0));
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t j = 0; j < w; ++j) *dst++ = j0 + j < M ? at(j0 + j, k) : 0.0f;
+  }
+}
+inline int64_t packed_pb_size(int64_t M, int64_t K) { return round_up_vw(M) * K; }
+#endif
+
 // Dot-product block with offset rows: C[o][k] += sum_l X[o*ldx + l] * Y[yoff[k] + l], l < L
 // (L a multiple of kVW). Same register budget as dot_block (4 x kDotKB accumulators).
 template <int OB, int KB>
