@@ -832,16 +832,21 @@ int64_t wg_group(const ConvShape& s, const Grid& one, int64_t target) {
 }
 
 // 3x3 weight gradient on either grid with the outer-product kernel avx2::wg3x3_kernel.
-// dy is transposed per group into panels of kWgNW output channels, [l][channel] inside a
-// panel (zero at garbage grid points); each thread accumulates dw transposed ([k][o], row
-// stride Op) into its own slice, and the slices are transposed back and added in thread order.
+// dy is transposed per group of G images into panels of kWgNW output channels, [pixel][channel]
+// inside a panel (pixels of the group in NCHW order, so only real outputs: the kernel walks
+// the grid row by row and skips its padding columns); each thread accumulates dw transposed
+// ([k][o], row stride Op) into its own slice, and the slices are transposed back and added in
+// thread order.
 template <int S, class Grid>
 void backward_weight_3x3(const ConvShape& s, const float* x, const float* dy, float* dw, float* db) {
   const int64_t K = s.C * 9, OH = s.OH(), OW = s.OW(), P = OH * OW;
   const int64_t Op = avx2::round_up_vw(s.O);
   const int64_t G = wg_group(s, Grid(s, 1), 512);
   const Grid g(s, G);
-  const int64_t L = g.rows * g.Ws, groups = (s.N + G - 1) / G;
+  const int64_t groups = (s.N + G - 1) / G;
+  std::vector<int64_t> rowoff(static_cast<size_t>(G * OH));  // grid index of each output row
+  for (int64_t i = 0; i < G; ++i)
+    for (int64_t oh = 0; oh < OH; ++oh) rowoff[i * OH + oh] = g.grid(i, oh, 0);
   const bool par = worth_parallel(s) && groups > 1;
   const int threads = par ? max_threads() : 1;
   const int64_t part = K * Op + s.O;
@@ -852,22 +857,21 @@ void backward_weight_3x3(const ConvShape& s, const float* x, const float* dy, fl
     float* dbl = dwt + K * Op;
 #pragma omp for schedule(static)
     for (int64_t gi = 0; gi < groups; ++gi) {
-      const int64_t n0 = gi * G, gn = std::min(G, s.N - n0);
+      const int64_t n0 = gi * G, gn = std::min(G, s.N - n0), L = gn * P;
       float* buf = scratch<float>(0, static_cast<size_t>(g.buffer_size()));
-      float* dyp = scratch<float>(1, static_cast<size_t>(Op * L));  // panel j0 at dyp + j0 * L
+      float* dyp = scratch<float>(1, static_cast<size_t>(Op * G * P));  // panel j0 at dyp + j0 * L
       g.fill(x + n0 * s.C * s.H * s.W, s.C * s.H * s.W, gn, buf);
-      std::memset(dyp, 0, sizeof(float) * Op * L);
-      // Transpose dy into the panels: grid point outer, channel inner, so the panel is
-      // written sequentially (channel-outer order would store with a stride of wj floats,
-      // touching a new cache line per float, the whole panel once per channel).
+      // Transpose dy into the panels: pixel outer, channel inner, so the panel is written
+      // sequentially (channel-outer order would store with a stride of wj floats, touching a
+      // new cache line per float, the whole panel once per channel).
       for (int64_t j0 = 0; j0 < s.O; j0 += avx2::kWgNW) {
         const int64_t wj = std::min(avx2::kWgNW, Op - j0), oc = std::min(avx2::kWgNW, s.O - j0);
+        float* d = dyp + j0 * L;
         for (int64_t i = 0; i < gn; ++i) {
           const float* src = dy + ((n0 + i) * s.O + j0) * P;
-          for (int64_t oh = 0; oh < OH; ++oh) {
-            float* dr = dyp + j0 * L + g.grid(i, oh, 0) * wj;
-            for (int64_t ow = 0; ow < OW; ++ow)
-              for (int64_t o = 0; o < oc; ++o) dr[ow * wj + o] = src[o * P + oh * OW + ow];
+          for (int64_t p = 0; p < P; ++p, d += wj) {
+            for (int64_t o = 0; o < oc; ++o) d[o] = src[o * P + p];
+            for (int64_t o = oc; o < wj; ++o) d[o] = 0.0f;
           }
         }
       }
@@ -876,6 +880,7 @@ void backward_weight_3x3(const ConvShape& s, const float* x, const float* dy, fl
         for (int64_t i = 0; i < gn; ++i) acc += sum_floats(dy + ((n0 + i) * s.O + o) * P, P);
         dbl[o] += acc;
       }
+      const int64_t nrows = gn * OH;
       for (int64_t j0 = 0; j0 < Op; j0 += avx2::kWgNW) {
         const int64_t wj = std::min(avx2::kWgNW, Op - j0);
         const float* dpan = dyp + j0 * L;
@@ -883,13 +888,13 @@ void backward_weight_3x3(const ConvShape& s, const float* x, const float* dy, fl
           const float* xc = buf + c * g.plane;
           float* cc = dwt + c * 9 * Op + j0;
           if (wj == 2 * avx2::kVW) {
-            avx2::wg3x3_kernel<S, 1, 2>(L, xc, g.plane, g.pplane, g.Ws, dpan, wj, cc, Op);
+            avx2::wg3x3_kernel<S, 1, 2>(nrows, OW, rowoff.data(), xc, g.plane, g.pplane, g.Ws, dpan, wj, cc, Op);
             c += 1;
           } else if (avx2::kVW == 16 && c + 1 < s.C) {  // 18 accumulators need 32 registers
-            avx2::wg3x3_kernel<S, 2, 1>(L, xc, g.plane, g.pplane, g.Ws, dpan, wj, cc, Op);
+            avx2::wg3x3_kernel<S, 2, 1>(nrows, OW, rowoff.data(), xc, g.plane, g.pplane, g.Ws, dpan, wj, cc, Op);
             c += 2;
           } else {
-            avx2::wg3x3_kernel<S, 1, 1>(L, xc, g.plane, g.pplane, g.Ws, dpan, wj, cc, Op);
+            avx2::wg3x3_kernel<S, 1, 1>(nrows, OW, rowoff.data(), xc, g.plane, g.pplane, g.Ws, dpan, wj, cc, Op);
             c += 1;
           }
         }

@@ -459,12 +459,13 @@ inline void dot_gemm_off(int64_t M, int64_t K, int64_t L, const float* X, int64_
 // Weight-gradient kernel for 3x3 convolutions with stride S = 1 (padded grid) or S = 2 (phase
 // grid), outer-product form: the output-channel dimension is vectorised instead of the
 // reduction, so no horizontal sums are needed and no load splits a cache line:
-//     acc[9*ch + 3*kh + kw][v] += X[ch*plane + tap(kh, kw) + l] * D[l][v*VW ...]   for l < L
-// X is the input buffer of NCH consecutive channels (one scalar broadcast per tap), with
+//     acc[9*ch + 3*kh + kw][v] += X[ch*plane + rowoff[r] + tap(kh, kw) + l] * D[r*OW + l][v*VW ...]
+// for the grid rows r < nrows (each image's output rows) and l < OW: only real output pixels,
+// none of the grid's padding columns or rows between stacked images. X is the input buffer of NCH consecutive channels (one scalar broadcast per tap), with
 // tap(kh, kw) = kh*ws + kw for S = 1 and, for S = 2, phase plane ((kh%2)*2 + kw%2) * pp plus
 // (kh/2)*ws + kw/2 (see PhaseGrid in conv.hpp). S is a template parameter so every tap is a
 // few base pointers plus constant displacements, as in a hand-written kernel. D is a panel of
-// dy transposed to [l][w] (w = NV vectors of output channels, contiguous per grid point, so
+// dy transposed to [pixel][w] (w = NV vectors of output channels, contiguous per pixel, so
 // it streams sequentially). Result rows are taps (k = 9*c + 3*kh + kw), columns output
 // channels: C[k * ldc + o] += acc (dw transposed; the caller transposes back).
 // Registers (AVX-512): NCH = 1, NV = 2 -> 18 accumulators + 2 dy vectors + 1 broadcast;
@@ -475,23 +476,27 @@ constexpr int64_t kWgNV = kVW == 16 ? 2 : 1;
 constexpr int64_t kWgNW = kWgNV * kVW;  // output channels per dy panel
 
 template <int S, int NCH, int NV>
-inline void wg3x3_kernel(int64_t L, const float* __restrict X, int64_t plane, int64_t pp, int64_t ws,
-                         const float* __restrict D, int64_t w, float* __restrict C, int64_t ldc) {
+inline void wg3x3_kernel(int64_t nrows, int64_t OW, const int64_t* rowoff, const float* __restrict X, int64_t plane,
+                         int64_t pp, int64_t ws, const float* __restrict D, int64_t w, float* __restrict C,
+                         int64_t ldc) {
   static_assert(S == 1 || S == 2, "3x3 weight-gradient kernel: stride 1 or 2");
   constexpr int NB = S == 1 ? 1 : 2;  // phases per row of the grid layout
   vfloat acc[NCH * 9][NV];
   for (int r = 0; r < NCH * 9; ++r)
     for (int v = 0; v < NV; ++v) acc[r][v] = vzero();
-  for (int64_t l = 0; l < L; ++l) {
-    vfloat d[NV];
-    for (int v = 0; v < NV; ++v) d[v] = vload(D + l * w + kVW * v);
-    for (int ch = 0; ch < NCH; ++ch)
-      for (int kh = 0; kh < 3; ++kh)
-        for (int kw = 0; kw < 3; ++kw) {
-          const float* xr = X + ch * plane + ((kh % S) * NB + kw % S) * pp + (kh / S) * ws + l;
-          const vfloat a = vbroadcast(xr + kw / S);
-          for (int v = 0; v < NV; ++v) acc[ch * 9 + kh * 3 + kw][v] = vfmadd(a, d[v], acc[ch * 9 + kh * 3 + kw][v]);
-        }
+  for (int64_t row = 0; row < nrows; ++row) {
+    const float* xrow = X + rowoff[row];
+    for (int64_t l = 0; l < OW; ++l, D += w) {
+      vfloat d[NV];
+      for (int v = 0; v < NV; ++v) d[v] = vload(D + kVW * v);
+      for (int ch = 0; ch < NCH; ++ch)
+        for (int kh = 0; kh < 3; ++kh)
+          for (int kw = 0; kw < 3; ++kw) {
+            const float* xr = xrow + ch * plane + ((kh % S) * NB + kw % S) * pp + (kh / S) * ws + l;
+            const vfloat a = vbroadcast(xr + kw / S);
+            for (int v = 0; v < NV; ++v) acc[ch * 9 + kh * 3 + kw][v] = vfmadd(a, d[v], acc[ch * 9 + kh * 3 + kw][v]);
+          }
+    }
   }
   for (int r = 0; r < NCH * 9; ++r)
     for (int v = 0; v < NV; ++v) {
