@@ -658,13 +658,14 @@ void conv_grid_avx2(const Grid& g, int64_t N, int64_t M, const float* in, const 
 }
 
 #if defined(__AVX512F__)
+// Widest output rows that take the pixel-broadcast tile (a multiple of 8); wider rows waste
+// at most 1/17 of the pixel-vector grid, which the 8x48 tile then more than makes up for.
+constexpr int64_t kPbMaxW = 8;
+
 // Small outputs (rows of 8): the pixel-broadcast kernel avx2::pb_kernel instead of ig_gemm,
 // on the same grid buffer and offsets, so no grid point is wasted (see pb_kernel). Each
 // 8-pixel x 32-channel tile is transposed in registers into the NCHW output.
-template <class Grid>
-bool use_pb(const Grid& g) {
-  return g.OW == avx2::kPbMR;
-}
+inline bool use_pb(int64_t OW) { return OW > 0 && OW % avx2::kPbMR == 0 && OW <= kPbMaxW; }
 
 template <class Grid>
 void conv_grid_pb(const Grid& g, int64_t N, int64_t M, const float* in, const float* wp, const float* bias,
@@ -700,7 +701,7 @@ void conv_grid(const Grid& g, int64_t N, int64_t M, const float* in, At at, cons
                bool add) {
   const int64_t K = g.C * g.KH * g.KW;
 #if defined(__AVX512F__)
-  if (use_pb(g)) {
+  if (use_pb(g.OW)) {
     std::vector<float> wp(static_cast<size_t>(avx2::packed_pb_size(M, K)));
     avx2::pack_pb(M, K, at, wp.data());
     conv_grid_pb(g, N, M, in, wp.data(), bias, out, add);
@@ -754,6 +755,7 @@ inline void backward_input_phase(const ConvShape& s, const float* dy, const floa
   const int64_t OH = s.OH(), OW = s.OW(), TT = (s.KH - 1) / s.SH, UU = (s.KW - 1) / s.SW;
   struct Phase {
     int64_t a, b, i0, R, j0, Cn, Ta, Ub, K, Pv;
+    bool pb;  // pixel-broadcast tiles (rows of Cn = 8 pixels) instead of the pixel-vector grid
     std::vector<int64_t> off;
     std::vector<float> ap;
   };
@@ -786,14 +788,22 @@ inline void backward_input_phase(const ConvShape& s, const float* dy, const floa
         for (int64_t u = 0; u < p.Ub; ++u) p.off[k++] = o * plane + (p.i0 - t + TT) * Ws + (p.j0 - u + UU);
     buf_size = std::max(buf_size, p.off.back() + p.Pv);  // last channel's grid, past the planes
     yg_size = std::max(yg_size, Cp * p.Pv);
-    p.ap.resize(static_cast<size_t>(avx2::packed_a_ig_size(s.C, p.K)));
     const int64_t TU = p.Ta * p.Ub;
-    avx2::pack_a_ig(s.C, p.K,
-                    [&](int64_t c, int64_t k) {
-                      const int64_t o = k / TU, t = (k % TU) / p.Ub, u = k % p.Ub;
-                      return w[((o * s.C + c) * s.KH + p.a + s.SH * t) * s.KW + p.b + s.SW * u];
-                    },
-                    p.ap.data());
+    const auto at = [&](int64_t c, int64_t k) {
+      const int64_t o = k / TU, t = (k % TU) / p.Ub, u = k % p.Ub;
+      return w[((o * s.C + c) * s.KH + p.a + s.SH * t) * s.KW + p.b + s.SW * u];
+    };
+    p.pb = false;
+#if defined(__AVX512F__)
+    p.pb = use_pb(p.Cn);
+    if (p.pb) {  // output [c][r * Cn + q], compact
+      p.ap.resize(static_cast<size_t>(avx2::packed_pb_size(s.C, p.K)));
+      avx2::pack_pb(s.C, p.K, at, p.ap.data());
+      continue;
+    }
+#endif
+    p.ap.resize(static_cast<size_t>(avx2::packed_a_ig_size(s.C, p.K)));
+    avx2::pack_a_ig(s.C, p.K, at, p.ap.data());
   }
   buf_size += avx2::kVW;
   const int64_t P = OH * OW, HW = s.H * s.W;
@@ -807,13 +817,32 @@ inline void backward_input_phase(const ConvShape& s, const float* dy, const floa
         std::memcpy(buf + o * plane + (TT + r) * Ws + UU, dy + (n * s.O + o) * P + r * OW, sizeof(float) * OW);
     float* dxn = dx + n * s.C * HW;
     for (const Phase& p : ph) {
-      const int64_t kb = even_block(p.K, kIgBlockK);
-      for (int64_t k0 = 0; k0 < p.K; k0 += kb)
-        avx2::ig_gemm(s.C, p.Pv, std::min(kb, p.K - k0), p.ap.data() + k0 * avx2::kIgMR, avx2::kIgMR * p.K, buf,
-                      p.off.data() + k0, yg, p.Pv, /*accumulate=*/k0 > 0);
+      // Phase result in yg: channel c, row r, column q at yg[c * cs + r * rs + q].
+      int64_t cs = p.Pv, rs = Ws;
+#if defined(__AVX512F__)
+      if (p.pb) {
+        cs = p.R * p.Cn, rs = p.Cn;
+        for (int64_t j0 = 0; j0 < s.C; j0 += avx2::kPbNW) {
+          const int64_t wd = std::min(avx2::kPbNW, avx2::round_up_vw(s.C - j0)), mc = std::min(wd, s.C - j0);
+          for (int64_t r = 0; r < p.R; ++r)
+            for (int64_t q0 = 0; q0 < p.Cn; q0 += avx2::kPbMR) {
+              const float* X = buf + r * Ws + q0;
+              float* Y = yg + j0 * cs + r * rs + q0;
+              if (wd == avx2::kPbNW) avx2::pb_kernel<2>(p.K, X, p.off.data(), p.ap.data() + j0 * p.K, Y, cs, mc, nullptr, false);
+              else avx2::pb_kernel<1>(p.K, X, p.off.data(), p.ap.data() + j0 * p.K, Y, cs, mc, nullptr, false);
+            }
+        }
+      }
+#endif
+      if (!p.pb) {
+        const int64_t kb = even_block(p.K, kIgBlockK);
+        for (int64_t k0 = 0; k0 < p.K; k0 += kb)
+          avx2::ig_gemm(s.C, p.Pv, std::min(kb, p.K - k0), p.ap.data() + k0 * avx2::kIgMR, avx2::kIgMR * p.K, buf,
+                        p.off.data() + k0, yg, p.Pv, /*accumulate=*/k0 > 0);
+      }
       for (int64_t c = 0; c < s.C; ++c)
         for (int64_t r = 0; r < p.R; ++r) {
-          const float* src = yg + c * p.Pv + r * Ws;
+          const float* src = yg + c * cs + r * rs;
           float* d = dxn + c * HW + (s.SH * (p.i0 + r) + p.a - s.PH) * s.W + s.SW * p.j0 + p.b - s.PW;
           for (int64_t q = 0; q < p.Cn; ++q) d[s.SW * q] += src[q];
         }
