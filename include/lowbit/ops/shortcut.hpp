@@ -3,6 +3,7 @@
 // block can change width without parameters. Row in docs/gradients.md.
 #pragma once
 #include "../autograd/node.hpp"
+#include "../kernels/parallel.hpp"
 
 namespace lowbit {
 
@@ -19,6 +20,7 @@ Tensor<T> shortcut_pad(const Tensor<T>& x, int64_t out_channels, int64_t stride)
   const int64_t OH = (H + stride - 1) / stride, OW = (W + stride - 1) / stride;
   const int64_t before = (out_channels - C) / 2;
   Tensor<T> y = Tensor<T>::zeros({N, out_channels, OH, OW});
+#pragma omp parallel for if (N * C * OH * OW > kParallelGrain)
   for (int64_t n = 0; n < N; ++n)
     for (int64_t c = 0; c < C; ++c)
       for (int64_t i = 0; i < OH; ++i)
@@ -28,6 +30,7 @@ Tensor<T> shortcut_pad(const Tensor<T>& x, int64_t out_channels, int64_t stride)
   if (autograd::needs_grad({&x}))
     autograd::record(y, "shortcut_pad", {&x}, [=](const Tensor<T>& g) {
       Tensor<T> dx = Tensor<T>::zeros({N, C, H, W});
+#pragma omp parallel for if (N * C * OH * OW > kParallelGrain)
       for (int64_t n = 0; n < N; ++n)
         for (int64_t c = 0; c < C; ++c)
           for (int64_t i = 0; i < OH; ++i)
