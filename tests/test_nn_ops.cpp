@@ -252,3 +252,23 @@ TEST_CASE("conv2d op: gradcheck of input, weight and bias; shape errors", "[nn][
   CHECK_THROWS_WITH(conv2d(D::zeros({1, 3, 2, 2}), D::zeros({2, 3, 5, 5})), Contains("larger than the padded input"));
   CHECK_THROWS_WITH(conv2d(D::zeros({1, 3, 4, 4}), D::zeros({2, 3, 3, 3}), D::zeros({3})), Contains("bias [3]"));
 }
+
+TEST_CASE("max-pool 2x2 fast path equals the reference loop, ties and NaN included", "[nn][pool][kernels]") {
+  Generator g(51);
+  for (auto s : {kernels::PoolShape{2, 3, 8, 6, 2, 2, 2, 2}, kernels::PoolShape{1, 5, 7, 9, 2, 2, 2, 2},
+                 kernels::PoolShape{4, 16, 32, 32, 2, 2, 2, 2}}) {
+    const int64_t n = s.N * s.C * s.H * s.W, m = s.N * s.C * s.OH() * s.OW();
+    // Values on a coarse grid so windows hold ties; a few NaNs.
+    auto x = Tensor<float>::empty({n});
+    for (int64_t i = 0; i < n; ++i) x.data()[i] = static_cast<float>(g.randint(5));
+    for (int k = 0; k < 5; ++k) x.data()[g.randint(static_cast<uint64_t>(n))] = std::nanf("");
+    std::vector<float> y1(m), y2(m);
+    std::vector<int32_t> a1(m), a2(m);
+    kernels::max_pool_forward(s, x.data(), y1.data(), a1.data());
+    kernels::max_pool_forward_reference(s, x.data(), y2.data(), a2.data());
+    int64_t mismatches = 0;
+    for (int64_t i = 0; i < m; ++i)
+      mismatches += a1[i] != a2[i] || !(y1[i] == y2[i] || (std::isnan(y1[i]) && std::isnan(y2[i])));
+    CHECK(mismatches == 0);
+  }
+}
