@@ -11,20 +11,27 @@
 namespace lowbit {
 namespace nn {
 
+// The convolutional body shared by VGG-Small and ALQ's VGG: six 3x3 convs with widths 128,
+// 128, 256, 256, 512, 512, a 2x2 max-pool after every second conv (before its BN), fused
+// BN+ReLU, then flatten to 512*4*4 = 8192 features.
+inline std::shared_ptr<Sequential> vgg_small_features(const LayerFactory& f, Generator& gen, bool conv_bias) {
+  const int64_t widths[6] = {128, 128, 256, 256, 512, 512};
+  auto body = std::make_shared<Sequential>();
+  int64_t in = 3;
+  for (int i = 0; i < 6; ++i) {
+    body->push_back(f.conv({in, widths[i], 3, 1, 1, conv_bias, i == 0 ? LayerRole::First : LayerRole::Middle}, gen));
+    if (i % 2 == 1) body->push_back(std::make_shared<MaxPool2d>(2));
+    body->push_back(std::make_shared<BatchNorm>(widths[i], true, /*fuse_relu=*/true));
+    in = widths[i];
+  }
+  body->push_back(std::make_shared<Flatten>());
+  return body;
+}
+
 class VggSmall : public Module {
  public:
   VggSmall(int64_t num_classes, const LayerFactory& f, Generator& gen) {
-    const int64_t widths[6] = {128, 128, 256, 256, 512, 512};
-    auto body = std::make_shared<Sequential>();
-    int64_t in = 3;
-    for (int i = 0; i < 6; ++i) {
-      body->push_back(f.conv({in, widths[i], 3, 1, 1, false, i == 0 ? LayerRole::First : LayerRole::Middle}, gen));
-      if (i % 2 == 1) body->push_back(std::make_shared<MaxPool2d>(2));
-      body->push_back(std::make_shared<BatchNorm>(widths[i], true, /*fuse_relu=*/true));
-      in = widths[i];
-    }
-    body->push_back(std::make_shared<Flatten>());
-    features = register_module("features", body);
+    features = register_module("features", vgg_small_features(f, gen, /*conv_bias=*/false));
     fc = register_module("fc", f.linear({512 * 4 * 4, num_classes, true, LayerRole::Last}, gen));
   }
   Tensorf forward(const Tensorf& x) override { return (*fc)((*features)(x)); }
@@ -41,17 +48,7 @@ class VggSmall : public Module {
 class VggBinaryConnect : public Module {
  public:
   VggBinaryConnect(int64_t num_classes, const LayerFactory& f, Generator& gen) {
-    const int64_t widths[6] = {128, 128, 256, 256, 512, 512};
-    auto body = std::make_shared<Sequential>();
-    int64_t in = 3;
-    for (int i = 0; i < 6; ++i) {
-      body->push_back(f.conv({in, widths[i], 3, 1, 1, true, i == 0 ? LayerRole::First : LayerRole::Middle}, gen));
-      if (i % 2 == 1) body->push_back(std::make_shared<MaxPool2d>(2));
-      body->push_back(std::make_shared<BatchNorm>(widths[i], true, /*fuse_relu=*/true));
-      in = widths[i];
-    }
-    body->push_back(std::make_shared<Flatten>());
-    features = register_module("features", body);
+    features = register_module("features", vgg_small_features(f, gen, /*conv_bias=*/true));
     auto head = std::make_shared<Sequential>();
     head->push_back(f.linear({512 * 4 * 4, 1024, true, LayerRole::Middle}, gen));
     head->push_back(std::make_shared<BatchNorm>(1024, /*two_d=*/false, /*fuse_relu=*/true));
