@@ -10,11 +10,11 @@
 //
 // Each row is a closure timed as the median of R runs after one warm-up run. To add rows
 // (batch norm, softmax-CE, ...), append Row{...} entries in main() — see add_conv_rows().
-#include <lowbit/kernels/conv.hpp>
-#include <lowbit/kernels/parallel.hpp>
+#include <lowbit/lowbit.hpp>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -123,6 +123,50 @@ void add_conv_rows(std::vector<Row>& rows, const std::string& group, const ConvS
                   }});
 }
 
+// Batch-norm with fused ReLU on an activation [N, C, HW]: forward (statistics + apply) and
+// backward (ReLU mask + BN gradient), the two passes a training step runs per BN layer.
+void add_bn_rows(std::vector<Row>& rows, const std::string& group, int64_t N, int64_t C, int64_t HW) {
+  struct Buf {
+    lowbit::kernels::BnShape s;
+    std::vector<float> x, y, dy, dx, mean, var, istd, gamma, beta, dg, db;
+  };
+  auto b = std::make_shared<Buf>();
+  b->s = {N, C, HW * HW};
+  const size_t n = static_cast<size_t>(N * C * HW * HW);
+  lowbit::Generator g(3);
+  b->x.resize(n), b->y.resize(n), b->dy.resize(n), b->dx.resize(n);
+  for (size_t i = 0; i < n; ++i) b->x[i] = static_cast<float>(g.normal()), b->dy[i] = static_cast<float>(g.normal());
+  b->mean.assign(C, 0.f), b->var.assign(C, 1.f), b->istd.assign(C, 1.f), b->gamma.assign(C, 1.f);
+  b->beta.assign(C, 0.f), b->dg.assign(C, 0.f), b->db.assign(C, 0.f);
+  char name[96];
+  std::snprintf(name, sizeof name, "bn+relu %lldx%lld @%lld", (long long)N, (long long)C, (long long)HW);
+  namespace k = lowbit::kernels;
+  rows.push_back({group, name, "fwd", 0.0, [b] {
+                    k::bn_stats(b->s, b->x.data(), b->mean.data(), b->var.data());
+                    for (int64_t c = 0; c < b->s.C; ++c) b->istd[c] = 1.0f / std::sqrt(b->var[c] + 1e-5f);
+                    k::bn_apply(b->s, b->x.data(), b->mean.data(), b->istd.data(), b->gamma.data(), b->beta.data(),
+                                b->y.data(), true);
+                  }});
+  rows.push_back({group, name, "bwd", 0.0, [b] {
+                    k::bn_backward(b->s, b->x.data(), b->dy.data(), b->mean.data(), b->istd.data(), b->gamma.data(),
+                                   true, b->dx.data(), b->dg.data(), b->db.data(), b->y.data());
+                  }});
+}
+
+// Softmax cross-entropy over [N, 10] logits, forward and fused backward (the op, with autograd).
+void add_softmax_ce_rows(std::vector<Row>& rows, int64_t N) {
+  lowbit::Generator g(4);
+  auto logits = std::make_shared<lowbit::Tensor<float>>(lowbit::Tensor<float>::randn({N, 10}, g));
+  auto labels = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(N));
+  for (auto& l : *labels) l = static_cast<int64_t>(g.randint(10));
+  char name[96];
+  std::snprintf(name, sizeof name, "softmax-CE %lldx10", (long long)N);
+  rows.push_back({"both", name, "fwd+bwd", 0.0, [logits, labels] {
+                    auto z = logits->detach().set_requires_grad();
+                    lowbit::cross_entropy(z, *labels).backward();
+                  }});
+}
+
 Options parse(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
@@ -166,6 +210,10 @@ int main(int argc, char** argv) {
   add_conv_rows(rows, "vgg_small", conv(N, 256, 16, 256, 3, 1, 1));
   add_conv_rows(rows, "vgg_small", conv(N, 256, 8, 512, 3, 1, 1));
   add_conv_rows(rows, "vgg_small", conv(N, 512, 8, 512, 3, 1, 1));
+  // Batch-norm (fused ReLU) at the widest activation of each model, and the loss.
+  add_bn_rows(rows, "resnet20", N, 16, 32);
+  add_bn_rows(rows, "vgg_small", N, 128, 16);
+  add_softmax_ce_rows(rows, N);
 
   std::printf("lowbit kernel benchmark: batch %lld, %d thread(s), median of %d after 1 warm-up\n",
               (long long)N, threads, reps);
