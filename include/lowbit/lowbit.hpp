@@ -72,4 +72,5 @@
 // io: checkpoints, typed configs, progress bar
 #include "io/checkpoint.hpp"
 #include "io/config.hpp"
+#include "io/framed_file.hpp"
 #include "io/progress.hpp"

@@ -25,15 +25,13 @@
 // model's fake-quantized forward weight. Levels are in the header: they follow from
 // (quantizer, bits) and are not part of the papers' size accounting.
 //
-// The file is written to "<path>.tmp" and renamed over <path>, so a crash never leaves a
-// torn file. load: read_quantized() parses and checks it; load_quantized_into() fills a
+// The framing (magic, version, header length, trailer; written to "<path>.tmp" and renamed
+// over <path>, so a crash never leaves a torn file) is io/framed_file.hpp's. load: read_quantized() parses and checks it; load_quantized_into() fills a
 // model built with frozen_factory(spec) (FrozenWeight layers + FP32 tensors);
 // load_quantized_model() does both from the "spec" stored in meta.
 #pragma once
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -41,6 +39,7 @@
 #include <string>
 #include <vector>
 
+#include "../io/framed_file.hpp"
 #include "spec.hpp"
 #include "summary.hpp"
 
@@ -89,72 +88,28 @@ inline void export_quantized(const nn::Module& model, const std::string& path,
   };
   for (auto& [name, t] : model.named_parameters()) add_tensor(name, t);
   for (auto& [name, t] : model.named_buffers()) add_tensor(name, t);
-  const std::string header =
-      nlohmann::json{{"meta", meta}, {"data_bytes", data.size()}, {"quantized", qtable}, {"tensors", ttable}}.dump();
-
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    LOWBIT_CHECK(f.good(), "export_quantized: cannot open '", tmp, "' for writing");
-    const uint64_t hlen = header.size();
-    f.write(kQuantMagic, 8);
-    f.write(reinterpret_cast<const char*>(&kQuantVersion), 4);
-    f.write(reinterpret_cast<const char*>(&hlen), 8);
-    f.write(header.data(), static_cast<std::streamsize>(hlen));
-    f.write(data.data(), static_cast<std::streamsize>(data.size()));
-    const uint64_t total = 8 + 4 + 8 + hlen + data.size() + 8;
-    f.write(reinterpret_cast<const char*>(&total), 8);
-    f.flush();
-    LOWBIT_CHECK(f.good(), "export_quantized: writing '", tmp, "' failed (disk full?); '", path, "' was left untouched");
-  }
-  LOWBIT_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "export_quantized: cannot rename '", tmp, "' to '", path, "'");
+  io::write_framed(path, kQuantMagic, kQuantVersion,
+                   {{"meta", meta}, {"data_bytes", data.size()}, {"quantized", qtable}, {"tensors", ttable}}, data,
+                   "export_quantized");
 }
 
 // True when the file starts with the quantized-model magic (the trainer's --eval uses it).
-inline bool is_quantized_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  char magic[8] = {};
-  f.read(magic, 8);
-  return f.good() && std::memcmp(magic, kQuantMagic, 8) == 0;
-}
+inline bool is_quantized_file(const std::string& path) { return io::has_magic(path, kQuantMagic); }
 
 inline QuantizedModelFile read_quantized(const std::string& path) {
-  std::ifstream f(path, std::ios::binary | std::ios::ate);
-  LOWBIT_CHECK(f.good(), "read_quantized: cannot open '", path, "' (no such file?)");
-  const uint64_t size = static_cast<uint64_t>(f.tellg());
-  f.seekg(0);
-  char magic[8] = {};
-  uint32_t version = 0;
-  uint64_t hlen = 0;
-  f.read(magic, 8);
-  LOWBIT_CHECK(f.good() && std::memcmp(magic, kQuantMagic, 8) == 0, "read_quantized: '", path,
-               "' is not a lowbit quantized model (bad magic bytes; expected LOWBITQM)");
-  f.read(reinterpret_cast<char*>(&version), 4);
-  f.read(reinterpret_cast<char*>(&hlen), 8);
-  LOWBIT_CHECK(f.good() && version == kQuantVersion, "read_quantized: '", path, "' has format version ", version,
-               ", this build reads version ", kQuantVersion);
-  LOWBIT_CHECK(hlen + 28 <= size, "read_quantized: '", path, "' is truncated (header of ", hlen, " bytes in a file of ",
-               size, ")");
-  std::string header(hlen, '\0');
-  f.read(&header[0], static_cast<std::streamsize>(hlen));
+  io::FramedFile file = io::read_framed(path, kQuantMagic, kQuantVersion, "quantized model", "read_quantized");
+  const nlohmann::json& j = file.header;
+  const std::string& data = file.data;
   QuantizedModelFile out;
-  nlohmann::json j;
   try {
-    j = nlohmann::json::parse(header);
     out.meta = j.at("meta");
     out.data_bytes = j.at("data_bytes").get<uint64_t>();
   } catch (const std::exception& e) {
     lowbit::detail::fail("read_quantized: '", path, "' has a corrupt header: ", e.what());
   }
-  out.header_bytes = 28 + hlen;
-  LOWBIT_CHECK(size == out.header_bytes + out.data_bytes, "read_quantized: '", path, "' is truncated or corrupt: ", size,
-               " bytes, expected ", out.header_bytes + out.data_bytes, " from its header");
-  std::string data(out.data_bytes, '\0');
-  f.read(&data[0], static_cast<std::streamsize>(out.data_bytes));
-  uint64_t total = 0;
-  f.read(reinterpret_cast<char*>(&total), 8);
-  LOWBIT_CHECK(f.good() && total == size, "read_quantized: '", path, "' is truncated (trailer says ", total,
-               " bytes, file has ", size, ")");
+  out.header_bytes = file.header_bytes;
+  LOWBIT_CHECK(out.data_bytes == data.size(), "read_quantized: '", path, "' is truncated or corrupt: ",
+               data.size(), " data bytes, expected ", out.data_bytes, " from its header");
   auto span = [&](uint64_t off, uint64_t n, const std::string& what) {
     LOWBIT_CHECK(off + n <= data.size(), "read_quantized: '", path, "': ", what, " lies outside the data section");
     return data.data() + off;

@@ -1,0 +1,103 @@
+// The binary framing shared by lowbit's file formats (checkpoints, io/checkpoint.hpp;
+// quantized models, quant/export.hpp):
+//
+//   bytes 0-7    magic (8 characters naming the format)
+//   bytes 8-11   format version (uint32, little-endian)
+//   bytes 12-19  length L of the JSON header (uint64)
+//   next L bytes the JSON header (the format's table of contents)
+//   then         the data section (what the header's offsets point into)
+//   last 8 bytes total file length (uint64), so a truncated file is detected
+//
+// write_framed writes "<path>.tmp", flushes and renames it over <path>: a crash never leaves
+// a torn file, and the previous file survives until the new one is complete.
+#pragma once
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "../core/error.hpp"
+
+namespace lowbit {
+namespace io {
+
+struct FramedFile {
+  nlohmann::json header;
+  std::string data;           // the data section
+  uint64_t header_bytes = 0;  // everything but the data section: 28 + L
+};
+
+// `who` prefixes error messages (e.g. "save_checkpoint").
+inline void write_framed(const std::string& path, const char (&magic)[8], uint32_t version,
+                         const nlohmann::json& header, const std::string& data, const char* who) {
+  const std::string text = header.dump();
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    LOWBIT_CHECK(f.good(), who, ": cannot open '", tmp, "' for writing");
+    const uint64_t hlen = text.size();
+    f.write(magic, 8);
+    f.write(reinterpret_cast<const char*>(&version), 4);
+    f.write(reinterpret_cast<const char*>(&hlen), 8);
+    f.write(text.data(), static_cast<std::streamsize>(hlen));
+    f.write(data.data(), static_cast<std::streamsize>(data.size()));
+    const uint64_t total = 8 + 4 + 8 + hlen + data.size() + 8;
+    f.write(reinterpret_cast<const char*>(&total), 8);
+    f.flush();
+    LOWBIT_CHECK(f.good(), who, ": writing '", tmp, "' failed (disk full?); '", path, "' was left untouched");
+  }
+  LOWBIT_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, who, ": cannot rename '", tmp, "' to '", path, "'");
+}
+
+// True when the file starts with `magic`.
+inline bool has_magic(const std::string& path, const char (&magic)[8]) {
+  std::ifstream f(path, std::ios::binary);
+  char m[8] = {};
+  f.read(m, 8);
+  return f.good() && std::memcmp(m, magic, 8) == 0;
+}
+
+// Reads and checks the framing; `kind` names the format in errors ("checkpoint").
+inline FramedFile read_framed(const std::string& path, const char (&magic)[8], uint32_t version, const char* kind,
+                              const char* who) {
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
+  LOWBIT_CHECK(f.good(), who, ": cannot open '", path, "' (no such file?)");
+  const uint64_t size = static_cast<uint64_t>(f.tellg());
+  f.seekg(0);
+  char m[8] = {};
+  uint32_t v = 0;
+  uint64_t hlen = 0;
+  f.read(m, 8);
+  LOWBIT_CHECK(f.good() && std::memcmp(m, magic, 8) == 0, who, ": '", path, "' is not a lowbit ", kind,
+               " (bad magic bytes; expected ", std::string(magic, 8), ")");
+  f.read(reinterpret_cast<char*>(&v), 4);
+  f.read(reinterpret_cast<char*>(&hlen), 8);
+  LOWBIT_CHECK(f.good() && v == version, who, ": '", path, "' has format version ", v, ", this build reads version ",
+               version);
+  LOWBIT_CHECK(hlen + 28 <= size, who, ": '", path, "' is truncated (header of ", hlen, " bytes in a file of ", size,
+               ")");
+  uint64_t total = 0;
+  f.seekg(static_cast<std::streamoff>(size - 8));
+  f.read(reinterpret_cast<char*>(&total), 8);
+  LOWBIT_CHECK(f.good() && total == size, who, ": '", path, "' is truncated (trailer says ", total,
+               " bytes, file has ", size, ")");
+  FramedFile out;
+  out.header_bytes = 28 + hlen;
+  std::string text(hlen, '\0');
+  out.data.resize(size - out.header_bytes);
+  f.seekg(20);
+  f.read(&text[0], static_cast<std::streamsize>(hlen));
+  f.read(&out.data[0], static_cast<std::streamsize>(out.data.size()));
+  LOWBIT_CHECK(f.good(), who, ": reading '", path, "' failed");
+  try {
+    out.header = nlohmann::json::parse(text);
+  } catch (const std::exception& e) {
+    detail::fail(who, ": '", path, "' has a corrupt header: ", e.what());
+  }
+  return out;
+}
+
+}  // namespace io
+}  // namespace lowbit
