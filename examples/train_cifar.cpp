@@ -83,8 +83,13 @@ void validate(const json& c) {
   const std::string sc = c.at("shortcut");
   LOWBIT_CHECK(sc == "A" || sc == "B", "config key 'shortcut' must be \"A\" or \"B\", got \"", sc, "\"");
   const std::string method = c.at("method");
-  LOWBIT_CHECK(method == "fp32" || method == "ste", "config key 'method': unknown method '", method,
-               "' (expected fp32 or ste)");
+  {
+    const auto& ms = quant::QuantSpec::methods();
+    std::string list;
+    for (auto& m : ms) list += (list.empty() ? "" : ", ") + m;
+    LOWBIT_CHECK(std::find(ms.begin(), ms.end(), method) != ms.end(), "config key 'method': unknown method '", method,
+                 "' (expected one of ", list, ")");
+  }
   for (const char* k : {"w_bits", "a_bits"}) {
     const int b = c.at(k).get<int>();
     LOWBIT_CHECK((b >= 1 && b <= 8) || b == 32, "config key '", k, "' must be 1..8 or 32, got ", b);
@@ -129,7 +134,8 @@ void print_config(const json& c) {
 }
 
 // The quantization spec of a config: the middle layers get method/w_bits/a_bits, the first
-// conv and the last linear layer follow first_layer / last_layer (quant/spec.hpp).
+// conv and the last linear layer follow first_layer / last_layer (quant/spec.hpp). Keys
+// named "<method>_<option>" (e.g. slb_schedule) become the method's options, prefix removed.
 quant::QuantSpec quant_spec(const json& c) {
   quant::QuantSpec s;
   s.method = c.at("method");
@@ -139,6 +145,9 @@ quant::QuantSpec quant_spec(const json& c) {
   s.pact_alpha = c.at("pact_alpha").get<float>();
   s.first = quant::parse_policy(c.at("first_layer"), "config key 'first_layer'");
   s.last = quant::parse_policy(c.at("last_layer"), "config key 'last_layer'");
+  const std::string prefix = s.method + "_";
+  for (auto it = c.begin(); it != c.end(); ++it)
+    if (it.key().rfind(prefix, 0) == 0) s.options[it.key().substr(prefix.size())] = it.value();
   return s;
 }
 
@@ -173,7 +182,8 @@ std::vector<optim::ParamGroup> param_groups(const nn::Module& m, const json& c) 
   return groups;
 }
 
-std::unique_ptr<optim::Optimizer> build_optimizer(const nn::Module& m, const json& c) {
+std::unique_ptr<optim::Optimizer> build_optimizer(nn::Module& m, const json& c, quant::MethodHooks& hooks) {
+  if (auto own = hooks.make_optimizer(m, param_groups(m, c))) return own;  // e.g. ALQ's
   const std::string name = c.at("optimizer");
   if (name == "sgd")
     return std::make_unique<optim::SGD>(param_groups(m, c),
@@ -230,6 +240,22 @@ Data load_data(const json& c) {
   return d;
 }
 
+// One un-augmented, unshuffled pass over `ds` for the method's statistics passes (the
+// training loader's own state, which resume depends on, is not touched).
+quant::BatchSource train_batches(std::shared_ptr<const data::Dataset> ds, int64_t batch) {
+  data::LoaderOptions lo;
+  lo.batch_size = batch;
+  lo.shuffle = false;
+  lo.augment = false;
+  auto loader = std::make_shared<data::DataLoader>(std::move(ds), lo);
+  return [loader](Tensor<float>& images) {
+    data::Batch b;
+    if (!loader->next(b)) return false;
+    images = b.images;
+    return true;
+  };
+}
+
 struct EvalResult {
   double loss = 0, acc = 0;
 };
@@ -257,9 +283,10 @@ EvalResult evaluate(nn::Module& model, const data::Dataset& ds, int64_t batch) {
 }
 
 io::Checkpoint make_checkpoint(const json& cfg, const nn::Module& model, const optim::Optimizer& opt,
-                               const data::DataLoader& loader, const json& run) {
+                               const data::DataLoader& loader, const json& run, const quant::MethodHooks& hooks) {
   io::Checkpoint ck;
-  ck.meta = {{"format", "lowbit.train_cifar"}, {"config", cfg}, {"run", run}, {"loader", loader.state()}};
+  ck.meta = {{"format", "lowbit.train_cifar"}, {"config", cfg}, {"run", run}, {"loader", loader.state()},
+             {"method_state", hooks.state()}};
   for (auto& [name, t] : model.state_dict()) ck.tensors.emplace("model/" + name, t);
   for (auto& [name, t] : opt.state()) ck.tensors.emplace("optim/" + name, t);
   return ck;
@@ -383,12 +410,15 @@ int run_train(json cfg, const std::string& resume_dir, const std::vector<std::st
   Generator gen(cfg.at("seed").get<uint64_t>());
   auto model = build_model(cfg, gen);
   model->train();
-  auto opt = build_optimizer(*model, cfg);
+  const quant::QuantSpec spec = quant_spec(cfg);
+  auto hooks = quant::make_hooks(spec);
+  auto opt = build_optimizer(*model, cfg, *hooks);
   data::LoaderOptions lo;
   lo.batch_size = cfg.at("batch");
   lo.augment = cfg.at("augment");
   lo.seed = cfg.at("seed");
-  data::DataLoader loader(std::make_shared<const data::Dataset>(std::move(d.train)), lo);
+  const auto train_ds = std::make_shared<const data::Dataset>(std::move(d.train));
+  data::DataLoader loader(train_ds, lo);
   const int64_t steps_per_epoch = loader.batches_per_epoch();
   const optim::Schedule sched = build_schedule(cfg, steps_per_epoch);
   const int64_t epochs = cfg.at("epochs"), batch = cfg.at("batch");
@@ -403,6 +433,7 @@ int run_train(json cfg, const std::string& resume_dir, const std::vector<std::st
     opt->load_state(ost);
     loader.set_state(resumed.meta.at("loader").get<std::string>());
     run = resumed.meta.at("run");
+    hooks->load_state(resumed.meta.value("method_state", json::object()));
     keep_lines(out / "metrics.jsonl", run.at("epoch").get<int64_t>());
     keep_lines(out / "steps.jsonl", run.at("step").get<int64_t>());
     std::printf("resuming %s after epoch %lld (step %lld)\n\n", out.string().c_str(),
@@ -431,13 +462,16 @@ int run_train(json cfg, const std::string& resume_dir, const std::vector<std::st
     double lr = sched.lr_at(step);
     data::Batch b;
     while (loader.next(b)) {
+      const quant::StepContext ctx{step, sched.total_steps, steps_per_epoch, epoch};
       lr = sched.lr_at(step);
       opt->set_lr(lr);
       opt->zero_grad();
+      hooks->begin_step(*model, ctx);
       Tensor<float> logits = (*model)(b.images);
       Tensor<float> loss = cross_entropy(logits, b.labels, label_smoothing);
       loss.backward();
       opt->step();
+      hooks->end_step(*model, b.images, ctx);
       const double lv = loss.item();
       {
         NoGradGuard no_grad;
@@ -455,6 +489,7 @@ int run_train(json cfg, const std::string& resume_dir, const std::vector<std::st
     }
     steps_log.flush();
     const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const json method_log = hooks->end_epoch(*model, train_batches(train_ds, batch), epoch);
     last = evaluate(*model, d.test, batch);
     const double best = std::max(run.at("best_test_acc").get<double>(), last.acc);
     json m = {{"epoch", epoch + 1},
@@ -465,6 +500,7 @@ int run_train(json cfg, const std::string& resume_dir, const std::vector<std::st
               {"lr", lr},
               {"epoch_s", train_s},
               {"images_per_s", static_cast<double>(seen) / train_s}};
+    m.update(method_log);
     metrics << m.dump() << '\n';
     metrics.flush();
     std::printf("epoch %lld/%lld: test accuracy %.2f%% (loss %.4f), best %.2f%%\n", static_cast<long long>(epoch + 1),
@@ -476,7 +512,7 @@ int run_train(json cfg, const std::string& resume_dir, const std::vector<std::st
     run["train_s"] = run.at("train_s").get<double>() + train_s;
     run["train_images_seen"] = run.at("train_images_seen").get<int64_t>() + seen;
     run["wall_s"] = wall_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
-    io::save_checkpoint((out / "checkpoint.bin").string(), make_checkpoint(cfg, *model, *opt, loader, run));
+    io::save_checkpoint((out / "checkpoint.bin").string(), make_checkpoint(cfg, *model, *opt, loader, run, *hooks));
     if (stop_after > 0 && epoch + 1 >= stop_after && epoch + 1 < epochs) {
       std::printf("stopping after epoch %lld as asked (--stop-after-epochs); continue with --resume %s\n",
                   static_cast<long long>(epoch + 1), out.string().c_str());

@@ -7,6 +7,7 @@
 #include "dorefa.hpp"
 #include "export.hpp"
 #include "layers.hpp"
+#include "method.hpp"
 #include "pact.hpp"
 #include "quantizer.hpp"
 #include "spec.hpp"

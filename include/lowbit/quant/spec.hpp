@@ -17,15 +17,22 @@
 // Bits: 32 means full precision. method "fp32" requires w_bits = a_bits = 32; method "ste"
 // takes w_bits in {1..8, 32} (1 = BWN sign * mean|W|, 2..8 = DoReFa) and a_bits in {1..8, 32}
 // with a_quant "dorefa" or "pact".
+//
+// options: the method's own settings as a JSON object (e.g. SLB's temperature schedule);
+// the method's header reads them with its defaults and rejects keys it does not know.
+// make_hooks(spec) gives the method's per-step / per-epoch work (quant/method.hpp).
 #pragma once
+#include <algorithm>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "../nn/factory.hpp"
 #include "bwn.hpp"
 #include "dorefa.hpp"
 #include "layers.hpp"
+#include "method.hpp"
 #include "pact.hpp"
 
 namespace lowbit {
@@ -51,11 +58,24 @@ struct QuantSpec {
   LayerPolicy first = LayerPolicy::FP32;   // the first conv (role First)
   LayerPolicy middle = LayerPolicy::Same;  // every other conv/linear (role Middle)
   LayerPolicy last = LayerPolicy::FP32;    // the classifier (role Last)
+  nlohmann::json options = nlohmann::json::object();  // method-specific settings
+
+  // The methods make_factory knows.
+  static const std::vector<std::string>& methods() {
+    static const std::vector<std::string> m{"fp32", "ste"};
+    return m;
+  }
 
   // Throws naming the field, the value and what is allowed.
   void validate() const {
     auto bits_ok = [](int b) { return (b >= 1 && b <= 8) || b == 32; };
-    LOWBIT_CHECK(method == "fp32" || method == "ste", "QuantSpec: method '", method, "' is unknown (expected fp32 or ste)");
+    const auto& ms = methods();
+    if (std::find(ms.begin(), ms.end(), method) == ms.end()) {
+      std::string list;
+      for (auto& m : ms) list += (list.empty() ? "" : ", ") + m;
+      lowbit::detail::fail("QuantSpec: method '", method, "' is unknown (expected one of ", list, ")");
+    }
+    LOWBIT_CHECK(options.is_object(), "QuantSpec: options must be a JSON object, got ", options.dump());
     LOWBIT_CHECK(bits_ok(w_bits), "QuantSpec: w_bits = ", w_bits, ", expected 1..8 or 32");
     LOWBIT_CHECK(bits_ok(a_bits), "QuantSpec: a_bits = ", a_bits, ", expected 1..8 or 32");
     LOWBIT_CHECK(method != "fp32" || (w_bits == 32 && a_bits == 32), "QuantSpec: method fp32 needs w_bits = a_bits = 32, got ",
@@ -80,7 +100,7 @@ struct QuantSpec {
   nlohmann::json to_json() const {
     return {{"method", method}, {"w_bits", w_bits}, {"a_bits", a_bits}, {"a_quant", a_quant},
             {"pact_alpha", pact_alpha}, {"first", policy_name(first)}, {"middle", policy_name(middle)},
-            {"last", policy_name(last)}};
+            {"last", policy_name(last)}, {"options", options}};
   }
   static QuantSpec from_json(const nlohmann::json& j) {
     QuantSpec s;
@@ -93,6 +113,7 @@ struct QuantSpec {
       s.first = parse_policy(j.at("first").get<std::string>(), "QuantSpec.first");
       s.middle = parse_policy(j.at("middle").get<std::string>(), "QuantSpec.middle");
       s.last = parse_policy(j.at("last").get<std::string>(), "QuantSpec.last");
+      if (j.contains("options")) s.options = j.at("options");
     } catch (const nlohmann::json::exception& e) {
       lowbit::detail::fail("QuantSpec::from_json: ", e.what(), " in ", j.dump());
     }
@@ -138,6 +159,12 @@ inline nn::LayerFactory make_factory(const QuantSpec& spec) { return detail::mak
 // The inference factory: same layers, but quantized weights are FrozenWeight placeholders
 // that load_quantized_into() (quant/export.hpp) fills with the exported codes.
 inline nn::LayerFactory frozen_factory(const QuantSpec& spec) { return detail::make_factory(spec, true); }
+
+// The method's training-loop hooks (quant/method.hpp); fp32 and ste need none.
+inline std::unique_ptr<MethodHooks> make_hooks(const QuantSpec& spec) {
+  spec.validate();
+  return std::make_unique<MethodHooks>();
+}
 
 }  // namespace quant
 }  // namespace lowbit
