@@ -541,6 +541,7 @@ int run_train(json cfg, const std::string& resume_dir, const std::vector<std::st
                   {"compression_ratio", msum.compression_ratio},
                   {"avg_weight_bits", msum.avg_weight_bits},
                   {"macs_per_image", msum.macs},
+                  {"layers", msum.layers_json()},
                   {"threads", max_threads()},
                   {"seed", cfg.at("seed")},
                   {"data", d.description},
@@ -552,9 +553,11 @@ int run_train(json cfg, const std::string& resume_dir, const std::vector<std::st
     summary["quantized_model"] = (out / "model.lbq").string();
   }
   write_json_atomic(out / "summary.json", summary);
+  const std::string report = io::write_report({out.string()}, out.string());
   std::printf("\nfinal test accuracy %.2f%% (best %.2f%%) in %.0f s; results in %s/ (summary.json, metrics.jsonl, checkpoint.bin)\n",
               100 * summary.at("final_test_acc").get<double>(), 100 * summary.at("best_test_acc").get<double>(),
               summary.at("wall_s").get<double>(), out.string().c_str());
+  std::printf("report: %s\n", report.c_str());
   return 0;
 }
 

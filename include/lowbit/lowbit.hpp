@@ -74,3 +74,5 @@
 #include "io/config.hpp"
 #include "io/framed_file.hpp"
 #include "io/progress.hpp"
+#include "io/report.hpp"
+#include "io/svg_plot.hpp"

@@ -148,6 +148,14 @@ TEST_CASE("train_cifar: a tiny run learns and writes its summary", "[trainer]") 
   std::ifstream m(out / "metrics.jsonl");
   for (std::string line; std::getline(m, line); ++lines) CHECK(json::parse(line).contains("test_acc"));
   CHECK(lines == 3);
+  // The run's report: printed path, every section a FP32 run has data for, valid XML
+  // (checked by Python's expat parser: a real parser, not ours).
+  CHECK_THAT(r.output, Contains("report: " + (out / "report.html").string()));
+  const std::string html = slurp(out / "report.html");
+  for (const char* id : {"id=\"result\"", "id=\"curves\"", "id=\"layers\"", "id=\"config\""}) CHECK_THAT(html, Contains(id));
+  const std::string parse = "/usr/bin/python3 -c 'import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])' " +
+                            (out / "report.html").string();
+  CHECK(std::system(parse.c_str()) == 0);
   // --eval reproduces the last epoch's test accuracy.
   Run e = run("--eval " + (out / "checkpoint.bin").string() + " --set data=" + fx.data.string());
   INFO(e.output);

@@ -42,6 +42,12 @@ struct LayerRow {
   int64_t params = 0;         // weight + bias + activation-quantizer parameters
   int64_t storage_bits = 0;   // 8 * packed code bytes + 32 * (scales + bias + aq params), or 32 * params
   int64_t macs = 0;           // multiply-accumulates for one image
+
+  nlohmann::json to_json() const {
+    return {{"name", name},     {"type", type},     {"quantizer", quantizer}, {"act_quantizer", act_quantizer},
+            {"w_bits", w_bits}, {"a_bits", a_bits}, {"weight_params", weight_params}, {"params", params},
+            {"storage_bits", storage_bits}, {"macs", macs}};
+  }
 };
 
 struct ModelSummary {
@@ -79,7 +85,12 @@ struct ModelSummary {
     return {{"params", params},         {"buffers", buffers},
             {"model_bytes", model_bytes}, {"fp32_bytes", fp32_bytes},
             {"compression_ratio", compression_ratio}, {"avg_weight_bits", avg_weight_bits},
-            {"macs", macs}};
+            {"macs", macs}, {"layers", layers_json()}};
+  }
+  nlohmann::json layers_json() const {
+    nlohmann::json a = nlohmann::json::array();
+    for (auto& r : layers) a.push_back(r.to_json());
+    return a;
   }
 };
 

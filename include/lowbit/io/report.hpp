@@ -1,0 +1,281 @@
+// The training report: one self-contained HTML page (inline SVG from io/svg_plot.hpp, inline
+// CSS, no scripts, no external files) for one or more train_cifar output folders. It is
+// well-formed XML (XHTML), so any XML parser can read it back.
+//
+// What it reads from each folder (all written by examples/train_cifar.cpp):
+//   metrics.jsonl      one object per epoch: train_loss, train_acc, test_loss, test_acc, lr,
+//                      plus the method's own keys (SLB: tau, mean_max_p, frac_max_p_gt_0999,
+//                      gap_rel)                                       -> curves, SLB section
+//   summary.json       the result and config, and "layers" (the summary() rows)
+//                                                                     -> tables, bits per layer
+//   weight_hist.json   optional: {"layers": [{"name", "values", "levels", "alpha"}]}: the
+//                      normalized weights of chosen layers with the quantizer's levels
+//                                                                     -> APoT-style histograms
+// A folder of a run still in progress (no summary.json yet) gets its curves and config from
+// metrics.jsonl and checkpoint-free defaults; sections without data are left out, and the
+// page says which.
+#pragma once
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "svg_plot.hpp"
+
+namespace lowbit {
+namespace io {
+
+struct RunRecord {
+  std::string dir, name;            // folder and the label used in legends (folder name)
+  std::vector<nlohmann::json> epochs;  // metrics.jsonl lines
+  nlohmann::json summary;           // summary.json, or null while the run is in progress
+  nlohmann::json weight_hist;       // weight_hist.json, or null
+};
+
+// Reads one trainer output folder; errors name the folder, file and line.
+inline RunRecord read_run(const std::string& dir) {
+  namespace fs = std::filesystem;
+  LOWBIT_CHECK(fs::is_directory(dir), "report: '", dir, "' is not a folder (expected a train_cifar output folder)");
+  RunRecord r;
+  r.dir = dir;
+  r.name = fs::path(dir).lexically_normal().filename().string();
+  if (r.name.empty() || r.name == ".") r.name = fs::path(dir).lexically_normal().parent_path().filename().string();
+  const fs::path metrics = fs::path(dir) / "metrics.jsonl";
+  std::ifstream in(metrics);
+  LOWBIT_CHECK(in.good(), "report: '", metrics.string(), "' is missing (expected a train_cifar output folder)");
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    if (line.empty()) continue;
+    try {
+      r.epochs.push_back(nlohmann::json::parse(line));
+    } catch (const nlohmann::json::exception& e) {
+      lowbit::detail::fail("report: '", metrics.string(), "' line ", n, " is not JSON: ", e.what());
+    }
+  }
+  auto read_json = [&](const char* file) -> nlohmann::json {
+    const fs::path p = fs::path(dir) / file;
+    if (!fs::exists(p)) return nullptr;
+    std::ifstream f(p);
+    try {
+      return nlohmann::json::parse(f);
+    } catch (const nlohmann::json::exception& e) {
+      lowbit::detail::fail("report: '", p.string(), "' is not valid JSON: ", e.what());
+    }
+  };
+  r.summary = read_json("summary.json");
+  r.weight_hist = read_json("weight_hist.json");
+  return r;
+}
+
+namespace detail {
+
+// One series per run of metrics key `key` against epoch; runs without the key are skipped.
+// Each run keeps its colour across plots; `dashed` marks test curves beside train curves.
+inline std::vector<PlotSeries> epoch_series(const std::vector<RunRecord>& runs, const std::string& key,
+                                            const std::string& suffix, double scale = 1.0, bool dashed = false) {
+  std::vector<PlotSeries> out;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const RunRecord& r = runs[i];
+    PlotSeries s;
+    s.label = r.name + suffix;
+    s.color = static_cast<int>(i);
+    s.dashed = dashed;
+    for (auto& e : r.epochs)
+      if (e.contains(key) && e.at(key).is_number() && e.contains("epoch")) {
+        s.x.push_back(e.at("epoch").get<double>());
+        s.y.push_back(e.at(key).get<double>() * scale);
+      }
+    if (!s.x.empty()) out.push_back(std::move(s));
+  }
+  return out;
+}
+
+inline std::string fmt_value(const nlohmann::json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number_float()) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.6g", v.get<double>());
+    return b;
+  }
+  return v.dump();
+}
+
+inline const char* kReportCss =
+    "body{font-family:sans-serif;max-width:1180px;margin:24px auto;padding:0 16px;color:#222}"
+    "h1{font-size:22px}h2{font-size:18px;border-bottom:1px solid #ccc;padding-bottom:4px;margin-top:32px}"
+    "table{border-collapse:collapse;font-size:13px;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}"
+    "th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}"
+    ".plots{display:flex;flex-wrap:wrap;gap:12px}.note{color:#666;font-size:13px}";
+
+}  // namespace detail
+
+// The report's HTML for these runs.
+inline std::string report_html(const std::vector<RunRecord>& runs) {
+  LOWBIT_CHECK(!runs.empty(), "report: no run folders given");
+  using nlohmann::json;
+  std::ostringstream os;
+  std::vector<std::string> absent;
+  os << "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head><meta charset=\"utf-8\"/>"
+     << "<title>lowbit training report</title><style>" << detail::kReportCss << "</style></head>\n<body>\n";
+  os << "<h1>lowbit training report</h1>\n<p class=\"note\">runs: ";
+  for (size_t i = 0; i < runs.size(); ++i) os << (i ? ", " : "") << "<code>" << xml_escape(runs[i].dir) << "</code>";
+  os << "</p>\n";
+
+  // Result: one row per run.
+  os << "<h2 id=\"result\">Result</h2>\n<table><tr><th>run</th><th>model</th><th>method</th><th>W/A bits</th>"
+     << "<th>epochs</th><th>final test acc</th><th>best test acc</th><th>wall s</th><th>images/s</th>"
+     << "<th>model bytes</th><th>avg weight bits</th></tr>\n";
+  for (auto& r : runs) {
+    const json& s = r.summary;
+    auto get = [&](const char* k) { return s.is_object() && s.contains(k) ? detail::fmt_value(s.at(k)) : "-"; };
+    auto pct = [&](const char* k) {
+      if (!s.is_object() || !s.contains(k)) return std::string("-");
+      char b[32];
+      std::snprintf(b, sizeof b, "%.2f%%", 100 * s.at(k).get<double>());
+      return std::string(b);
+    };
+    os << "<tr><td>" << xml_escape(r.name) << "</td><td>" << xml_escape(get("model")) << "</td><td>"
+       << xml_escape(get("method")) << "</td><td>" << get("w_bits") << "/" << get("a_bits") << "</td><td class=\"num\">"
+       << (s.is_object() ? get("epochs") : std::to_string(r.epochs.size()) + " (running)") << "</td><td class=\"num\">"
+       << pct("final_test_acc") << "</td><td class=\"num\">" << pct("best_test_acc") << "</td><td class=\"num\">"
+       << get("wall_s") << "</td><td class=\"num\">" << get("images_per_s") << "</td><td class=\"num\">"
+       << get("model_bytes") << "</td><td class=\"num\">" << get("avg_weight_bits") << "</td></tr>\n";
+  }
+  os << "</table>\n";
+
+  // Curves.
+  os << "<h2 id=\"curves\">Loss and accuracy per epoch</h2>\n<div class=\"plots\">\n";
+  {
+    LinePlot loss{"Loss", "epoch", "cross-entropy", {}, false, 560, 320};
+    for (auto& s : detail::epoch_series(runs, "train_loss", " train")) loss.series.push_back(s);
+    for (auto& s : detail::epoch_series(runs, "test_loss", " test", 1.0, true)) loss.series.push_back(s);
+    LinePlot acc{"Accuracy", "epoch", "accuracy (%)", {}, false, 560, 320};
+    for (auto& s : detail::epoch_series(runs, "train_acc", " train", 100)) acc.series.push_back(s);
+    for (auto& s : detail::epoch_series(runs, "test_acc", " test", 100, true)) acc.series.push_back(s);
+    os << svg_line_plot(loss) << svg_line_plot(acc);
+    LinePlot lr{"Learning rate", "epoch", "lr (at epoch end)", detail::epoch_series(runs, "lr", ""), false, 560, 320};
+    os << svg_line_plot(lr);
+  }
+  os << "</div>\n";
+
+  // SLB: temperature, sharpness of the distributions, quantization gap (SLB Eqs. 5-9).
+  const auto tau = detail::epoch_series(runs, "tau", "");
+  if (!tau.empty()) {
+    os << "<h2 id=\"slb\">SLB: temperature, sharpness and gap</h2>\n<div class=\"plots\">\n";
+    os << svg_line_plot({"Temperature tau (end of epoch)", "epoch", "tau", tau, true, 560, 320});
+    auto maxp = detail::epoch_series(runs, "mean_max_p", " mean max P");
+    for (auto& s : detail::epoch_series(runs, "frac_max_p_gt_0999", " frac max P > 0.999", 1.0, true)) maxp.push_back(s);
+    os << svg_line_plot({"Sharpness of P (SLB Eq. 5)", "epoch", "probability / fraction", maxp, false, 560, 320});
+    os << svg_line_plot({"Quantization gap ||W_q - W_c|| / ||W_c|| (SLB Eq. 9)", "epoch", "relative gap",
+                         detail::epoch_series(runs, "gap_rel", ""), false, 560, 320});
+    os << "</div>\n";
+  } else {
+    absent.push_back("SLB (no tau in metrics.jsonl)");
+  }
+
+  // Weight histograms with the quantizer's levels (APoT Figs. 1-2).
+  bool any_hist = false;
+  for (auto& r : runs) {
+    if (!r.weight_hist.is_object() || !r.weight_hist.contains("layers")) continue;
+    if (!any_hist) os << "<h2 id=\"weights\">Weights and quantization levels</h2>\n<div class=\"plots\">\n";
+    any_hist = true;
+    for (auto& l : r.weight_hist.at("layers")) {
+      Histogram h;
+      h.title = r.name + ": " + l.value("name", std::string("layer"));
+      h.xlabel = l.value("xlabel", std::string("normalized weight"));
+      h.values = l.at("values").get<std::vector<double>>();
+      for (double v : l.value("levels", std::vector<double>{})) h.markers.push_back({v, "levels", "#D55E00"});
+      if (l.contains("alpha")) {
+        const double a = l.at("alpha").get<double>();
+        h.markers.push_back({-a, "learned alpha", "#009E73"});
+        h.markers.push_back({a, "learned alpha", "#009E73"});
+      }
+      os << svg_histogram(h);
+    }
+  }
+  if (any_hist) os << "</div>\n";
+  else absent.push_back("weight histograms (no weight_hist.json)");
+
+  // Bits and weights per layer (ALQ Fig. 2; useful for every quantized run).
+  bool any_layers = false;
+  for (auto& r : runs) {
+    if (!r.summary.is_object() || !r.summary.contains("layers") || r.summary.at("layers").empty()) continue;
+    if (!any_layers) os << "<h2 id=\"layers\">Bits and weights per layer</h2>\n";
+    any_layers = true;
+    BarChart bits{r.name + ": average weight bits per layer", "layer", "bits", {}, {}, 560, 320};
+    BarChart count{r.name + ": weights per layer", "layer", "weights", {}, {}, 560, 320};
+    for (auto& l : r.summary.at("layers")) {
+      bits.labels.push_back(l.at("name").get<std::string>());
+      bits.values.push_back(l.contains("avg_bits") ? l.at("avg_bits").get<double>() : l.at("w_bits").get<double>());
+      count.labels.push_back(l.at("name").get<std::string>());
+      count.values.push_back(l.at("weight_params").get<double>());
+    }
+    os << "<div class=\"plots\">\n" << svg_bar_chart(bits) << svg_bar_chart(count) << "</div>\n";
+    os << "<table><tr><th>layer</th><th>type</th><th>quantizer</th><th>W bits</th><th>A bits</th><th>weights</th>"
+       << "<th>params</th><th>storage bits</th><th>MACs</th></tr>\n";
+    for (auto& l : r.summary.at("layers")) {
+      os << "<tr><td>" << xml_escape(l.at("name").get<std::string>()) << "</td><td>" << xml_escape(l.at("type").get<std::string>())
+         << "</td><td>" << xml_escape(l.at("quantizer").get<std::string>())
+         << (l.value("act_quantizer", std::string()).empty() ? "" : " / " + xml_escape(l.at("act_quantizer").get<std::string>()))
+         << "</td><td class=\"num\">" << detail::fmt_value(l.contains("avg_bits") ? l.at("avg_bits") : l.at("w_bits"))
+         << "</td><td class=\"num\">" << l.at("a_bits").dump() << "</td><td class=\"num\">" << l.at("weight_params").dump()
+         << "</td><td class=\"num\">" << l.at("params").dump() << "</td><td class=\"num\">" << l.at("storage_bits").dump()
+         << "</td><td class=\"num\">" << l.at("macs").dump() << "</td></tr>\n";
+    }
+    os << "</table>\n";
+  }
+  if (!any_layers) absent.push_back("per-layer table (no summary.json yet)");
+
+  // Config: one column per run, a row per key.
+  os << "<h2 id=\"config\">Config</h2>\n<table><tr><th>key</th>";
+  for (auto& r : runs) os << "<th>" << xml_escape(r.name) << "</th>";
+  os << "</tr>\n";
+  std::vector<std::string> keys;
+  for (auto& r : runs)
+    if (r.summary.is_object() && r.summary.contains("config"))
+      for (auto it = r.summary.at("config").begin(); it != r.summary.at("config").end(); ++it)
+        if (std::find(keys.begin(), keys.end(), it.key()) == keys.end()) keys.push_back(it.key());
+  for (auto& k : keys) {
+    os << "<tr><td>" << xml_escape(k) << "</td>";
+    for (auto& r : runs) {
+      const bool has = r.summary.is_object() && r.summary.contains("config") && r.summary.at("config").contains(k);
+      os << "<td>" << (has ? xml_escape(detail::fmt_value(r.summary.at("config").at(k))) : "-") << "</td>";
+    }
+    os << "</tr>\n";
+  }
+  os << "</table>\n";
+  if (keys.empty()) absent.push_back("config (no summary.json yet)");
+
+  if (!absent.empty()) {
+    os << "<p class=\"note\">Sections left out for lack of data: ";
+    for (size_t i = 0; i < absent.size(); ++i) os << (i ? "; " : "") << xml_escape(absent[i]);
+    os << ".</p>\n";
+  }
+  os << "</body>\n</html>\n";
+  return os.str();
+}
+
+// Writes OUT/report.html for the given run folders (temporary file + rename); returns its path.
+inline std::string write_report(const std::vector<std::string>& run_dirs, const std::string& out_dir) {
+  namespace fs = std::filesystem;
+  std::vector<RunRecord> runs;
+  for (auto& d : run_dirs) runs.push_back(read_run(d));
+  const std::string html = report_html(runs);
+  fs::create_directories(out_dir);
+  const fs::path path = fs::path(out_dir) / "report.html", tmp = path.string() + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    LOWBIT_CHECK(f.good(), "report: cannot write '", tmp.string(), "'");
+    f << html;
+    LOWBIT_CHECK(f.good(), "report: writing '", tmp.string(), "' failed");
+  }
+  fs::rename(tmp, path);
+  return path.string();
+}
+
+}  // namespace io
+}  // namespace lowbit
