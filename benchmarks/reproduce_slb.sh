@@ -77,15 +77,16 @@ done
 
 table="$RUNS/table.md"
 {
-  echo "| row | W/A | command (train_cifar ...) | test acc. (final) | best | wall time |"
+  echo "| row | W/A | settings (train_cifar \$COMMON \$BUDGET ...) | test acc. (final) | best | wall time |"
   echo "|---|---|---|---|---|---|"
   for row in "${ROWS[@]}"; do
     IFS='|' read -r name label settings <<<"$row"
     s="$RUNS/$name/summary.json"
-    jq -r --arg label "$label" --arg cmd "${COMMON[*]} ${BUDGET[*]} $settings" '
-      "| \($label) | \(.w_bits)/\(.a_bits) | `\($cmd)` | \(.final_test_acc * 10000 | round / 100)% | \(.best_test_acc * 10000 | round / 100)% | \(.wall_s | round) s |"' "$s"
+    jq -r --arg lbl "$label" --arg cmd "$settings" '
+      "| \($lbl) | \(.w_bits)/\(.a_bits) | `\($cmd)` | \(.final_test_acc * 10000 | round / 100)% | \(.best_test_acc * 10000 | round / 100)% | \(.wall_s | round) s |"' "$s"
   done
   echo
+  echo "COMMON = \`${COMMON[*]}\`; BUDGET = \`${BUDGET[*]}\`; extra: \`$*\`."
   echo "Budget: $(jq -r '"\(.train_images) training images, \(.test_images) test images, \(.epochs) epochs, \(.threads) threads"' "$RUNS/fp32/summary.json")."
 } >"$table"
 cat "$table"
