@@ -39,7 +39,7 @@ json default_config() {
   return json{
       {"model", "resnet20"},     // resnet20 | vgg_small | vgg_bc (ALQ's BinaryConnect VGG)
       {"shortcut", "A"},         // ResNet shortcut option: A (zero-padded identity) | B (1x1 conv + BN)
-      {"method", "fp32"},        // quantization method: fp32 (none) | ste (DoReFa/BWN weights, docs/quantization.md)
+      {"method", "fp32"},        // quantization method: fp32 (none) | ste (DoReFa/BWN weights, docs/quantization.md) | slb (docs/slb.md)
       {"w_bits", 32},            // weight bits: 1 (BWN) .. 8 (DoReFa), 32 = full precision
       {"a_bits", 32},            // activation bits (layer inputs): 1..8, 32 = full precision
       {"a_quant", "dorefa"},     // activation quantizer: dorefa (clip [0,1]) | pact (learned clip alpha)
@@ -47,6 +47,18 @@ json default_config() {
       {"last_layer", "fp32"},    // last linear: fp32 | 8bit (weights only) | same
       {"pact_alpha", 10.0},      // PACT's initial clipping level
       {"pact_weight_decay", 5e-4},  // L2 weight decay on PACT's alpha (PACT regularizes alpha)
+      // --- SLB (method = slb; docs/slb.md, quant/slb_hooks.hpp) ---
+      {"slb_schedule", "exp"},   // temperature T = 1/tau per step: exp | linear | sin | sgdr (exp, restarted) | geometric (authors' per-epoch rule)
+      {"slb_t_start", 0.01},     // T_s (geometric: its T_0)
+      {"slb_t_end", 10.0},       // T_e
+      {"slb_periods", 3},        // sgdr: warm restarts of the temperature
+      {"slb_geo_factor", 1.2},   // geometric: T *= factor per epoch ...
+      {"slb_geo_start", 0.2},    // ... from this fraction of the epochs ...
+      {"slb_geo_end", 0.6},      // ... to this one
+      {"slb_sbn", true},         // state batch-norm: discrete BN statistics from a no-grad W_q pass each step
+      {"slb_calibrate_batches", 0},  // BN calibration with W_q after every epoch, in batches (0 = off)
+      {"slb_init", "kaiming"},   // logits A: kaiming | weight (favour the value nearest the initial float weight)
+      // --- end SLB ---
       {"train_per_class", 500},  // balanced training subset (0 = use train_images)
       {"train_images", 0},       // N random training images when train_per_class = 0 (0 = all)
       {"test_images", 0},        // N random test images (0 = the full 10,000)
@@ -97,6 +109,14 @@ void validate(const json& c) {
   LOWBIT_CHECK(method != "fp32" || (c.at("w_bits") == 32 && c.at("a_bits") == 32),
                "config keys 'w_bits'/'a_bits' must be 32 for method fp32, got ", c.at("w_bits").dump(), "/",
                c.at("a_bits").dump(), " (use --set method=ste for quantized training)");
+  if (method == "slb") {  // SLB (issue 6): its weights are always searched over 2^w_bits values
+    LOWBIT_CHECK(c.at("w_bits").get<int>() <= 8, "config key 'w_bits' must be 1..8 for method slb, got ",
+                 c.at("w_bits").dump());
+    json o = json::object();
+    for (auto it = c.begin(); it != c.end(); ++it)
+      if (it.key().rfind("slb_", 0) == 0) o[it.key().substr(4)] = it.value();
+    quant::SlbOptions::from_json(o);  // names the option and the value
+  }
   const std::string aq = c.at("a_quant");
   LOWBIT_CHECK(aq == "dorefa" || aq == "pact", "config key 'a_quant': unknown activation quantizer '", aq,
                "' (expected dorefa or pact)");

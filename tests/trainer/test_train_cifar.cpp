@@ -312,3 +312,70 @@ TEST_CASE("train_cifar: a quantized PACT run resumes bit-exactly", "[trainer][qu
   REQUIRE(fb.size() > data);
   CHECK(fa.substr(fa.size() - data, data - 8) == fb.substr(fb.size() - data, data - 8));
 }
+
+// SLB (issue 6): method=slb trains with SBN, logs the search's sharpness per epoch, resumes
+// bit-exactly (the continuous BN statistics travel in the checkpoint's method state), and
+// its export (argmax codes, 2 bits, no scale: the same 82152 bytes as DoReFa 2/2 above)
+// evaluates to the trained model's last test accuracy (W_q + the discrete statistics).
+TEST_CASE("train_cifar: method=slb logs tau and sharpness, resumes bit-exactly and exports", "[trainer][quant][slb]") {
+  Fixture fx;
+  const std::string q = " --set method=slb --set w_bits=2 --set a_bits=2";
+  const fs::path straight = fx.root / "slb_straight", split = fx.root / "slb_split";
+  Run a = run(fx.args(straight, 2) + q);
+  INFO(a.output);
+  REQUIRE(a.status == 0);
+  CHECK_THAT(a.output, Contains("SLB/DoReFa"));
+  std::ifstream m(straight / "metrics.jsonl");
+  std::vector<json> epochs;
+  for (std::string line; std::getline(m, line);) epochs.push_back(json::parse(line));
+  REQUIRE(epochs.size() == 2);
+  for (auto& e : epochs)
+    for (const char* k : {"tau", "mean_max_p", "frac_max_p_gt_0999", "gap_rel", "test_acc"}) CHECK(e.contains(k));
+  // Two epochs of 2 steps: the last step of each trains at T = 0.01 * 1000^(i/4), i = 2, 4.
+  CHECK(epochs[0].at("tau").get<double>() == Approx(1.0 / (0.01 * std::sqrt(1000.0))).epsilon(1e-12));
+  CHECK(epochs[1].at("tau").get<double>() == Approx(0.1).epsilon(1e-12));
+  CHECK(epochs[1].at("mean_max_p").get<double>() > epochs[0].at("mean_max_p").get<double>());  // sharper at lower tau
+  CHECK(epochs[1].at("gap_rel").get<double>() < epochs[0].at("gap_rel").get<double>());
+  const json s = json::parse(slurp(straight / "summary.json"));
+  CHECK(s.at("method") == "slb");
+  CHECK(s.at("model_bytes") == 82152);
+  // Resume: the loss of every step is identical.
+  REQUIRE(run(fx.args(split, 2) + q + " --stop-after-epochs 1").status == 0);
+  Run b = run("--resume " + split.string());
+  INFO(b.output);
+  REQUIRE(b.status == 0);
+  const auto la = losses(straight / "steps.jsonl"), lb = losses(split / "steps.jsonl");
+  REQUIRE(la.size() == 4);
+  REQUIRE(lb.size() == la.size());
+  for (size_t i = 0; i < la.size(); ++i) CHECK(la[i] == lb[i]);
+  CHECK(json::parse(slurp(split / "summary.json")).at("final_test_acc") == s.at("final_test_acc"));
+  // Export -> --eval: the same accuracy and loss as the last epoch's evaluation.
+  Run e = run("--eval " + (straight / "model.lbq").string() + " --set data=" + fx.data.string());
+  INFO(e.output);
+  CHECK(e.status == 0);
+  char acc[32], loss[32];
+  std::snprintf(acc, sizeof acc, "%.2f%%", 100 * s.at("final_test_acc").get<double>());
+  std::snprintf(loss, sizeof loss, "%.4f", epochs[1].at("test_loss").get<double>());
+  CHECK_THAT(e.output, Contains(acc) && Contains(loss));
+  // Bad SLB settings name the key and the value.
+  Run bad = run(fx.args(fx.root / "slb_bad", 1) + q + " --set slb_schedule=cosine");
+  CHECK(bad.status == 2);
+  CHECK_THAT(bad.output, Contains("'cosine'"));
+  Run bad2 = run(fx.args(fx.root / "slb_bad2", 1) + " --set method=slb --set w_bits=32");
+  CHECK(bad2.status == 2);
+  CHECK_THAT(bad2.output, Contains("'w_bits' must be 1..8 for method slb"));
+}
+
+// SLB without SBN and with BN calibration: runs, and logs the calibration batches.
+TEST_CASE("train_cifar: method=slb without SBN, with BN calibration", "[trainer][quant][slb]") {
+  Fixture fx;
+  const fs::path out = fx.root / "slb_nosbn";
+  Run a = run(fx.args(out, 1) + " --set method=slb --set w_bits=1 --set a_bits=32 --set slb_sbn=false"
+              " --set slb_calibrate_batches=1 --set slb_schedule=sin");
+  INFO(a.output);
+  REQUIRE(a.status == 0);
+  const json e = json::parse(slurp(out / "metrics.jsonl"));
+  CHECK(e.at("calibrated_batches") == 1);
+  CHECK(e.at("tau").get<double>() == Approx(0.1).epsilon(1e-12));  // sin reaches T_e = 10 at the last step
+  CHECK(fs::exists(out / "summary.json"));
+}

@@ -10,5 +10,6 @@
 #include "method.hpp"
 #include "pact.hpp"
 #include "quantizer.hpp"
+#include "slb.hpp"  // SLB (issue 6); slb_hooks.hpp comes through spec.hpp
 #include "spec.hpp"
 #include "summary.hpp"

@@ -16,7 +16,8 @@
 //
 // Bits: 32 means full precision. method "fp32" requires w_bits = a_bits = 32; method "ste"
 // takes w_bits in {1..8, 32} (1 = BWN sign * mean|W|, 2..8 = DoReFa) and a_bits in {1..8, 32}
-// with a_quant "dorefa" or "pact".
+// with a_quant "dorefa" or "pact"; method "slb" (quant/slb.hpp) takes w_bits in {1..8}: the
+// weights of quantized layers are searched over 2^w_bits values, activations as for "ste".
 //
 // options: the method's own settings as a JSON object (e.g. SLB's temperature schedule);
 // the method's header reads them with its defaults and rejects keys it does not know.
@@ -34,6 +35,7 @@
 #include "layers.hpp"
 #include "method.hpp"
 #include "pact.hpp"
+#include "slb_hooks.hpp"  // SLB (issue 6): SlbWeight + SlbHooks
 
 namespace lowbit {
 namespace quant {
@@ -51,7 +53,7 @@ inline const char* policy_name(LayerPolicy p) {
 }
 
 struct QuantSpec {
-  std::string method = "fp32";     // fp32 | ste
+  std::string method = "fp32";     // fp32 | ste | slb
   int w_bits = 32, a_bits = 32;    // 32 = full precision
   std::string a_quant = "dorefa";  // dorefa | pact
   float pact_alpha = 10.f;         // PACT's initial clipping level
@@ -62,7 +64,7 @@ struct QuantSpec {
 
   // The methods make_factory knows.
   static const std::vector<std::string>& methods() {
-    static const std::vector<std::string> m{"fp32", "ste"};
+    static const std::vector<std::string> m{"fp32", "ste", "slb"};
     return m;
   }
 
@@ -80,6 +82,10 @@ struct QuantSpec {
     LOWBIT_CHECK(bits_ok(a_bits), "QuantSpec: a_bits = ", a_bits, ", expected 1..8 or 32");
     LOWBIT_CHECK(method != "fp32" || (w_bits == 32 && a_bits == 32), "QuantSpec: method fp32 needs w_bits = a_bits = 32, got ",
                  w_bits, "/", a_bits);
+    // SLB (issue 6): the weights of quantized layers are searched over 2^w_bits values.
+    LOWBIT_CHECK(method != "slb" || (w_bits >= 1 && w_bits <= 8), "QuantSpec: method slb needs w_bits 1..8, got ",
+                 w_bits);
+    if (method == "slb") SlbOptions::from_json(options);  // throws naming a bad option
     LOWBIT_CHECK(a_quant == "dorefa" || a_quant == "pact", "QuantSpec: a_quant '", a_quant,
                  "' is unknown (expected dorefa or pact)");
     LOWBIT_CHECK(pact_alpha > 0.f, "QuantSpec: pact_alpha = ", pact_alpha, ", expected > 0");
@@ -126,10 +132,13 @@ namespace detail {
 // frozen: inference layers whose quantized weights are FrozenWeight (codes loaded later).
 inline nn::LayerFactory make_factory(const QuantSpec& spec, bool frozen) {
   spec.validate();
-  auto make_wq = [frozen](int bits) -> WeightQuantizerMaker {
-    return [frozen, bits](const Tensorf& init) -> std::shared_ptr<WeightQuantizer> {
+  // SLB (issue 6): how its logits are initialised.
+  const SlbInit slb_init = spec.method == "slb" ? SlbOptions::from_json(spec.options).init : SlbInit::Kaiming;
+  auto make_wq = [frozen, method = spec.method, slb_init](int bits) -> WeightQuantizerMaker {
+    return [frozen, bits, method, slb_init](const Tensorf& init) -> std::shared_ptr<WeightQuantizer> {
       if (bits == 32) return std::make_shared<FullPrecisionWeight>(init);
       if (frozen) return std::make_shared<FrozenWeight>(init.shape(), bits);
+      if (method == "slb") return std::make_shared<SlbWeight>(init, bits, slb_init);
       if (bits == 1) return std::make_shared<BinaryWeight>(init);
       return std::make_shared<DoReFaWeight>(init, bits);
     };
@@ -163,6 +172,7 @@ inline nn::LayerFactory frozen_factory(const QuantSpec& spec) { return detail::m
 // The method's training-loop hooks (quant/method.hpp); fp32 and ste need none.
 inline std::unique_ptr<MethodHooks> make_hooks(const QuantSpec& spec) {
   spec.validate();
+  if (spec.method == "slb") return std::make_unique<SlbHooks>(spec.options);  // SLB (issue 6)
   return std::make_unique<MethodHooks>();
 }
 

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Reproduces the SLB table of issue 6 (docs/slb.md, docs/results.md): ResNet-20 on a CIFAR-10
+# subset, one budget for every row, one command:
+#
+#   benchmarks/reproduce_slb.sh            # 10,000 training images (1000 per class), the full
+#                                          # 10,000-image test set, 20 epochs (about 2 hours
+#                                          # on 2 cores for all rows)
+#   SLB_TINY=1 benchmarks/reproduce_slb.sh # 200 training images, 500 test images, 1 epoch:
+#                                          # proves the script end to end in a few minutes
+#
+# Rows: FP32; DoReFa 1/1 and 2/2 (method ste: BWN for 1-bit weights, DoReFa for 2-bit and for
+# activations); SLB 1/1, 1/32, 2/2, 4/4 (exp schedule, SBN); SLB 1/1 without SBN; SLB 1/1 with
+# the linear and the sin schedule. Every row: first conv and last FC in FP32, SGD lr 0.1
+# cosine, batch 128, weight decay 5e-4, seed 0.
+#
+# Runs go to $SLB_RUNS (default runs/reproduce_slb[_tiny]/<row>/). A row whose summary.json
+# exists is not rerun; one with only a checkpoint (interrupted) is resumed. Extra arguments
+# are passed to every train_cifar call (e.g. --set threads=2 or --set data=DIR).
+# Prints a markdown table (row, command, test accuracy, wall time) built from each run's
+# summary.json, and writes it to <runs>/table.md.
+#
+# Environment: LOWBIT_BUILD_DIR (default <repo>/build; target train_cifar is built there if
+# missing), SLB_TINY, SLB_RUNS.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_DIR="${LOWBIT_BUILD_DIR:-$ROOT/build}"
+EXE="$BUILD_DIR/bin/train_cifar"
+if [[ ! -x "$EXE" ]]; then
+  cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >&2
+  cmake --build "$BUILD_DIR" --target train_cifar -j "$(nproc 2>/dev/null || echo 2)" >&2
+fi
+
+if [[ "${SLB_TINY:-0}" == 1 ]]; then
+  BUDGET=(--set train_per_class=20 --set test_images=500 --set epochs=1)
+  RUNS="${SLB_RUNS:-$ROOT/runs/reproduce_slb_tiny}"
+else
+  BUDGET=(--set train_per_class=1000 --set test_images=0 --set epochs=20)
+  RUNS="${SLB_RUNS:-$ROOT/runs/reproduce_slb}"
+fi
+COMMON=(--set model=resnet20 --set batch=128 --set lr=0.1 --set schedule=cosine --set weight_decay=5e-4
+        --set first_layer=fp32 --set last_layer=fp32 --set seed=0)
+mkdir -p "$RUNS"
+
+# name | label | settings
+ROWS=(
+  "fp32|FP32 32/32|--set method=fp32"
+  "dorefa_1w1a|DoReFa 1/1|--set method=ste --set w_bits=1 --set a_bits=1"
+  "dorefa_2w2a|DoReFa 2/2|--set method=ste --set w_bits=2 --set a_bits=2"
+  "slb_1w1a|SLB 1/1|--set method=slb --set w_bits=1 --set a_bits=1"
+  "slb_1w32a|SLB 1/32|--set method=slb --set w_bits=1 --set a_bits=32"
+  "slb_2w2a|SLB 2/2|--set method=slb --set w_bits=2 --set a_bits=2"
+  "slb_4w4a|SLB 4/4|--set method=slb --set w_bits=4 --set a_bits=4"
+  "slb_1w1a_nosbn|SLB 1/1 w/o SBN|--set method=slb --set w_bits=1 --set a_bits=1 --set slb_sbn=false"
+  "slb_1w1a_linear|SLB 1/1 linear schedule|--set method=slb --set w_bits=1 --set a_bits=1 --set slb_schedule=linear"
+  "slb_1w1a_sin|SLB 1/1 sin schedule|--set method=slb --set w_bits=1 --set a_bits=1 --set slb_schedule=sin"
+)
+
+for row in "${ROWS[@]}"; do
+  IFS='|' read -r name label settings <<<"$row"
+  out="$RUNS/$name"
+  if [[ -f "$out/summary.json" ]]; then
+    echo "[$name] done already ($out/summary.json)" >&2
+    continue
+  fi
+  # shellcheck disable=SC2206
+  args=(${settings})
+  if [[ -f "$out/checkpoint.bin" ]]; then
+    echo "[$name] resuming $out" >&2
+    "$EXE" --resume "$out" >"$out/log.txt" 2>&1
+  else
+    mkdir -p "$out"
+    echo "[$name] train_cifar ${COMMON[*]} ${BUDGET[*]} ${args[*]} --set out=$out $*" >&2
+    "$EXE" "${COMMON[@]}" "${BUDGET[@]}" "${args[@]}" --set out="$out" "$@" >"$out/log.txt" 2>&1
+  fi
+done
+
+table="$RUNS/table.md"
+{
+  echo "| row | W/A | settings (train_cifar \$COMMON \$BUDGET ...) | test acc. (final) | best | wall time |"
+  echo "|---|---|---|---|---|---|"
+  for row in "${ROWS[@]}"; do
+    IFS='|' read -r name label settings <<<"$row"
+    s="$RUNS/$name/summary.json"
+    jq -r --arg lbl "$label" --arg cmd "$settings" '
+      "| \($lbl) | \(.w_bits)/\(.a_bits) | `\($cmd)` | \(.final_test_acc * 10000 | round / 100)% | \(.best_test_acc * 10000 | round / 100)% | \(.wall_s | round) s |"' "$s"
+  done
+  echo
+  echo "COMMON = \`${COMMON[*]}\`; BUDGET = \`${BUDGET[*]}\`; extra: \`$*\`."
+  echo "Budget: $(jq -r '"\(.train_images) training images, \(.test_images) test images, \(.epochs) epochs, \(.threads) threads"' "$RUNS/fp32/summary.json")."
+} >"$table"
+cat "$table"
