@@ -3,7 +3,8 @@
 # no-op when everything is already installed.
 set -euo pipefail
 
-PACKAGES=(cmake g++ make libeigen3-dev catch2 nlohmann-json3-dev libstb-dev python3-torch)
+# jq: the benchmarks/reproduce_*.sh scripts read summary.json files with it.
+PACKAGES=(cmake g++ make libeigen3-dev catch2 nlohmann-json3-dev libstb-dev python3-torch jq)
 
 is_installed() {
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
