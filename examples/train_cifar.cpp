@@ -2,7 +2,7 @@
 // read the result. The README's first command runs it with examples/configs/quickstart.json.
 //
 //   train_cifar [--config FILE.json] [--set key=value]... [--resume OUT] [--eval CHECKPOINT]
-//               [--stop-after-epochs K]
+//               [--stop-after-epochs K] [--init-from CHECKPOINT]
 //
 // Output folder (config key "out"):
 //   metrics.jsonl   one JSON object per epoch (losses, accuracies, lr, images/s)
@@ -20,9 +20,11 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <lowbit/data/find.hpp>
 #include <lowbit/data/loader.hpp>
 #include <lowbit/lowbit.hpp>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -39,7 +41,7 @@ json default_config() {
   return json{
       {"model", "resnet20"},     // resnet20 | vgg_small | vgg_bc (ALQ's BinaryConnect VGG)
       {"shortcut", "A"},         // ResNet shortcut option: A (zero-padded identity) | B (1x1 conv + BN)
-      {"method", "fp32"},        // quantization method: fp32 (none) | ste (DoReFa/BWN weights, docs/quantization.md) | slb (docs/slb.md)
+      {"method", "fp32"},        // quantization method: fp32 (none) | ste (DoReFa/BWN weights, docs/quantization.md) | slb (docs/slb.md) | apot (docs/apot.md)
       {"w_bits", 32},            // weight bits: 1 (BWN) .. 8 (DoReFa), 32 = full precision
       {"a_bits", 32},            // activation bits (layer inputs): 1..8, 32 = full precision
       {"a_quant", "dorefa"},     // activation quantizer: dorefa (clip [0,1]) | pact (learned clip alpha)
@@ -59,6 +61,16 @@ json default_config() {
       {"slb_calibrate_batches", 0},  // BN calibration with W_q after every epoch, in batches (0 = off)
       {"slb_init", "kaiming"},   // logits A: kaiming | weight (favour the value nearest the initial float weight)
       // --- end SLB ---
+      // --- APoT (method apot, quant/apot.hpp, docs/apot.md); w_bits / a_bits 2..5 -------------
+      {"apot_levels", "apot"},        // level set: apot (k = 2) | uniform | pot
+      {"apot_wn", "on"},              // weight normalization: on (Eq. 9) | detached (CIFAR code) | off
+      {"apot_rcf", "on"},             // on (Eq. 8) | pact (Eq. 11 alpha gradient) | off (alpha = max|W|, Table 3)
+      {"apot_grad_outside", "pass"},  // weight gradient beyond alpha: pass (CIFAR code) | zero
+      {"apot_w_alpha", 3.0},          // initial weight alpha (on normalized weights; CIFAR code)
+      {"apot_a_alpha", 8.0},          // initial activation alpha (CIFAR code)
+      {"apot_w_alpha_lr", 0.02},      // weight alphas' lr at the schedule's peak (CIFAR code, method-notes §1.4)
+      {"apot_a_alpha_lr", 0.1},       // activation alphas' lr at the schedule's peak
+      {"apot_alpha_weight_decay", 1e-4},  // L2 decay of both alpha groups
       {"train_per_class", 500},  // balanced training subset (0 = use train_images)
       {"train_images", 0},       // N random training images when train_per_class = 0 (0 = all)
       {"test_images", 0},        // N random test images (0 = the full 10,000)
@@ -81,6 +93,8 @@ json default_config() {
       {"data", ""},              // data directory; empty = search (data/find.hpp)
   };
 }
+
+quant::QuantSpec quant_spec(const json& c);
 
 void validate(const json& c) {
   auto positive = [&](const char* k) {
@@ -124,6 +138,8 @@ void validate(const json& c) {
   quant::parse_policy(c.at("last_layer"), "config key 'last_layer'");
   positive("pact_alpha");
   non_negative("pact_weight_decay");
+  for (const char* k : {"apot_w_alpha_lr", "apot_a_alpha_lr", "apot_alpha_weight_decay"}) non_negative(k);
+  if (method == "apot") quant_spec(c).validate();  // bits 2..5 or 32, the apot_* values
   positive("epochs");
   positive("batch");
   positive("lr");
@@ -183,23 +199,34 @@ std::shared_ptr<nn::Module> build_model(const json& c, Generator& gen) {
 }
 
 // Weight decay on conv and linear weights only (tensors of rank >= 2, latent weights of
-// quantized layers included); PACT's alpha gets pact_weight_decay; BN and biases 0.
+// quantized layers included); BN and biases 0. Clipping thresholds get their own groups:
+// PACT's alpha (pact_weight_decay), APoT's weight alphas and activation alphas (apot_*_alpha_lr
+// as lr_scale = alpha lr / lr, so the schedule scales them alike, and apot_alpha_weight_decay;
+// method-notes §1.4).
 std::vector<optim::ParamGroup> param_groups(const nn::Module& m, const json& c) {
-  optim::ParamGroup decay, no_decay, alpha;
-  decay.lr = no_decay.lr = alpha.lr = c.at("lr").get<double>();
-  decay.weight_decay = c.at("weight_decay").get<double>();
-  no_decay.weight_decay = 0.0;
-  alpha.weight_decay = c.at("pact_weight_decay").get<double>();
-  std::vector<std::string> alphas;
-  for (auto& [name, mod] : m.named_modules())
-    if (dynamic_cast<const quant::PactActivation*>(mod)) alphas.push_back(name.empty() ? "alpha" : name + ".alpha");
-  for (auto& kv : m.named_parameters()) {
-    if (std::find(alphas.begin(), alphas.end(), kv.first) != alphas.end()) alpha.params.push_back(kv);
-    else (kv.second.dim() >= 2 ? decay : no_decay).params.push_back(kv);
+  const double lr = c.at("lr").get<double>();
+  std::vector<optim::ParamGroup> groups(5);  // decay, no decay, PACT alpha, APoT weight alpha, APoT act alpha
+  for (auto& g : groups) g.lr = lr;
+  groups[0].weight_decay = c.at("weight_decay").get<double>();
+  groups[2].weight_decay = c.at("pact_weight_decay").get<double>();
+  for (int k : {3, 4}) groups[static_cast<size_t>(k)].weight_decay = c.at("apot_alpha_weight_decay").get<double>();
+  groups[3].lr_scale = c.at("apot_w_alpha_lr").get<double>() / lr;
+  groups[4].lr_scale = c.at("apot_a_alpha_lr").get<double>() / lr;
+  std::map<std::string, size_t> special;  // parameter name -> group
+  for (auto& [name, mod] : m.named_modules()) {
+    const std::string alpha = name.empty() ? "alpha" : name + ".alpha";
+    if (dynamic_cast<const quant::PactActivation*>(mod)) special[alpha] = 2;
+    if (dynamic_cast<const quant::ApotWeight*>(mod)) special[alpha] = 3;
+    if (dynamic_cast<const quant::ApotActivation*>(mod)) special[alpha] = 4;
   }
-  std::vector<optim::ParamGroup> groups{decay, no_decay};
-  if (!alpha.params.empty()) groups.push_back(alpha);
-  return groups;
+  for (auto& kv : m.named_parameters()) {
+    auto it = special.find(kv.first);
+    groups[it != special.end() ? it->second : kv.second.dim() >= 2 ? 0 : 1].params.push_back(kv);
+  }
+  std::vector<optim::ParamGroup> out{groups[0], groups[1]};
+  for (size_t k = 2; k < groups.size(); ++k)
+    if (!groups[k].params.empty()) out.push_back(groups[k]);
+  return out;
 }
 
 std::unique_ptr<optim::Optimizer> build_optimizer(nn::Module& m, const json& c, quant::MethodHooks& hooks) {
@@ -322,6 +349,62 @@ nn::StateDict model_state(const io::Checkpoint& ck, const std::string& path) {
   return sd;
 }
 
+// --init-from: progressive initialization (APoT Sec. 4.2, method-notes §1.6: each stage starts
+// from the previous, higher-precision run, loaded with PyTorch's strict=False). Copies every
+// parameter and buffer of the checkpoint whose name and shape match the model's. Name
+// mapping: a quantized layer's latent weight "X.wq.latent" takes "X.weight" when the
+// checkpoint has no "X.wq.latent" (an FP32 conv / linear of a higher-precision run), and an
+// FP32 layer's "X.weight" takes "X.wq.latent" likewise. Everything else keeps its
+// initialization: from an FP32 run the alphas keep their init values, from a quantized run
+// they are carried over, as in the authors' code. Prints what was loaded, missing and extra.
+json init_from(nn::Module& model, const io::Checkpoint& ck, const std::string& path) {
+  const nn::StateDict src = model_state(ck, path);
+  auto strip = [](const std::string& n, const std::string& suffix) {
+    return n.size() > suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0
+               ? n.substr(0, n.size() - suffix.size())
+               : std::string();
+  };
+  nn::StateDict take;
+  std::set<std::string> used;
+  std::vector<std::string> renamed, missing, mismatch;
+  for (auto& [name, t] : model.state_dict()) {
+    std::vector<std::string> cands{name};
+    if (auto p = strip(name, ".wq.latent"); !p.empty()) cands.push_back(p + ".weight");
+    if (auto p = strip(name, ".weight"); !p.empty()) cands.push_back(p + ".wq.latent");
+    bool done = false;
+    for (auto& cname : cands) {
+      auto it = src.find(cname);
+      if (it == src.end()) continue;
+      if (it->second.shape() != t.shape()) {
+        mismatch.push_back(name + " " + shape_str(t.shape()) + " vs " + cname + " " + shape_str(it->second.shape()));
+        continue;
+      }
+      take.emplace(name, it->second);
+      used.insert(cname);
+      if (cname != name) renamed.push_back(cname + " -> " + name);
+      done = true;
+      break;
+    }
+    if (!done) missing.push_back(name + " " + shape_str(t.shape()));
+  }
+  std::vector<std::string> extra;
+  for (auto& [name, t] : src)
+    if (!used.count(name)) extra.push_back(name + " " + shape_str(t.shape()));
+  model.load_state_dict(take, /*strict=*/false);
+  auto list = [](const char* what, const std::vector<std::string>& v) {
+    std::printf("  %s (%zu)%s\n", what, v.size(), v.empty() ? "" : ":");
+    for (auto& s : v) std::printf("    %s\n", s.c_str());
+  };
+  std::printf("--init-from %s: loaded %zu of %zu model tensors\n", path.c_str(), take.size(), take.size() + missing.size());
+  list("renamed", renamed);
+  list("missing from the checkpoint, kept at their initial values", missing);
+  list("shape mismatches, kept at their initial values", mismatch);
+  list("extra in the checkpoint, unused", extra);
+  std::printf("\n");
+  return {{"path", path},       {"loaded", take.size()},         {"renamed", renamed.size()},
+          {"missing", missing.size()}, {"mismatched", mismatch.size()}, {"extra", extra.size()}};
+}
+
 // Keeps the first n lines of a JSON-lines file (a resumed run drops what came after its
 // checkpoint), written atomically.
 void keep_lines(const fs::path& path, int64_t n) {
@@ -396,7 +479,8 @@ int run_eval(const std::string& path, const std::vector<std::string>& sets) {
 
 // stop_after: end this process after that many epochs (0 = run to the end), leaving a
 // checkpoint exactly as an interrupted run would; the recipe (schedule length) is unchanged.
-int run_train(json cfg, const std::string& resume_dir, const std::vector<std::string>& sets, int64_t stop_after) {
+int run_train(json cfg, const std::string& resume_dir, const std::vector<std::string>& sets, int64_t stop_after,
+              const std::string& init_path) {
   io::Checkpoint resumed;
   if (!resume_dir.empty()) {
     const std::string path = (fs::path(resume_dir) / "checkpoint.bin").string();
@@ -416,6 +500,8 @@ int run_train(json cfg, const std::string& resume_dir, const std::vector<std::st
     cfg = saved;
   }
   validate(cfg);
+  io::Checkpoint init_ck;  // read before anything is written, so a bad file changes nothing
+  if (!init_path.empty()) model_state(init_ck = io::load_checkpoint(init_path), init_path);
   const fs::path out = cfg.at("out").get<std::string>();
   if (resume_dir.empty())
     for (const char* f : {"checkpoint.bin", "metrics.jsonl", "summary.json"})
@@ -430,6 +516,8 @@ int run_train(json cfg, const std::string& resume_dir, const std::vector<std::st
   Generator gen(cfg.at("seed").get<uint64_t>());
   auto model = build_model(cfg, gen);
   model->train();
+  json init_report;
+  if (!init_path.empty()) init_report = init_from(*model, init_ck, init_path);
   const quant::QuantSpec spec = quant_spec(cfg);
   auto hooks = quant::make_hooks(spec);
   auto opt = build_optimizer(*model, cfg, *hooks);
@@ -445,6 +533,7 @@ int run_train(json cfg, const std::string& resume_dir, const std::vector<std::st
   const double label_smoothing = cfg.at("label_smoothing");
 
   json run = {{"epoch", 0}, {"step", 0}, {"best_test_acc", 0.0}, {"train_s", 0.0}, {"wall_s", 0.0}, {"train_images_seen", 0}};
+  if (!init_path.empty()) run["init_from"] = init_report;  // kept in checkpoints, so a resumed run reports it
   if (!resume_dir.empty()) {
     model->load_state_dict(model_state(resumed, resume_dir));
     std::map<std::string, Tensor<float>> ost;
@@ -562,6 +651,9 @@ int run_train(json cfg, const std::string& resume_dir, const std::vector<std::st
                   {"avg_weight_bits", msum.avg_weight_bits},
                   {"macs_per_image", msum.macs},
                   {"layers", msum.layers_json()},
+                  {"fixops_per_image", msum.fixops},          // APoT Table 1's cost (quant/summary.hpp)
+                  {"fixops_uniform_per_image", msum.fixops_uniform},
+                  {"init_from", run.value("init_from", json(nullptr))},  // --init-from: path and counts
                   {"threads", max_threads()},
                   {"seed", cfg.at("seed")},
                   {"data", d.description},
@@ -588,6 +680,8 @@ const char* kUsage =
     "  --resume OUT    continue the run in folder OUT from its checkpoint.bin\n"
     "  --eval FILE     evaluate a checkpoint.bin or an exported model.lbq on the test set\n"
     "  --stop-after-epochs K  stop after K epochs as if interrupted (resume later)\n"
+    "  --init-from FILE  start from the matching parameters of another run's checkpoint.bin\n"
+    "                  (progressive initialization; FP32 'X.weight' -> quantized 'X.wq.latent')\n"
     "  --print-config  print the default config as JSON and exit\n";
 
 }  // namespace
@@ -595,7 +689,7 @@ const char* kUsage =
 int main(int argc, char** argv) {
   try {
     json cfg = default_config();
-    std::string resume, eval;
+    std::string resume, eval, init_path;
     int64_t stop_after = 0;
     std::vector<std::string> sets;
     for (int i = 1; i < argc; ++i) {
@@ -608,6 +702,7 @@ int main(int argc, char** argv) {
       else if (a == "--set") sets.push_back(value());
       else if (a == "--resume") resume = value();
       else if (a == "--eval") eval = value();
+      else if (a == "--init-from") init_path = value();
       else if (a == "--stop-after-epochs") {
         const std::string v = value();
         char* end = nullptr;
@@ -625,10 +720,12 @@ int main(int argc, char** argv) {
       }
     }
     LOWBIT_CHECK(resume.empty() || eval.empty(), "--resume and --eval cannot be combined");
+    LOWBIT_CHECK(init_path.empty() || (resume.empty() && eval.empty()),
+                 "--init-from starts a new run: it cannot be combined with --resume or --eval");
     if (!eval.empty()) return run_eval(eval, sets);
     if (resume.empty())
       for (auto& s : sets) io::apply_override(cfg, s);
-    return run_train(cfg, resume, sets, stop_after);
+    return run_train(cfg, resume, sets, stop_after, init_path);
   } catch (const lowbit::Error& e) {
     std::fprintf(stderr, "train_cifar: error: %s\n", e.what());
     return 2;

@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <cstdio>
+#include <lowbit/io/checkpoint.hpp>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -378,4 +380,108 @@ TEST_CASE("train_cifar: method=slb without SBN, with BN calibration", "[trainer]
   CHECK(e.at("calibrated_batches") == 1);
   CHECK(e.at("tau").get<double>() == Approx(0.1).epsilon(1e-12));  // sin reaches T_e = 10 at the last step
   CHECK(fs::exists(out / "summary.json"));
+}
+
+// APoT (issue 7). 3-bit APoT weights and activations, first conv and last FC with the
+// authors' 8-bit weights (Uniform8). Model size by hand (docs/quantization.md's accounting):
+//   18 middle convs: 267264 weights at 3 bits = 100224 bytes; conv1 432 + fc 640 weights at
+//   8 bits = 1072 bytes; 20 scales (one alpha per quantized weight) = 80 bytes;
+//   FP32: BN 1376 parameters + 1376 running stats + fc bias 10 + 18 activation alphas = 2780
+//   values = 11120 bytes;  model_bytes = 112496.
+// FixOPs: a 3-bit APoT weight is one PoT term (n = 1) against l = 3 bits uniform, so the 18
+// middle convs (the only layers with both operands fixed point) cost exactly 1/3.
+TEST_CASE("train_cifar: method=apot trains a few steps, logs alphas and writes summary.json", "[trainer][apot]") {
+  Fixture fx;
+  const fs::path out = fx.root / "apot33";
+  Run r = run(fx.args(out, 2) + " --set method=apot --set w_bits=3 --set a_bits=3 --set first_layer=8bit"
+                                " --set last_layer=8bit");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.output, Contains("APoT/APoT") && Contains("Uniform8") && Contains("PoT terms") &&
+                           Contains("model size 112496 bytes"));
+  const json s = json::parse(slurp(out / "summary.json"));
+  CHECK(s.at("method") == "apot");
+  CHECK(s.at("model_bytes") == 112496);
+  CHECK(s.at("fixops_per_image").get<double>() > 0);
+  CHECK(s.at("fixops_per_image").get<double>() ==
+        Approx(s.at("fixops_uniform_per_image").get<double>() / 3).epsilon(1e-12));
+  CHECK(s.at("init_from").is_null());
+  // Every epoch logs the 18 weight alphas and 18 activation alphas; training moved them.
+  std::ifstream m(out / "metrics.jsonl");
+  std::string line;
+  REQUIRE(std::getline(m, line));
+  const json e1 = json::parse(line);
+  REQUIRE(e1.contains("apot_w_alpha"));
+  CHECK(e1.at("apot_w_alpha").size() == 18);
+  CHECK(e1.at("apot_a_alpha").size() == 18);
+  CHECK(e1.at("apot_w_alpha").at("layer1.0.conv1").get<double>() != 3.0);
+  const auto l = losses(out / "steps.jsonl");
+  REQUIRE(l.size() == 4);
+  for (double v : l) CHECK(std::isfinite(v));
+  // The export rebuilds the same model: --eval model.lbq gives the last epoch's accuracy.
+  Run e = run("--eval " + (out / "model.lbq").string() + " --set data=" + fx.data.string());
+  INFO(e.output);
+  CHECK(e.status == 0);
+  char acc[32];
+  std::snprintf(acc, sizeof acc, "%.2f%%", 100 * s.at("final_test_acc").get<double>());
+  CHECK_THAT(e.output, Contains(acc));
+  // Bad APoT settings name the key and the value.
+  Run b = run(fx.args(fx.root / "bad", 1) + " --set method=apot --set w_bits=6 --set a_bits=3");
+  CHECK(b.status == 2);
+  CHECK_THAT(b.output, Contains("apot") && Contains("w_bits 2..5") && Contains("6"));
+  Run b2 = run(fx.args(fx.root / "bad2", 1) + " --set method=apot --set w_bits=3 --set a_bits=3 --set apot_wn=maybe");
+  CHECK(b2.status == 2);
+  CHECK_THAT(b2.output, Contains("'wn'") && Contains("'maybe'"));
+}
+
+// Progressive initialization: FP32 -> APoT 4/4 -> APoT 3/3, each with --init-from. With a
+// learning rate of 1e-30 no update changes a float weight, so the stage's checkpoint shows
+// exactly what was loaded.
+TEST_CASE("train_cifar: --init-from loads matching tensors, FP32 -> 4-bit -> 3-bit", "[trainer][apot]") {
+  Fixture fx;
+  const fs::path fp = fx.root / "fp", a4 = fx.root / "a4", a3 = fx.root / "a3";
+  REQUIRE(run(fx.args(fp, 1)).status == 0);
+  const std::string q = " --set method=apot --set apot_w_alpha_lr=1e-30 --set apot_a_alpha_lr=1e-30";
+  Run r4 = run(fx.args(a4, 1) + q + " --set w_bits=4 --set a_bits=4 --set lr=1e-30 --init-from " +
+               (fp / "checkpoint.bin").string());
+  INFO(r4.output);
+  REQUIRE(r4.status == 0);
+  // 19 convs + fc weight: 18 convs are quantized, their FP32 "weight" becomes "wq.latent".
+  CHECK_THAT(r4.output, Contains("--init-from") && Contains("renamed (18)") &&
+                            Contains("layer1.0.conv1.weight -> layer1.0.conv1.wq.latent") &&
+                            Contains("extra in the checkpoint, unused (0)"));
+  // Missing: 18 weight alphas + 18 activation alphas, which keep their init values.
+  CHECK_THAT(r4.output, Contains("missing from the checkpoint, kept at their initial values (36)") &&
+                            Contains("layer1.0.conv1.wq.alpha"));
+  const lowbit::io::Checkpoint ck_fp = lowbit::io::load_checkpoint((fp / "checkpoint.bin").string());
+  const lowbit::io::Checkpoint ck4 = lowbit::io::load_checkpoint((a4 / "checkpoint.bin").string());
+  CHECK(ck4.tensors.at("model/layer2.1.conv2.wq.latent").to_vector() ==
+        ck_fp.tensors.at("model/layer2.1.conv2.weight").to_vector());
+  CHECK(ck4.tensors.at("model/conv1.weight").to_vector() == ck_fp.tensors.at("model/conv1.weight").to_vector());
+  CHECK(ck4.tensors.at("model/fc.weight").to_vector() == ck_fp.tensors.at("model/fc.weight").to_vector());
+  CHECK(ck4.tensors.at("model/layer1.0.conv1.wq.alpha").item() == 3.f);
+  CHECK(ck4.tensors.at("model/layer1.0.conv1.aq.alpha").item() == 8.f);
+  const json s4 = json::parse(slurp(a4 / "summary.json"));
+  size_t fp_model_tensors = 0;
+  for (auto& kv : ck_fp.tensors) fp_model_tensors += kv.first.rfind("model/", 0) == 0;
+  CHECK(s4.at("init_from").at("loaded") == fp_model_tensors);
+  CHECK(s4.at("init_from").at("missing") == 36);
+  // 4 -> 3 bits: every tensor matches by name, the alphas come along.
+  Run r3 = run(fx.args(a3, 1) + q + " --set w_bits=3 --set a_bits=3 --set lr=1e-30 --init-from " +
+               (a4 / "checkpoint.bin").string());
+  INFO(r3.output);
+  REQUIRE(r3.status == 0);
+  CHECK_THAT(r3.output, Contains("renamed (0)") && Contains("kept at their initial values (0)"));
+  const lowbit::io::Checkpoint ck3 = lowbit::io::load_checkpoint((a3 / "checkpoint.bin").string());
+  CHECK(ck3.tensors.at("model/layer3.2.conv1.wq.latent").to_vector() ==
+        ck4.tensors.at("model/layer3.2.conv1.wq.latent").to_vector());
+  // Bad use: a missing file, and --init-from with --resume.
+  Run b = run(fx.args(fx.root / "x", 1) + q + " --set w_bits=3 --set a_bits=3 --init-from " +
+              (fx.root / "none.bin").string());
+  CHECK(b.status == 2);
+  CHECK_THAT(b.output, Contains("none.bin"));
+  CHECK(!fs::exists(fx.root / "x"));  // failed before creating the output folder
+  Run b2 = run("--resume " + a3.string() + " --init-from " + (fp / "checkpoint.bin").string());
+  CHECK(b2.status == 2);
+  CHECK_THAT(b2.output, Contains("--init-from starts a new run"));
 }

@@ -19,6 +19,9 @@ struct ParamGroup {
   std::vector<std::pair<std::string, Tensorf>> params;
   double lr = 0.01;
   double weight_decay = 0.0;
+  // set_lr(lr) gives this group lr * lr_scale, so a group with its own learning rate (APoT's
+  // alphas, method-notes §1.4) follows the same schedule.
+  double lr_scale = 1.0;
 };
 
 class Optimizer {
@@ -36,9 +39,9 @@ class Optimizer {
       for (auto& kv : g.params) kv.second.zero_grad(set_to_none);
   }
   std::vector<ParamGroup>& groups() { return groups_; }
-  // Sets every group's learning rate (schedules call this each step).
+  // Sets every group's learning rate to lr * its lr_scale (schedules call this each step).
   void set_lr(double lr) {
-    for (auto& g : groups_) g.lr = lr;
+    for (auto& g : groups_) g.lr = lr * g.lr_scale;
   }
   // Per-parameter state tensors named "<param name>.<slot>" (e.g. "fc.weight.momentum").
   const std::map<std::string, Tensorf>& state() const { return state_; }

@@ -1,7 +1,8 @@
 // Quantization: the framework (codes, quantizer interfaces, quantized layers, spec ->
-// LayerFactory, summary, export) and the STE baselines (DoReFa, BWN, PACT).
+// LayerFactory, summary, export), the STE baselines (DoReFa, BWN, PACT) and APoT.
 // docs/quantization.md explains all of it.
 #pragma once
+#include "apot.hpp"  // with apot_levels.hpp; apot_hooks.hpp comes through spec.hpp
 #include "bwn.hpp"
 #include "codes.hpp"
 #include "dorefa.hpp"

@@ -18,6 +18,9 @@
 // takes w_bits in {1..8, 32} (1 = BWN sign * mean|W|, 2..8 = DoReFa) and a_bits in {1..8, 32}
 // with a_quant "dorefa" or "pact"; method "slb" (quant/slb.hpp) takes w_bits in {1..8}: the
 // weights of quantized layers are searched over 2^w_bits values, activations as for "ste".
+// Method "apot" (quant/apot.hpp) takes w_bits and a_bits in {2..5, 32}; its options (apot_*
+// config keys) pick the level set, WN, RCF; its 8bit policy is the authors' 8-bit
+// first/last-layer weight (Uniform8Weight); a_quant is not used.
 //
 // options: the method's own settings as a JSON object (e.g. SLB's temperature schedule);
 // the method's header reads them with its defaults and rejects keys it does not know.
@@ -30,6 +33,8 @@
 #include <vector>
 
 #include "../nn/factory.hpp"
+#include "apot.hpp"
+#include "apot_hooks.hpp"
 #include "bwn.hpp"
 #include "dorefa.hpp"
 #include "layers.hpp"
@@ -53,7 +58,7 @@ inline const char* policy_name(LayerPolicy p) {
 }
 
 struct QuantSpec {
-  std::string method = "fp32";     // fp32 | ste | slb
+  std::string method = "fp32";     // fp32 | ste | slb | apot
   int w_bits = 32, a_bits = 32;    // 32 = full precision
   std::string a_quant = "dorefa";  // dorefa | pact
   float pact_alpha = 10.f;         // PACT's initial clipping level
@@ -64,7 +69,7 @@ struct QuantSpec {
 
   // The methods make_factory knows.
   static const std::vector<std::string>& methods() {
-    static const std::vector<std::string> m{"fp32", "ste", "slb"};
+    static const std::vector<std::string> m{"fp32", "ste", "slb", "apot"};
     return m;
   }
 
@@ -89,6 +94,12 @@ struct QuantSpec {
     LOWBIT_CHECK(a_quant == "dorefa" || a_quant == "pact", "QuantSpec: a_quant '", a_quant,
                  "' is unknown (expected dorefa or pact)");
     LOWBIT_CHECK(pact_alpha > 0.f, "QuantSpec: pact_alpha = ", pact_alpha, ", expected > 0");
+    if (method == "apot") {  // APoT (quant/apot.hpp): the authors' level sets exist for 2..5 bits
+      auto apot_ok = [](int b) { return (b >= 2 && b <= 5) || b == 32; };
+      LOWBIT_CHECK(apot_ok(w_bits), "QuantSpec: method apot needs w_bits 2..5 or 32, got ", w_bits);
+      LOWBIT_CHECK(apot_ok(a_bits), "QuantSpec: method apot needs a_bits 2..5 or 32, got ", a_bits);
+      ApotConfig::from_options(options);  // rejects unknown keys and values
+    }
   }
 
   struct Bits {
@@ -134,17 +145,26 @@ inline nn::LayerFactory make_factory(const QuantSpec& spec, bool frozen) {
   spec.validate();
   // SLB (issue 6): how its logits are initialised.
   const SlbInit slb_init = spec.method == "slb" ? SlbOptions::from_json(spec.options).init : SlbInit::Kaiming;
-  auto make_wq = [frozen, method = spec.method, slb_init](int bits) -> WeightQuantizerMaker {
-    return [frozen, bits, method, slb_init](const Tensorf& init) -> std::shared_ptr<WeightQuantizer> {
+  // APoT: 8 bits only comes from the 8bit policy (its bits are 2..5): the authors'
+  // first_conv / last_fc weights (Uniform8Weight, method-notes §1.5).
+  const bool apot = spec.method == "apot";
+  const ApotConfig apot_cfg = apot ? ApotConfig::from_options(spec.options) : ApotConfig{};
+  auto make_wq = [frozen, method = spec.method, slb_init, apot, apot_cfg](int bits) -> WeightQuantizerMaker {
+    return [frozen, bits, method, slb_init, apot, apot_cfg](const Tensorf& init) -> std::shared_ptr<WeightQuantizer> {
       if (bits == 32) return std::make_shared<FullPrecisionWeight>(init);
       if (frozen) return std::make_shared<FrozenWeight>(init.shape(), bits);
       if (method == "slb") return std::make_shared<SlbWeight>(init, bits, slb_init);
+      if (apot) {
+        if (bits == 8) return std::make_shared<Uniform8Weight>(init);
+        return std::make_shared<ApotWeight>(init, bits, apot_cfg);
+      }
       if (bits == 1) return std::make_shared<BinaryWeight>(init);
       return std::make_shared<DoReFaWeight>(init, bits);
     };
   };
-  auto make_aq = [spec](int bits) -> std::shared_ptr<ActivationQuantizer> {
+  auto make_aq = [spec, apot, apot_cfg](int bits) -> std::shared_ptr<ActivationQuantizer> {
     if (bits == 32) return nullptr;
+    if (apot) return std::make_shared<ApotActivation>(bits, apot_cfg);
     if (spec.a_quant == "pact") return std::make_shared<PactActivation>(bits, spec.pact_alpha);
     return std::make_shared<DoReFaActivation>(bits);
   };
@@ -173,6 +193,7 @@ inline nn::LayerFactory frozen_factory(const QuantSpec& spec) { return detail::m
 inline std::unique_ptr<MethodHooks> make_hooks(const QuantSpec& spec) {
   spec.validate();
   if (spec.method == "slb") return std::make_unique<SlbHooks>(spec.options);  // SLB (issue 6)
+  if (spec.method == "apot") return std::make_unique<ApotHooks>();  // logs the alphas per epoch
   return std::make_unique<MethodHooks>();
 }
 

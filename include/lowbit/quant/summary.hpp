@@ -20,6 +20,13 @@
 // nn::Conv2d has no hook, so the forward runs with grad mode on and the output shape of
 // each FP32 conv is read from the autograd node conv2d records (edge 1 is the weight leaf).
 // No backward runs; the graph is dropped on return.
+//
+// FixOPs (APoT Sec. 2.2 "Computation" and Sec. 4.1, Table 1): one FixOP = one 8-bit x 8-bit
+// uniform multiply = 64 binary operations. A layer with l-bit uniform weights and m-bit
+// activations costs macs * l * m / 64; a weight of n additive powers-of-two terms costs n
+// shift-adds of the m-bit activation, macs * n * m / 64 ("pot_terms" = n, ApotWeight).
+// Counted only where both operands are fixed point (w_bits, a_bits < 32); the extra table is
+// printed when some layer has PoT terms.
 #pragma once
 #include <cstdio>
 #include <map>
@@ -30,6 +37,7 @@
 #include <vector>
 
 #include "../nn/layers.hpp"
+#include "apot.hpp"
 #include "layers.hpp"
 
 namespace lowbit {
@@ -42,11 +50,14 @@ struct LayerRow {
   int64_t params = 0;         // weight + bias + activation-quantizer parameters
   int64_t storage_bits = 0;   // 8 * packed code bytes + 32 * (scales + bias + aq params), or 32 * params
   int64_t macs = 0;           // multiply-accumulates for one image
+  int pot_terms = 0;          // additive PoT terms per weight (APoT/PoT weights), 0 otherwise
+  double fixops = 0, fixops_uniform = 0;  // see the file comment; 0 unless both operands are fixed point
 
   nlohmann::json to_json() const {
     return {{"name", name},     {"type", type},     {"quantizer", quantizer}, {"act_quantizer", act_quantizer},
             {"w_bits", w_bits}, {"a_bits", a_bits}, {"weight_params", weight_params}, {"params", params},
-            {"storage_bits", storage_bits}, {"macs", macs}};
+            {"storage_bits", storage_bits}, {"macs", macs}, {"pot_terms", pot_terms}, {"fixops", fixops},
+            {"fixops_uniform", fixops_uniform}};
   }
 };
 
@@ -57,6 +68,7 @@ struct ModelSummary {
   int64_t weight_params = 0; // conv/linear weight elements
   int64_t model_bytes = 0, fp32_bytes = 0, macs = 0;
   double compression_ratio = 1, avg_weight_bits = 32;
+  double fixops = 0, fixops_uniform = 0;  // sums over the layers
 
   std::string table() const {
     std::ostringstream os;
@@ -79,13 +91,28 @@ struct ModelSummary {
                   static_cast<long long>(model_bytes), static_cast<long long>(fp32_bytes), compression_ratio,
                   avg_weight_bits);
     os << line;
+    bool pot = false;
+    for (auto& r : layers) pot = pot || r.pot_terms > 0;
+    if (pot) {  // APoT Table 1's cost next to uniform quantization at the same bits
+      std::snprintf(line, sizeof line, "\n%-24s %9s %14s %16s\n", "layer", "PoT terms", "FixOPs", "FixOPs uniform");
+      os << line;
+      for (auto& r : layers)
+        if (r.fixops_uniform > 0) {
+          std::snprintf(line, sizeof line, "%-24s %9d %14.0f %16.0f\n", r.name.c_str(), r.pot_terms, r.fixops,
+                        r.fixops_uniform);
+          os << line;
+        }
+      std::snprintf(line, sizeof line, "FixOPs %.0f per image (uniform at the same bits %.0f, ratio %.3f)\n", fixops,
+                    fixops_uniform, fixops_uniform > 0 ? fixops / fixops_uniform : 1.0);
+      os << line;
+    }
     return os.str();
   }
   nlohmann::json to_json() const {
     return {{"params", params},         {"buffers", buffers},
             {"model_bytes", model_bytes}, {"fp32_bytes", fp32_bytes},
             {"compression_ratio", compression_ratio}, {"avg_weight_bits", avg_weight_bits},
-            {"macs", macs}, {"layers", layers_json()}};
+            {"macs", macs}, {"fixops", fixops}, {"fixops_uniform", fixops_uniform}, {"layers", layers_json()}};
   }
   nlohmann::json layers_json() const {
     nlohmann::json a = nlohmann::json::array();
@@ -203,12 +230,19 @@ inline ModelSummary summary(nn::Module& model, const Shape& input_shape = {1, 3,
         r.macs = per_image(q->last_output_shape()) * ws[1] * ws[2] * ws[3];
       else
         r.macs = ws[0] * ws[1];
+      if (auto* aw = dynamic_cast<const ApotWeight*>(q->wq.get())) r.pot_terms = aw->pot_terms();
+      if (r.w_bits < 32 && r.a_bits < 32) {
+        r.fixops_uniform = static_cast<double>(r.macs) * r.w_bits * r.a_bits / 64.0;
+        r.fixops = r.pot_terms > 0 ? static_cast<double>(r.macs) * r.pot_terms * r.a_bits / 64.0 : r.fixops_uniform;
+      }
     } else {
       continue;
     }
     s.weight_params += r.weight_params;
     weight_bits_sum += static_cast<double>(r.weight_params) * r.w_bits;
     s.macs += r.macs;
+    s.fixops += r.fixops;
+    s.fixops_uniform += r.fixops_uniform;
     s.layers.push_back(r);
   }
   s.model_bytes = code_bytes + 4 * scale_values + 4 * other_values;

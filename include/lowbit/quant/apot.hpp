@@ -1,0 +1,493 @@
+// APoT: additive powers-of-two quantization with weight normalization and the
+// reparameterized clipping function (Li, Dong & Wang, ICLR 2020; paper in
+// ../shared/papers/apot-paper.txt, the authors' code in method-notes §1). The level sets
+// and the bit accounting are in apot_levels.hpp; docs/apot.md walks through every equation.
+//
+// Weights (Algorithm 1, steps 1-2 and 8):
+//   W~ = (W - mu) / (sigma + eps)                               WN, Eq. 9 (population sigma)
+//   W^ = alpha * Pi_Q(1,b)( clip(W~ / alpha, -1, 1) )           RCF, Eq. 7
+// Activations (step 3), unsigned levels, inputs are ReLU outputs:
+//   X^ = alpha_x * Pi_Q(1,b)( min(X / alpha_x, 1) )
+// Pi = projection to the nearest level of the (normalized) set. Ties (a value exactly half
+// way between two levels) go to the level of SMALLER magnitude (towards zero); the
+// authors' argmin leaves ties to the order of a Python set, so no choice matches it.
+//
+// Gradients (r = W~ / alpha, q = Pi(clip(r)); the STE replaces dPi/dr by 1, Sec. 2.5):
+//   dW^/dW~    = 1                         |r| <= 1
+//              = 1 (grad_outside = pass)   |r| > 1   the paper's Sec. 2.5 "dW^/dW~ = 1" and the
+//                0 (grad_outside = zero)             CIFAR code ("weight grads will not be
+//                                                    clipped"); zero = the ImageNet code's 3-5 bit
+//                                                    autograd through clamp. DEFAULT: pass.
+//   dW^/dalpha = sign(r)                   |r| > 1   Eq. 8 / appendix Eq. 13c
+//              = q - r                     |r| <= 1  (the boundary |r| = 1 is inside: q = +-1,
+//                                                    so it contributes 0)
+//   PACT's clipping gradient (appendix Eq. 11, the "normal clipping function" RCF replaces):
+//   dW^/dalpha = sign(r) for |r| > 1, 0 inside.  Selectable (rcf = pact) for comparison.
+//   dX^/dX     = 1 for X / alpha_x <= 1, 0 above      (the CIFAR code, method-notes §1.3;
+//                                                      negative inputs pass, they do not occur
+//                                                      after ReLU)
+//   dX^/dalpha_x = 1 for X / alpha_x > 1,  q - X / alpha_x otherwise    (Eq. 8, unsigned)
+//   WN (Eq. 9), s = sigma + eps, y = W~, g = dL/dW~, I = numel:
+//     dL/dW_j = (g_j - mean(g)) / s  -  y_j mean(g y) / sigma       (through mu and sigma,
+//                                                                    Algorithm 1 step 8)
+//     detached statistics (the CIFAR code): dL/dW_j = g_j / s
+//   (at sigma = 0 every y_j = 0 and the second term is taken as 0.)
+// alpha gradients are summed in double over the whole tensor and rounded once.
+//
+// Options (config keys apot_*, QuantSpec::options; ApotConfig::from_options):
+//   levels        apot | uniform | pot                 the level set (apot_levels.hpp)
+//   wn            on | detached | off                  Eq. 9 with gradient / CIFAR code / none
+//   rcf           on | pact | off                      on: learned alpha with Eq. 8;
+//                 pact: learned alpha with Eq. 11 (no projection term);
+//                 off: the paper's Table 3 "without RCF": weights are not clipped,
+//                 alpha = max|W~| recomputed every forward and not learned (Sec. 4.3:
+//                 "do not clip any weights (i.e. alpha = max|W|)"). Activations keep their
+//                 learned alpha with Eq. 8 in every mode (the ablation is about weights).
+//   grad_outside  pass | zero                          weight gradient for |r| > 1
+//   w_alpha       initial weight alpha (3.0, CIFAR code). With wn = off it is in units of the
+//                 initial weight's standard deviation (alpha = w_alpha * sigma(W_init)), so the
+//                 same value clips the same fraction of weights; 3.0 on raw weights of std ~0.1
+//                 would put every weight at level 0 for a 3-bit set.
+//   a_alpha       initial activation alpha (8.0, CIFAR code)
+//   w_alpha_lr, a_alpha_lr, alpha_weight_decay: alpha's own parameter group, read by the
+//                 trainer (method-notes §1.4); accepted and ignored here.
+// First and last layers (spec policy 8bit): Uniform8Weight below, weight-only 8-bit as the
+// authors' first_conv / last_fc (method-notes §1.5).
+//
+// Codes: weights have 2^b - 1 signed levels (apot_levels.hpp); code c indexes the ascending
+// signed set, the codebook has one more entry (the unused code 2^b - 1, level 0) so it
+// holds 2^bits values; scales = {alpha}. weight() computes alpha * level[c] with the same
+// float multiply, so codes().dequantize() equals weight() bit for bit.
+//
+// Rows in docs/gradients.md ("APoT"); tests in tests/test_apot.cpp.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "../autograd/grad_mode.hpp"
+#include "../ops/binary.hpp"
+#include "apot_levels.hpp"
+#include "quantizer.hpp"
+
+namespace lowbit {
+namespace quant {
+
+// ---------------------------------------------------------------------------------------
+// Options
+
+struct ApotConfig {
+  enum class Wn { On, Detached, Off };
+  enum class Clip { Rcf, Pact, Off };
+  ApotLevelKind levels = ApotLevelKind::APoT;
+  Wn wn = Wn::On;
+  Clip rcf = Clip::Rcf;
+  bool grad_outside_pass = true;
+  float w_alpha = 3.f, a_alpha = 8.f;
+  float eps = 1e-5f;  // Eq. 9 ("typically 1e-5")
+
+  // Reads QuantSpec::options (config keys apot_<key>), defaults above; unknown keys and
+  // values are errors naming the key.
+  static ApotConfig from_options(const nlohmann::json& o) {
+    ApotConfig c;
+    LOWBIT_CHECK(o.is_object(), "apot options must be a JSON object, got ", o.dump());
+    auto str = [&](const char* k, const std::string& def) {
+      if (!o.contains(k)) return def;
+      LOWBIT_CHECK(o.at(k).is_string(), "apot option '", k, "' must be a string, got ", o.at(k).dump());
+      return o.at(k).get<std::string>();
+    };
+    auto num = [&](const char* k, double def) {
+      if (!o.contains(k)) return def;
+      LOWBIT_CHECK(o.at(k).is_number(), "apot option '", k, "' must be a number, got ", o.at(k).dump());
+      return o.at(k).get<double>();
+    };
+    for (auto it = o.begin(); it != o.end(); ++it) {
+      static const char* known[] = {"levels", "wn", "rcf", "grad_outside", "w_alpha", "a_alpha",
+                                    "w_alpha_lr", "a_alpha_lr", "alpha_weight_decay"};
+      bool ok = false;
+      for (const char* k : known) ok = ok || it.key() == k;
+      LOWBIT_CHECK(ok, "apot option '", it.key(), "' is unknown (expected levels, wn, rcf, grad_outside, w_alpha, "
+                   "a_alpha, w_alpha_lr, a_alpha_lr, alpha_weight_decay)");
+    }
+    c.levels = parse_apot_levels(str("levels", "apot"), "apot option 'levels'");
+    const std::string wn = str("wn", "on");
+    LOWBIT_CHECK(wn == "on" || wn == "detached" || wn == "off", "apot option 'wn' = '", wn,
+                 "', expected on, detached or off");
+    c.wn = wn == "on" ? Wn::On : wn == "detached" ? Wn::Detached : Wn::Off;
+    const std::string rcf = str("rcf", "on");
+    LOWBIT_CHECK(rcf == "on" || rcf == "pact" || rcf == "off", "apot option 'rcf' = '", rcf,
+                 "', expected on, pact or off");
+    c.rcf = rcf == "on" ? Clip::Rcf : rcf == "pact" ? Clip::Pact : Clip::Off;
+    const std::string go = str("grad_outside", "pass");
+    LOWBIT_CHECK(go == "pass" || go == "zero", "apot option 'grad_outside' = '", go, "', expected pass or zero");
+    c.grad_outside_pass = go == "pass";
+    c.w_alpha = static_cast<float>(num("w_alpha", 3.0));
+    c.a_alpha = static_cast<float>(num("a_alpha", 8.0));
+    LOWBIT_CHECK(c.w_alpha > 0.f, "apot option 'w_alpha' = ", c.w_alpha, ", expected > 0");
+    LOWBIT_CHECK(c.a_alpha > 0.f, "apot option 'a_alpha' = ", c.a_alpha, ", expected > 0");
+    for (const char* k : {"w_alpha_lr", "a_alpha_lr", "alpha_weight_decay"})
+      LOWBIT_CHECK(num(k, 0.0) >= 0.0, "apot option '", k, "' = ", num(k, 0.0), ", expected >= 0");
+    return c;
+  }
+};
+
+// ---------------------------------------------------------------------------------------
+// Projection to the nearest level
+
+namespace detail {
+// The magnitude set M (ascending, M[0] = 0, M.back() = 1) in the quantizer's precision.
+template <class T>
+struct NearestLevel {
+  std::vector<T> m;
+  explicit NearestLevel(const std::vector<double>& mags) {
+    LOWBIT_CHECK(!mags.empty() && mags.front() == 0.0 && mags.back() == 1.0,
+                 "NearestLevel: a magnitude set must run from 0 to 1");
+    for (double v : mags) m.push_back(static_cast<T>(v));
+  }
+  // Index of the level nearest to a >= 0 (a > 1 -> the top level); ties -> the smaller.
+  size_t index(T a) const {
+    const auto it = std::lower_bound(m.begin(), m.end(), a);  // first level >= a
+    if (it == m.end()) return m.size() - 1;
+    const size_t hi = static_cast<size_t>(it - m.begin());
+    if (hi == 0) return 0;
+    return (m[hi] - a < a - m[hi - 1]) ? hi : hi - 1;
+  }
+};
+
+// Signed code of r = x / alpha: (|M| - 1) + sign(r) * j, j = nearest magnitude of |r|; the
+// signed set is ascending with 0 at index |M| - 1 (apot_level_set).
+template <class T>
+uint32_t signed_code(T r, const NearestLevel<T>& p) {
+  const size_t j = p.index(std::abs(r));
+  const size_t zero = p.m.size() - 1;
+  return static_cast<uint32_t>(r < T(0) ? zero - j : zero + j);
+}
+
+// The signed codebook in T: -M reversed, M, then the unused pad entry (0) up to 2^bits.
+template <class T>
+std::vector<T> signed_codebook(const NearestLevel<T>& p) {
+  std::vector<T> s;
+  for (size_t i = p.m.size() - 1; i >= 1; --i) s.push_back(-p.m[i]);
+  s.insert(s.end(), p.m.begin(), p.m.end());
+  s.push_back(T(0));
+  return s;
+}
+
+template <class T>
+T checked_alpha(const Tensor<T>& alpha, const char* op) {
+  LOWBIT_CHECK(alpha.numel() == 1, op, ": alpha must hold one value, got shape ", shape_str(alpha.shape()));
+  const T a = alpha.data()[0];
+  LOWBIT_CHECK(a > T(0) && std::isfinite(static_cast<double>(a)), op, ": alpha = ", a,
+               ", expected a finite value > 0 (lower alpha's learning rate or weight decay)");
+  return a;
+}
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------
+// Weight normalization (Eq. 9)
+
+// W~ = (W - mu) / (sigma + eps) over the whole tensor, sigma the population standard
+// deviation. detached = true: mu and sigma are constants in backward (the CIFAR code).
+template <class T>
+Tensor<T> apot_weight_normalize(const Tensor<T>& w, T eps = T(1e-5), bool detached = false) {
+  LOWBIT_CHECK(w.numel() > 0, "apot_weight_normalize: empty weight");
+  LOWBIT_CHECK(eps >= T(0), "apot_weight_normalize: eps = ", eps, ", expected >= 0");
+  const int64_t n = w.numel();
+  double s1 = 0;
+  for (int64_t i = 0; i < n; ++i) s1 += static_cast<double>(w.data()[i]);
+  const double mu = s1 / static_cast<double>(n);
+  double s2 = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double d = static_cast<double>(w.data()[i]) - mu;
+    s2 += d * d;
+  }
+  const double sigma = std::sqrt(s2 / static_cast<double>(n));
+  const double s = sigma + static_cast<double>(eps);
+  LOWBIT_CHECK(s > 0, "apot_weight_normalize: sigma + eps = 0 (all ", n, " weights are equal and eps = 0)");
+  const T mu_t = static_cast<T>(mu), inv_s = static_cast<T>(1.0 / s);
+  Tensor<T> y = lowbit::detail::map(w, [mu_t, inv_s](T v) { return (v - mu_t) * inv_s; });
+  if (autograd::needs_grad({&w}))
+    autograd::record(y, "apot_weight_normalize", {&w},
+                     [yd = y.detach(), s, sigma, detached](const Tensor<T>& g) {
+                       const int64_t m = g.numel();
+                       Tensor<T> dw = Tensor<T>::empty(g.shape());
+                       if (detached) {  // dL/dW_j = g_j / s
+                         for (int64_t j = 0; j < m; ++j) dw.data()[j] = static_cast<T>(g.data()[j] / s);
+                         return std::vector<Tensor<T>>{dw};
+                       }
+                       // dL/dW_j = (g_j - mean(g)) / s - y_j mean(g y) / sigma
+                       double gs = 0, gy = 0;
+                       for (int64_t j = 0; j < m; ++j) {
+                         gs += static_cast<double>(g.data()[j]);
+                         gy += static_cast<double>(g.data()[j]) * static_cast<double>(yd.data()[j]);
+                       }
+                       const double gmean = gs / static_cast<double>(m);
+                       const double c = sigma > 0 ? gy / static_cast<double>(m) / sigma : 0.0;
+                       for (int64_t j = 0; j < m; ++j)
+                         dw.data()[j] = static_cast<T>((static_cast<double>(g.data()[j]) - gmean) / s -
+                                                       static_cast<double>(yd.data()[j]) * c);
+                       return std::vector<Tensor<T>>{dw};
+                     });
+  return y;
+}
+
+// ---------------------------------------------------------------------------------------
+// The reparameterized clipping function (Eqs. 7-8)
+
+enum class ApotAlphaGrad { Rcf, Pact };
+
+// W^ = alpha * Pi(clip(x / alpha, -1, 1)) onto the signed set {-M} u M (M = `mags`, the
+// magnitude set of apot_levels.hpp). Gradients in the file comment.
+template <class T>
+Tensor<T> apot_weight_rcf(const Tensor<T>& x, const Tensor<T>& alpha, const std::vector<double>& mags,
+                          bool grad_outside_pass = true, ApotAlphaGrad alpha_grad = ApotAlphaGrad::Rcf) {
+  const T a = detail::checked_alpha(alpha, "apot_weight_rcf");
+  const detail::NearestLevel<T> p(mags);
+  const std::vector<T> book = detail::signed_codebook(p);
+  // forward: r = x / alpha, code, alpha * level (the export's dequantization, bit for bit)
+  Tensor<T> y = lowbit::detail::map(x, [&](T v) { return a * book[detail::signed_code(v / a, p)]; });
+  if (autograd::needs_grad({&x, &alpha}))
+    autograd::record(y, "apot_weight_rcf", {&x, &alpha},
+                     [xd = x.detach(), a, book, p, ashape = alpha.shape(), gx = x.requires_grad(),
+                      ga = alpha.requires_grad(), grad_outside_pass, alpha_grad](const Tensor<T>& g) {
+                       Tensor<T> dx, da;
+                       if (gx)  // STE inside; outside: pass (default) or zero
+                         dx = lowbit::detail::zip(g, xd, [a, grad_outside_pass](T gv, T xv) {
+                           return (grad_outside_pass || std::abs(xv / a) <= T(1)) ? gv : T(0);
+                         });
+                       if (ga) {  // Eq. 8: sign(r) outside, q - r inside (Eq. 11: 0 inside)
+                         double s = 0;
+                         for (int64_t i = 0; i < xd.numel(); ++i) {
+                           const T r = xd.data()[i] / a;
+                           double d;
+                           if (std::abs(r) > T(1)) d = r > T(0) ? 1.0 : -1.0;
+                           else if (alpha_grad == ApotAlphaGrad::Pact) d = 0.0;
+                           else d = static_cast<double>(book[detail::signed_code(r, p)]) - static_cast<double>(r);
+                           s += static_cast<double>(g.data()[i]) * d;
+                         }
+                         da = Tensor<T>::full(ashape, static_cast<T>(s));
+                       }
+                       return std::vector<Tensor<T>>{dx, da};
+                     });
+  return y;
+}
+
+// X^ = alpha * Pi(min(x / alpha, 1)) onto the unsigned set M (negative inputs -> 0).
+template <class T>
+Tensor<T> apot_activation_rcf(const Tensor<T>& x, const Tensor<T>& alpha, const std::vector<double>& mags) {
+  const T a = detail::checked_alpha(alpha, "apot_activation_rcf");
+  const detail::NearestLevel<T> p(mags);
+  auto level = [&p](T r) { return p.m[p.index(std::max(r, T(0)))]; };
+  Tensor<T> y = lowbit::detail::map(x, [&](T v) { return a * level(v / a); });
+  if (autograd::needs_grad({&x, &alpha}))
+    autograd::record(y, "apot_activation_rcf", {&x, &alpha},
+                     [xd = x.detach(), a, p, ashape = alpha.shape(), gx = x.requires_grad(),
+                      ga = alpha.requires_grad()](const Tensor<T>& g) {
+                       Tensor<T> dx, da;
+                       if (gx)  // zero above the top only (CIFAR code)
+                         dx = lowbit::detail::zip(g, xd, [a](T gv, T xv) { return xv / a > T(1) ? T(0) : gv; });
+                       if (ga) {  // 1 above the top, q - r below
+                         double s = 0;
+                         for (int64_t i = 0; i < xd.numel(); ++i) {
+                           const T r = xd.data()[i] / a;
+                           const double d = r > T(1) ? 1.0
+                                                     : static_cast<double>(p.m[p.index(std::max(r, T(0)))]) -
+                                                           static_cast<double>(r);
+                           s += static_cast<double>(g.data()[i]) * d;
+                         }
+                         da = Tensor<T>::full(ashape, static_cast<T>(s));
+                       }
+                       return std::vector<Tensor<T>>{dx, da};
+                     });
+  return y;
+}
+
+// ---------------------------------------------------------------------------------------
+// Quantization error split (appendix Eq. 14)
+
+struct ApotErrorSplit {
+  double clip = 0;  // (1/I) sum_{|w| > alpha} (|w| - alpha)^2
+  double proj = 0;  // (1/I) sum_{|w| <= alpha} (w - w^)^2
+  double total() const { return clip + proj; }
+};
+
+// Delta = Delta_clip + Delta_proj of quantizing w (already normalized if WN is used) with
+// clipping threshold alpha onto the signed set of `mags` (the weight forward of
+// apot_weight_rcf). Since the top level is 1, a clipped weight lands on +-alpha, so the
+// total equals mean((w - W^)^2).
+template <class T>
+ApotErrorSplit apot_quantization_error(const Tensor<T>& w, T alpha, const std::vector<double>& mags) {
+  LOWBIT_CHECK(w.numel() > 0, "apot_quantization_error: empty tensor");
+  LOWBIT_CHECK(alpha > T(0), "apot_quantization_error: alpha = ", alpha, ", expected > 0");
+  const detail::NearestLevel<T> p(mags);
+  const std::vector<T> book = detail::signed_codebook(p);
+  ApotErrorSplit e;
+  for (int64_t i = 0; i < w.numel(); ++i) {
+    const T v = w.data()[i];
+    if (std::abs(v) > alpha) {
+      const double d = std::abs(static_cast<double>(v)) - static_cast<double>(alpha);
+      e.clip += d * d;
+    } else {
+      const double d = static_cast<double>(v) - static_cast<double>(alpha * book[detail::signed_code(v / alpha, p)]);
+      e.proj += d * d;
+    }
+  }
+  e.clip /= static_cast<double>(w.numel());
+  e.proj /= static_cast<double>(w.numel());
+  return e;
+}
+
+// ---------------------------------------------------------------------------------------
+// Quantizers
+
+// APoT weights, b = 2..5 bits. Parameters "latent" (W) and, unless rcf = off, "alpha".
+class ApotWeight : public WeightQuantizer {
+ public:
+  ApotWeight(const Tensorf& init, int bits, const ApotConfig& cfg = {})
+      : WeightQuantizer(init.shape()), bits_(bits), cfg_(cfg) {
+    LOWBIT_CHECK(bits >= 2 && bits <= 5, "ApotWeight: bits = ", bits, ", expected 2..5 (the authors' level sets)");
+    mags_ = apot_magnitude_levels(cfg.levels, bits - 1);
+    latent = register_parameter("latent", init);
+    if (cfg.rcf != ApotConfig::Clip::Off) {
+      float a0 = cfg.w_alpha;
+      if (cfg.wn == ApotConfig::Wn::Off) {  // in units of the initial weight's std (see the file comment)
+        double s1 = 0, s2 = 0;
+        for (int64_t i = 0; i < init.numel(); ++i) s1 += init.data()[i];
+        const double mu = s1 / static_cast<double>(init.numel());
+        for (int64_t i = 0; i < init.numel(); ++i) s2 += (init.data()[i] - mu) * (init.data()[i] - mu);
+        a0 = static_cast<float>(cfg.w_alpha * std::sqrt(s2 / static_cast<double>(init.numel())));
+        LOWBIT_CHECK(a0 > 0.f, "ApotWeight: the initial weight has zero spread; cannot set alpha without WN");
+      }
+      alpha = register_parameter("alpha", Tensorf::full({1}, a0));
+    }
+  }
+
+  // W~ (Eq. 9, or W itself with wn = off).
+  Tensorf normalized() const {
+    if (cfg_.wn == ApotConfig::Wn::Off) return latent;
+    return apot_weight_normalize(latent, cfg_.eps, cfg_.wn == ApotConfig::Wn::Detached);
+  }
+  // The clipping threshold in use: the learned alpha, or max|W~| (rcf = off; no gradient).
+  Tensorf clip_alpha(const Tensorf& wt) const {
+    if (cfg_.rcf != ApotConfig::Clip::Off) return alpha;
+    float m = 0.f;
+    for (int64_t i = 0; i < wt.numel(); ++i) m = std::max(m, std::abs(wt.data()[i]));
+    LOWBIT_CHECK(m > 0.f, "ApotWeight: every weight is 0, max|W| = 0 cannot be the clipping threshold");
+    return Tensorf::full({1}, m);
+  }
+  Tensorf weight() override {
+    const Tensorf wt = normalized();
+    return apot_weight_rcf(wt, clip_alpha(wt), mags_, cfg_.grad_outside_pass,
+                           cfg_.rcf == ApotConfig::Clip::Pact ? ApotAlphaGrad::Pact : ApotAlphaGrad::Rcf);
+  }
+  QuantCodes codes() const override {
+    NoGradGuard no_grad;
+    const Tensorf wt = normalized();
+    const float a = detail::checked_alpha(clip_alpha(wt), "ApotWeight::codes");
+    const detail::NearestLevel<float> p(mags_);
+    QuantCodes c;
+    c.shape = shape_;
+    c.bits = bits_;
+    c.group_size = wt.numel();
+    c.levels = detail::signed_codebook(p);
+    c.scales = {a};
+    c.codes.resize(static_cast<size_t>(wt.numel()));
+    for (int64_t i = 0; i < wt.numel(); ++i) c.codes[static_cast<size_t>(i)] = detail::signed_code(wt.data()[i] / a, p);
+    return c;
+  }
+  int bits() const override { return bits_; }
+  std::string type_name() const override {
+    return cfg_.levels == ApotLevelKind::APoT ? "APoT" : cfg_.levels == ApotLevelKind::PoT ? "PoT" : "Uniform";
+  }
+  // Additive PoT terms per weight (Sec. 2.2 "Computation"); 0 for the uniform set, whose
+  // cost is the ordinary b x m bit-ops.
+  int pot_terms() const {
+    return cfg_.levels == ApotLevelKind::Uniform ? 0 : apot_pot_terms(cfg_.levels, bits_ - 1);
+  }
+  const ApotConfig& config() const { return cfg_; }
+  const std::vector<double>& magnitudes() const { return mags_; }
+
+  Tensorf latent, alpha;  // alpha undefined when rcf = off
+
+ private:
+  int bits_;
+  ApotConfig cfg_;
+  std::vector<double> mags_;
+};
+
+// APoT activations, b = 2..5 bits (unsigned levels M(b)), parameter "alpha".
+class ApotActivation : public ActivationQuantizer {
+ public:
+  explicit ApotActivation(int bits, const ApotConfig& cfg = {}) : bits_(bits), kind_(cfg.levels) {
+    LOWBIT_CHECK(bits >= 2 && bits <= 5, "ApotActivation: bits = ", bits, ", expected 2..5 (the authors' level sets)");
+    mags_ = apot_magnitude_levels(cfg.levels, bits);
+    alpha = register_parameter("alpha", Tensorf::full({1}, cfg.a_alpha));
+  }
+  Tensorf forward(const Tensorf& x) override { return apot_activation_rcf(x, alpha, mags_); }
+  int bits() const override { return bits_; }
+  std::string type_name() const override {
+    return kind_ == ApotLevelKind::APoT ? "APoT" : kind_ == ApotLevelKind::PoT ? "PoT" : "Uniform";
+  }
+
+  Tensorf alpha;
+
+ private:
+  int bits_;
+  ApotLevelKind kind_;
+  std::vector<double> mags_;
+};
+
+// The authors' 8-bit first / last layer weights (first_conv, last_fc; method-notes §1.5):
+//   w^ = s * round(W / s * 127) / 127,  s = max|W|;   dL/dW = dL/dw^ (STE, s a constant).
+// Deviation: the code takes s = max(W) (the signed maximum, no clamp), which puts weights
+// below -max(W) outside the 8-bit grid; lowbit uses max|W| so every weight has a code.
+// Codes: c = round(W / s * 127) + 127 in 0..254, levels[c] = (c - 127) / 127 (code 255 unused,
+// level 0), scales = {s}; the forward computes s * ((k) / 127) with the same float ops.
+class Uniform8Weight : public WeightQuantizer {
+ public:
+  explicit Uniform8Weight(const Tensorf& init) : WeightQuantizer(init.shape()) {
+    latent = register_parameter("latent", init);
+  }
+  Tensorf weight() override {
+    const float s = scale();
+    Tensorf y = lowbit::detail::map(latent, [s](float v) { return s * level(code(v, s)); });
+    if (autograd::needs_grad({&latent}))
+      autograd::record(y, "uniform8_weight", {&latent}, [](const Tensorf& g) { return std::vector<Tensorf>{g.clone()}; });
+    return y;
+  }
+  QuantCodes codes() const override {
+    const float s = scale();
+    QuantCodes c;
+    c.shape = shape_;
+    c.bits = 8;
+    c.group_size = latent.numel();
+    for (uint32_t k = 0; k < 256; ++k) c.levels.push_back(k < 255 ? level(k) : 0.f);
+    c.scales = {s};
+    c.codes.resize(static_cast<size_t>(latent.numel()));
+    for (int64_t i = 0; i < latent.numel(); ++i) c.codes[static_cast<size_t>(i)] = code(latent.data()[i], s);
+    return c;
+  }
+  int bits() const override { return 8; }
+  std::string type_name() const override { return "Uniform8"; }
+
+  Tensorf latent;
+
+ private:
+  float scale() const {
+    float m = 0.f;
+    for (int64_t i = 0; i < latent.numel(); ++i) m = std::max(m, std::abs(latent.data()[i]));
+    LOWBIT_CHECK(m > 0.f, "Uniform8Weight: every weight is 0 (max|W| = 0)");
+    return m;
+  }
+  static uint32_t code(float v, float s) {
+    const float k = std::rint(std::min(std::max(v / s, -1.f), 1.f) * 127.f);
+    return static_cast<uint32_t>(static_cast<int>(k) + 127);
+  }
+  static float level(uint32_t c) { return static_cast<float>(static_cast<int>(c) - 127) / 127.f; }
+};
+
+}  // namespace quant
+}  // namespace lowbit
