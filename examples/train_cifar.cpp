@@ -479,6 +479,35 @@ int run_eval(const std::string& path, const std::vector<std::string>& sets) {
 
 // stop_after: end this process after that many epochs (0 = run to the end), leaving a
 // checkpoint exactly as an interrupted run would; the recipe (schedule length) is unchanged.
+// OUT/weight_hist.json for the report (io/report.hpp): the normalized weights W~ of the
+// first, a middle and the last APoT-quantized layer, with the levels alpha * {+-M} they are
+// projected onto and the learned alpha (the picture of APoT Figs. 1-2). Other methods: none.
+void write_weight_hist(const nn::Module& model, const fs::path& out) {
+  std::vector<std::pair<std::string, const quant::ApotWeight*>> apot;
+  for (auto& [name, m] : model.named_modules())
+    if (auto* q = dynamic_cast<const quant::ApotWeight*>(m)) apot.emplace_back(name, q);
+  if (apot.empty()) return;
+  std::vector<size_t> pick{0, apot.size() / 2, apot.size() - 1};
+  pick.erase(std::unique(pick.begin(), pick.end()), pick.end());
+  NoGradGuard no_grad;
+  json layers = json::array();
+  for (size_t k : pick) {
+    const Tensor<float> wt = apot[k].second->normalized();
+    const double alpha = apot[k].second->clip_alpha(wt).item();
+    std::vector<double> values, levels;
+    const int64_t stride = std::max<int64_t>(1, wt.numel() / 20000);  // keeps the page small
+    for (int64_t i = 0; i < wt.numel(); i += stride) values.push_back(wt.data()[i]);
+    for (double m : apot[k].second->magnitudes()) {
+      levels.push_back(alpha * m);
+      if (m > 0) levels.push_back(-alpha * m);
+    }
+    std::sort(levels.begin(), levels.end());
+    layers.push_back({{"name", apot[k].first}, {"values", values}, {"levels", levels}, {"alpha", alpha},
+                      {"xlabel", "normalized weight W~ (APoT Eq. 9)"}});
+  }
+  write_json_atomic(out / "weight_hist.json", json{{"layers", layers}});
+}
+
 int run_train(json cfg, const std::string& resume_dir, const std::vector<std::string>& sets, int64_t stop_after,
               const std::string& init_path) {
   io::Checkpoint resumed;
@@ -665,6 +694,7 @@ int run_train(json cfg, const std::string& resume_dir, const std::vector<std::st
     summary["quantized_model"] = (out / "model.lbq").string();
   }
   write_json_atomic(out / "summary.json", summary);
+  write_weight_hist(*model, out);
   const std::string report = io::write_report({out.string()}, out.string());
   std::printf("\nfinal test accuracy %.2f%% (best %.2f%%) in %.0f s; results in %s/ (summary.json, metrics.jsonl, checkpoint.bin)\n",
               100 * summary.at("final_test_acc").get<double>(), 100 * summary.at("best_test_acc").get<double>(),

@@ -406,6 +406,16 @@ TEST_CASE("train_cifar: method=apot trains a few steps, logs alphas and writes s
   CHECK(s.at("fixops_per_image").get<double>() ==
         Approx(s.at("fixops_uniform_per_image").get<double>() / 3).epsilon(1e-12));
   CHECK(s.at("init_from").is_null());
+  // The report's APoT picture: normalized weights of three layers with alpha * {+-M} and alpha
+  // (3-bit APoT: magnitudes {0, 0.25, 0.5, 1} -> 7 signed levels, the largest = alpha).
+  const json h = json::parse(slurp(out / "weight_hist.json"));
+  REQUIRE(h.at("layers").size() == 3);
+  for (auto& l : h.at("layers")) {
+    CHECK(l.at("levels").size() == 7);
+    CHECK(l.at("levels").back().get<double>() == Approx(l.at("alpha").get<double>()));
+    CHECK(l.at("values").size() > 100);
+  }
+  CHECK_THAT(slurp(out / "report.html"), Contains("id=\"weights\"") && Contains("learned alpha"));
   // Every epoch logs the 18 weight alphas and 18 activation alphas; training moved them.
   std::ifstream m(out / "metrics.jsonl");
   std::string line;
