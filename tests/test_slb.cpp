@@ -446,3 +446,45 @@ TEST_CASE("SLB hooks: tau set every step, end_epoch logs the sharpness of the se
   CHECK(log.at("gap_rel").get<double>() == Approx(std::sqrt(gap / wcn)).epsilon(1e-4));
   CHECK_FALSE(log.contains("calibrated_batches"));
 }
+
+TEST_CASE("SLB through QuantSpec: factory, init option, hooks and validation", "[slb][spec]") {
+  QuantSpec spec;
+  spec.method = "slb";
+  spec.w_bits = 2;
+  spec.a_bits = 2;
+  spec.options = {{"init", "weight"}};
+  const nn::LayerFactory f = make_factory(spec);
+  // The quantized conv draws the same initial float weight as its FP32 twin from the same
+  // seed; with init = weight its W_q is that weight / max|w| rounded to the nearest value.
+  Generator g1(5), g2(5);
+  nn::Conv2d fp(4, 8, 3, 1, 1, false, g1);
+  auto m = f.conv(nn::ConvSpec{4, 8, 3, 1, 1, false, nn::LayerRole::Middle}, g2);
+  auto* q = dynamic_cast<QConv2d*>(m.get());
+  REQUIRE(q != nullptr);
+  auto* sw = dynamic_cast<SlbWeight*>(q->wq.get());
+  REQUIRE(sw != nullptr);
+  CHECK(sw->bits() == 2);
+  REQUIRE(q->aq != nullptr);
+  CHECK(q->aq->type_name() == "DoReFa");
+  float mx = 0;
+  for (float w : fp.weight.to_vector()) mx = std::max(mx, std::abs(w));
+  const auto v = slb_values<float>(2);
+  const Tf wq = sw->discrete_weight();
+  for (int64_t j = 0; j < wq.numel(); ++j) {
+    const double x = static_cast<double>(fp.weight.data()[j]) / mx;
+    double best = v[0];
+    for (float vi : v)
+      if (std::abs(x - vi) < std::abs(x - best)) best = vi;
+    CHECK(wq.data()[j] == static_cast<float>(best));
+  }
+  // First conv and last linear stay FP32 by default.
+  CHECK(dynamic_cast<nn::Conv2d*>(f.conv(nn::ConvSpec{3, 8, 3, 1, 1, false, nn::LayerRole::First}, g2).get()));
+  CHECK(dynamic_cast<nn::Linear*>(f.linear(nn::LinearSpec{8, 10, true, nn::LayerRole::Last}, g2).get()));
+  CHECK(dynamic_cast<SlbHooks*>(make_hooks(spec).get()) != nullptr);
+  CHECK(std::find(QuantSpec::methods().begin(), QuantSpec::methods().end(), "slb") != QuantSpec::methods().end());
+  spec.w_bits = 32;
+  CHECK_THROWS_WITH(spec.validate(), Catch::Contains("method slb needs w_bits 1..8, got 32"));
+  spec.w_bits = 1;
+  spec.options = {{"schedule", "cosine"}};
+  CHECK_THROWS_WITH(spec.validate(), Catch::Contains("'cosine'"));
+}

@@ -82,20 +82,24 @@ void slb_forward_block(const T* A, int64_t m, int64_t n, const T* v, T inv_tau, 
   T mx[kSlbBlock], s[kSlbBlock], ev[kSlbBlock];
   const int64_t b = j1 - j0;
   const T* a0 = A + j0;
-  for (int64_t k = 0; k < b; ++k) mx[k] = a0[k] * inv_tau;
+  for (int64_t k = 0; k < b; ++k) mx[k] = a0[k];
   for (int64_t i = 1; i < m; ++i) {
     const T* a = A + i * n + j0;
-    for (int64_t k = 0; k < b; ++k) mx[k] = std::max(mx[k], a[k] * inv_tau);
+    for (int64_t k = 0; k < b; ++k) mx[k] = std::max(mx[k], a[k]);
   }
   for (int64_t k = 0; k < b; ++k) s[k] = ev[k] = T(0);
-  // Eq. 5 numerators exp(A_i / tau - max) (the max keeps exp finite at any tau) and, in the
-  // same sweep, their sum and the Eq. 6 numerator sum_i e_i v_i.
+  // Eq. 5 numerators exp((A_i - max_j A_j) / tau) and, in the same sweep, their sum and the
+  // Eq. 6 numerator sum_i e_i v_i. Subtracting the max of A *before* scaling makes every
+  // exponent exactly <= 0 and the max's exactly 0 (so the sum is >= 1) at any tau. The form
+  // exp(A_i / tau - max_j (A_j / tau)) gave NaN at tau = 1e-9 in the -O3 build (a compiler
+  // may fuse the product and the difference into one FMA, so the max's exponent is the
+  // rounding error of A_max / tau, which at that scale overflows exp).
   for (int64_t i = 0; i < m; ++i) {
     const T* a = A + i * n + j0;
     const T vi = v[i];
     T* p = P ? P + i * n + j0 : nullptr;
     for (int64_t k = 0; k < b; ++k) {
-      const T e = std::exp(a[k] * inv_tau - mx[k]);
+      const T e = std::exp((a[k] - mx[k]) * inv_tau);
       if (p) p[k] = e;
       s[k] += e;
       ev[k] += e * vi;

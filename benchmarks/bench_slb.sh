@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# SLB speed and memory (issue 6, item 7): ResNet-20 training images/s and peak RSS for
+# FP32, STE 2/2, SLB 1/1, 2/2, 4/4 (with SBN) and SLB 4/32 without SBN, with their ratios to
+# lowbit's own FP32 step measured in the same rounds.
+#
+#   benchmarks/bench_slb.sh [ROUNDS] [extra bench_slb args, e.g. --threads 2 --steps 5]
+#
+# One process per configuration and round (so peak RSS is per configuration); the order of
+# the configurations is reversed every other round so machine noise hits them alike. Per
+# configuration: the median over rounds of bench_slb's median step time. Prints a markdown
+# table. Environment: LOWBIT_BUILD_DIR (default <repo>/build; bench_slb is built if missing).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_DIR="${LOWBIT_BUILD_DIR:-$ROOT/build}"
+EXE="$BUILD_DIR/bin/bench_slb"
+if [[ ! -x "$EXE" ]]; then
+  cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >&2
+  cmake --build "$BUILD_DIR" --target bench_slb -j "$(nproc 2>/dev/null || echo 2)" >&2
+fi
+ROUNDS="${1:-3}"
+shift || true
+CONFIGS=(
+  "FP32|--method fp32 --w-bits 32 --a-bits 32"
+  "STE 2/2|--method ste --w-bits 2 --a-bits 2"
+  "SLB 1/1 SBN|--method slb --w-bits 1 --a-bits 1 --sbn 1"
+  "SLB 2/2 SBN|--method slb --w-bits 2 --a-bits 2 --sbn 1"
+  "SLB 4/4 SBN|--method slb --w-bits 4 --a-bits 4 --sbn 1"
+  "SLB 4/32 no SBN|--method slb --w-bits 4 --a-bits 32 --sbn 0"
+)
+tmp="$(mktemp)"
+trap 'rm -f "$tmp"' EXIT
+for ((r = 0; r < ROUNDS; ++r)); do
+  order=("${CONFIGS[@]}")
+  if ((r % 2 == 1)); then
+    order=()
+    for ((k = ${#CONFIGS[@]} - 1; k >= 0; --k)); do order+=("${CONFIGS[k]}"); done
+  fi
+  for c in "${order[@]}"; do
+    IFS='|' read -r label args <<<"$c"
+    # shellcheck disable=SC2086
+    line="$("$EXE" $args "$@")"
+    echo "round $((r + 1)) $label: $line" >&2
+    echo "$label|$line" >>"$tmp"
+  done
+done
+python3 - "$tmp" <<'PY'
+import json, statistics, sys
+rows = {}
+order = []
+for raw in open(sys.argv[1]):
+    label, js = raw.rstrip("\n").split("|", 1)
+    if label not in rows:
+        rows[label] = []
+        order.append(label)
+    rows[label].append(json.loads(js))
+def med(label, key):
+    return statistics.median(r[key] for r in rows[label])
+f_ms, f_rss = med("FP32", "step_ms"), med("FP32", "peak_rss_mb")
+t = rows["FP32"][0]
+print(f"ResNet-20, batch {t['batch']}, {t['threads']} threads, {len(rows['FP32'])} rounds (median step time)\n")
+print("| config | images/s | step time / FP32 | peak RSS (MB) | RSS / FP32 |")
+print("|---|---|---|---|---|")
+for label in order:
+    ms, rss = med(label, "step_ms"), med(label, "peak_rss_mb")
+    print(f"| {label} | {t['batch'] * 1000 / ms:.1f} | {ms / f_ms:.2f}x | {rss:.0f} | {rss / f_rss:.2f}x |")
+PY
