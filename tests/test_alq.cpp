@@ -329,3 +329,50 @@ TEST_CASE("alq pipeline plan follows the authors' VGG schedule", "[alq]") {
   CHECK_THROWS_WITH(alq::Options::from_json({{"prune_rule", "magic"}}), Catch::Contains("magic"));
   CHECK_THROWS_WITH(alq::Options::from_json({{"bogus", 1}}), Catch::Contains("bogus"));
 }
+
+TEST_CASE("alq activation refit (Eq. 25) equals least squares on D' = [1, D]", "[alq]") {
+  Generator gen(21);
+  const int I = 2;
+  const size_t n = 200;
+  std::vector<float> x(n);
+  std::vector<uint32_t> pat(n);
+  for (size_t k = 0; k < n; ++k) {
+    x[k] = static_cast<float>(gen.uniform(0.0, 3.0));
+    pat[k] = static_cast<uint32_t>(gen.randint(1u << I));
+  }
+  const std::vector<double> got = alq::refit_activation(pat, x.data(), I);
+  Eigen::MatrixXd D(static_cast<Eigen::Index>(n), I + 1);
+  Eigen::VectorXd b(static_cast<Eigen::Index>(n));
+  for (size_t k = 0; k < n; ++k) {
+    D(static_cast<Eigen::Index>(k), 0) = 1.0;
+    for (int i = 0; i < I; ++i) D(static_cast<Eigen::Index>(k), i + 1) = (pat[k] >> i & 1u) ? 1.0 : -1.0;
+    b(static_cast<Eigen::Index>(k)) = x[k];
+  }
+  const Eigen::VectorXd want = D.colPivHouseholderQr().solve(b);
+  for (int i = 0; i <= I; ++i) CHECK(got[static_cast<size_t>(i)] == Approx(want(i)).margin(1e-6));
+}
+
+TEST_CASE("alq activation: nearest level forward, running average (Eq. 26), clipped STE backward", "[alq]") {
+  alq::AlqActivation aq(2);
+  aq.gamma.data()[0] = 1.0f, aq.gamma.data()[1] = 0.5f, aq.gamma.data()[2] = 0.25f;  // levels 0.25, 0.75, 1.25, 1.75
+  aq.initialized.data()[0] = 1.f;
+  aq.eval();
+  Tf x = Tf::from_vector({6}, {-1.f, 0.3f, 0.74f, 1.3f, 1.7f, 2.5f});
+  Tf y = aq(x);
+  const std::vector<float> want{0.25f, 0.25f, 0.75f, 1.25f, 1.75f, 1.75f};
+  for (int64_t k = 0; k < 6; ++k) CHECK(y.data()[k] == want[static_cast<size_t>(k)]);
+  CHECK(aq.gamma.data()[0] == 1.0f);  // eval: no update
+  // Backward: gradient passes inside [x_ref - sum gamma, x_ref + sum gamma] = [0.25, 1.75].
+  aq.train();
+  Tf xg = x.clone().set_requires_grad();
+  Tf yt = aq(xg);
+  yt.backward(Tf::from_vector({6}, {1.f, 1.f, 1.f, 1.f, 1.f, 1.f}));
+  const std::vector<float> gwant{0.f, 1.f, 1.f, 1.f, 1.f, 0.f};
+  for (int64_t k = 0; k < 6; ++k) CHECK(xg.grad().data()[k] == gwant[static_cast<size_t>(k)]);
+  // Training updated gamma' to 0.9 old + 0.1 least-squares fit of this batch.
+  const std::vector<uint32_t> pat = alq::search_bases({0.5f, 0.25f}, {-2.f, -0.7f, -0.26f, 0.3f, 0.7f, 1.5f});
+  const std::vector<double> fresh = alq::refit_activation(pat, x.data(), 2);
+  CHECK(aq.gamma.data()[0] == Approx(0.9 * 1.0 + 0.1 * fresh[0]));
+  CHECK(aq.gamma.data()[1] == Approx(std::abs(0.9 * 0.5 + 0.1 * fresh[1])));
+  CHECK(aq.gamma.data()[2] == Approx(std::abs(0.9 * 0.25 + 0.1 * fresh[2])));
+}

@@ -237,7 +237,10 @@ class AlqHooks : public MethodHooks {
     ctl_->top_k = o_.top_k;
   }
 
-  void begin_step(nn::Module& /*model*/, const StepContext& ctx) override {
+  void begin_step(nn::Module& model, const StepContext& ctx) override {
+    // The FP32 weights are sketched before the first step of a run (never on resume, whose
+    // first step is later: the checkpoint then holds the bases).
+    if (ctx.step == 0 && !o_.init.empty() && !loaded_) load_pretrained(model, o_.init), loaded_ = true;
     const EpochPlan p = plan_epoch(o_, ctx.epoch);
     const int64_t in_epoch = ctx.step - ctx.epoch * ctx.steps_per_epoch;
     ctl_->phase = p.phase;
@@ -248,10 +251,8 @@ class AlqHooks : public MethodHooks {
     ctl_->mp = (o_.prune_rate / o_.top_k) / static_cast<double>(std::max<int64_t>(1, o_.epoch_prune * ctx.steps_per_epoch));
   }
 
-  // Sketches from alq_init if given, then builds the optimizer: ALQ layers by the ALQ
-  // framework, every other parameter by Adam.
+  // ALQ layers by the ALQ framework, every other parameter by Adam.
   std::unique_ptr<optim::Optimizer> make_optimizer(nn::Module& model, std::vector<optim::ParamGroup> groups) override {
-    if (!o_.init.empty()) load_pretrained(model, o_.init);
     std::vector<NamedAlqWeight> ws = find_weights(model);
     LOWBIT_CHECK(!ws.empty(), "alq: the model has no ALQ-quantized layer");
     std::vector<std::string> prefixes;
@@ -297,6 +298,7 @@ class AlqHooks : public MethodHooks {
  private:
   Options o_;
   std::shared_ptr<Control> ctl_;
+  bool loaded_ = false;
 };
 
 }  // namespace alq

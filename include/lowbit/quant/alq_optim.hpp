@@ -109,6 +109,9 @@ class AlqOptimizer : public optim::Adam {
         if (mom[l].valid) update_layer(l, mom[l]);
     }
     if (ctl_->phase == Phase::Ste) ctl_->ste_start = false;
+    // The w_hat leaves are not in the parameter groups (zero_grad() does not see them): their
+    // gradient is consumed here, so the next backward starts from zero.
+    for (auto& l : layers_) l.second->w_hat.zero_grad(true);
   }
 
   const std::vector<NamedAlqWeight>& layers() const { return layers_; }

@@ -2,6 +2,8 @@
 // LayerFactory, summary, export) and the STE baselines (DoReFa, BWN, PACT).
 // docs/quantization.md explains all of it.
 #pragma once
+#include "alq.hpp"
+#include "alq_act.hpp"
 #include "bwn.hpp"
 #include "codes.hpp"
 #include "dorefa.hpp"

@@ -16,7 +16,11 @@
 //
 // Bits: 32 means full precision. method "fp32" requires w_bits = a_bits = 32; method "ste"
 // takes w_bits in {1..8, 32} (1 = BWN sign * mean|W|, 2..8 = DoReFa) and a_bits in {1..8, 32}
-// with a_quant "dorefa" or "pact".
+// with a_quant "dorefa" or "pact". Method "alq" (quant/alq.hpp) takes w_bits = I_max, the most
+// binary bases per group, and a_bits in {1..8, 32} ({-1,+1} activation bases, quant/alq_act.hpp);
+// its layers follow the same first/last policies, whose defaults here are fp32: set first =
+// last = Same for the paper's setting (every layer quantized; train_cifar does this through
+// alq_first_layer / alq_last_layer, default "same").
 //
 // options: the method's own settings as a JSON object (e.g. SLB's temperature schedule);
 // the method's header reads them with its defaults and rejects keys it does not know.
@@ -29,6 +33,8 @@
 #include <vector>
 
 #include "../nn/factory.hpp"
+#include "alq.hpp"
+#include "alq_act.hpp"
 #include "bwn.hpp"
 #include "dorefa.hpp"
 #include "layers.hpp"
@@ -62,7 +68,7 @@ struct QuantSpec {
 
   // The methods make_factory knows.
   static const std::vector<std::string>& methods() {
-    static const std::vector<std::string> m{"fp32", "ste"};
+    static const std::vector<std::string> m{"fp32", "ste", "alq"};
     return m;
   }
 
@@ -83,6 +89,13 @@ struct QuantSpec {
     LOWBIT_CHECK(a_quant == "dorefa" || a_quant == "pact", "QuantSpec: a_quant '", a_quant,
                  "' is unknown (expected dorefa or pact)");
     LOWBIT_CHECK(pact_alpha > 0.f, "QuantSpec: pact_alpha = ", pact_alpha, ", expected > 0");
+    // ALQ (quant/alq.hpp): w_bits is I_max, the most binary bases a group may hold; a_bits
+    // (< 32) quantizes layer inputs with {-1,+1} bases (quant/alq_act.hpp).
+    if (method == "alq") {
+      LOWBIT_CHECK(w_bits != 32, "QuantSpec: method alq needs w_bits = I_max, the most bases per group (6 for the "
+                   "CIFAR VGG, 8 for ResNets), got 32");
+      alq::Options::from_json(options);
+    }
   }
 
   struct Bits {
@@ -126,16 +139,18 @@ namespace detail {
 // frozen: inference layers whose quantized weights are FrozenWeight (codes loaded later).
 inline nn::LayerFactory make_factory(const QuantSpec& spec, bool frozen) {
   spec.validate();
-  auto make_wq = [frozen](int bits) -> WeightQuantizerMaker {
-    return [frozen, bits](const Tensorf& init) -> std::shared_ptr<WeightQuantizer> {
+  auto make_wq = [frozen, spec](int bits, nn::LayerRole role) -> WeightQuantizerMaker {
+    return [frozen, spec, bits, role](const Tensorf& init) -> std::shared_ptr<WeightQuantizer> {
       if (bits == 32) return std::make_shared<FullPrecisionWeight>(init);
       if (frozen) return std::make_shared<FrozenWeight>(init.shape(), bits);
+      if (spec.method == "alq") return alq::make_weight(init, role, spec.options, bits);  // w_bits = I_max
       if (bits == 1) return std::make_shared<BinaryWeight>(init);
       return std::make_shared<DoReFaWeight>(init, bits);
     };
   };
   auto make_aq = [spec](int bits) -> std::shared_ptr<ActivationQuantizer> {
     if (bits == 32) return nullptr;
+    if (spec.method == "alq") return std::make_shared<alq::AlqActivation>(bits);
     if (spec.a_quant == "pact") return std::make_shared<PactActivation>(bits, spec.pact_alpha);
     return std::make_shared<DoReFaActivation>(bits);
   };
@@ -143,12 +158,12 @@ inline nn::LayerFactory make_factory(const QuantSpec& spec, bool frozen) {
   f.conv = [spec, make_wq, make_aq](const nn::ConvSpec& s, Generator& g) -> std::shared_ptr<nn::Module> {
     const QuantSpec::Bits b = spec.bits_for(s.role);
     if (b.w == 32 && b.a == 32) return std::make_shared<nn::Conv2d>(s.in, s.out, s.kernel, s.stride, s.pad, s.bias, g);
-    return std::make_shared<QConv2d>(s, make_wq(b.w), make_aq(b.a), g);
+    return std::make_shared<QConv2d>(s, make_wq(b.w, s.role), make_aq(b.a), g);
   };
   f.linear = [spec, make_wq, make_aq](const nn::LinearSpec& s, Generator& g) -> std::shared_ptr<nn::Module> {
     const QuantSpec::Bits b = spec.bits_for(s.role);
     if (b.w == 32 && b.a == 32) return std::make_shared<nn::Linear>(s.in, s.out, s.bias, g);
-    return std::make_shared<QLinear>(s, make_wq(b.w), make_aq(b.a), g);
+    return std::make_shared<QLinear>(s, make_wq(b.w, s.role), make_aq(b.a), g);
   };
   return f;
 }
@@ -163,6 +178,7 @@ inline nn::LayerFactory frozen_factory(const QuantSpec& spec) { return detail::m
 // The method's training-loop hooks (quant/method.hpp); fp32 and ste need none.
 inline std::unique_ptr<MethodHooks> make_hooks(const QuantSpec& spec) {
   spec.validate();
+  if (spec.method == "alq") return std::make_unique<alq::AlqHooks>(spec.options);  // its optimizer and phases
   return std::make_unique<MethodHooks>();
 }
 
