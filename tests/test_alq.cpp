@@ -376,3 +376,36 @@ TEST_CASE("alq activation: nearest level forward, running average (Eq. 26), clip
   CHECK(aq.gamma.data()[1] == Approx(std::abs(0.9 * 0.5 + 0.1 * fresh[1])));
   CHECK(aq.gamma.data()[2] == Approx(std::abs(0.9 * 0.25 + 0.1 * fresh[2])));
 }
+
+TEST_CASE("alq factory: every layer gets an AlqWeight grouped by its role; summary counts active bases", "[alq]") {
+  QuantSpec spec;
+  spec.method = "alq";
+  spec.w_bits = 3;
+  spec.first = spec.last = LayerPolicy::Same;
+  Generator gen(1);
+  auto model = nn::resnet20(gen, nn::Shortcut::A, make_factory(spec));
+  auto ws = alq::find_weights(*model);
+  REQUIRE(ws.size() == 20);
+  int first = 0, pixel = 0, fc = 0;
+  for (auto& [name, q] : ws) {
+    const Shape& s = q->weight_shape();
+    if (s.size() == 4 && s[1] == 3) first += q->layout().n == 27 && q->layout().interleave == 1;  // channel-wise
+    else if (s.size() == 4) pixel += q->layout().n == s[1] && q->layout().interleave == 9;        // pixel-wise
+    else fc += q->layout().n == 64;                                                              // 64 -> 10
+  }
+  CHECK(first == 1);
+  CHECK(pixel == 18);
+  CHECK(fc == 1);
+  ws[3].second->prune(0, ws[3].second->active(0).front());
+  ws[3].second->rebuild();
+  const ModelSummary s = summary(*model);
+  const alq::Report r = alq::report(*model);
+  CHECK(r.avg_weight_bits < 3.0);
+  CHECK(s.avg_weight_bits == Approx(r.avg_weight_bits).epsilon(1e-12));
+  CHECK(dynamic_cast<alq::AlqHooks*>(make_hooks(spec).get()) != nullptr);
+  spec.w_bits = 32;
+  CHECK_THROWS_WITH(spec.validate(), Catch::Contains("I_max"));
+  spec.w_bits = 3;
+  spec.options = {{"conv_grouping", "rows"}};
+  CHECK_THROWS_WITH(spec.validate(), Catch::Contains("rows"));
+}

@@ -328,11 +328,15 @@ TEST_CASE("train_cifar: method=alq sketches an FP32 run, prunes to the target bi
   // Every conv and the classifier are ALQ layers (first and last quantized by default).
   CHECK(a.at("layers").size() == 20);
   CHECK(s.at("avg_weight_bits").get<double>() == Approx(bits).epsilon(1e-12));
-  CHECK(a.at("compression_ratio").get<double>() > 20.0);
-  int64_t hist = 0, groups = 0;
+  // Weights-only storage: every layer is ALQ, so it is the sum of the layers' bytes.
+  CHECK(a.at("fp32_weight_bytes") == 4 * 268336);
+  int64_t hist = 0, groups = 0, bytes = 0;
   for (auto& h : a.at("bits_histogram")) hist += h.get<int64_t>();
-  for (auto& l : a.at("layers")) groups += l.at("groups").get<int64_t>();
+  for (auto& l : a.at("layers")) groups += l.at("groups").get<int64_t>(), bytes += l.at("bytes").get<int64_t>();
   CHECK(hist == groups);
+  CHECK(a.at("weight_bytes") == bytes);
+  CHECK(a.at("compression_ratio").get<double>() == Approx(4.0 * 268336 / static_cast<double>(bytes)).epsilon(1e-12));
+  CHECK(s.at("weight_storage").at("weight_bytes") == bytes);
   std::vector<std::string> phases;
   std::ifstream m(straight / "metrics.jsonl");
   for (std::string line; std::getline(m, line);) phases.push_back(json::parse(line).at("alq_phase"));
