@@ -161,6 +161,7 @@ void validate(const json& c) {
     LOWBIT_CHECK(c.at("first_layer") == "fp32" && c.at("last_layer") == "fp32",
                  "config keys 'first_layer'/'last_layer' are not used by method alq; set 'alq_first_layer'/"
                  "'alq_last_layer' instead (default same: every layer quantized)");
+    quant_spec(c).validate();  // w_bits = I_max and the alq_* options, before any data is loaded
     const quant::alq::Options o = quant::alq::Options::from_json(quant_spec(c).options);
     LOWBIT_CHECK(c.at("epochs").get<int64_t>() == o.total_epochs(), "config key 'epochs' = ", c.at("epochs").dump(),
                  ", but the ALQ pipeline (alq_rounds, alq_epoch_*, alq_ste_epochs, alq_final_coord_epochs) has ",

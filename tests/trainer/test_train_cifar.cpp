@@ -362,4 +362,10 @@ TEST_CASE("train_cifar: method=alq sketches an FP32 run, prunes to the target bi
   Run bad = run(fx.args(fx.root / "alq_bad", 3) + q);
   CHECK(bad.status == 2);
   CHECK_THAT(bad.output, Contains("ALQ pipeline") && Contains("4 epochs"));
+  Run bad2 = run(fx.args(fx.root / "alq_bad2", 4) + q + " --set w_bits=32");
+  CHECK(bad2.status == 2);
+  CHECK_THAT(bad2.output, Contains("w_bits = I_max"));
+  Run bad3 = run(fx.args(fx.root / "alq_bad3", 4) + q + " --set first_layer=same");
+  CHECK(bad3.status == 2);
+  CHECK_THAT(bad3.output, Contains("alq_first_layer"));
 }
