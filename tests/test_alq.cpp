@@ -154,7 +154,7 @@ TEST_CASE("alq pixel-wise grouping: a group is one output channel and kernel pos
   CHECK_THROWS_WITH(alq::make_layout({4, 3, 2, 2}, "rowwise", 512), Catch::Contains("rowwise"));
 }
 
-TEST_CASE("alq export dequantize equals weight() bit for bit, also after pruning and through a file", "[alq]") {
+TEST_CASE("alq export dequantize equals weight() bit for bit, also after pruning and through packing", "[alq]") {
   Generator gen(9);
   for (const char* grouping : {"pixel", "channel"}) {
     Tf w0 = Tf::randn({4, 3, 3, 3}, gen, 0.0, 0.3);
@@ -408,4 +408,28 @@ TEST_CASE("alq factory: every layer gets an AlqWeight grouped by its role; summa
   spec.w_bits = 3;
   spec.options = {{"conv_grouping", "rows"}};
   CHECK_THROWS_WITH(spec.validate(), Catch::Contains("rows"));
+}
+
+TEST_CASE("alq STE mode: the float copy takes the AMSGrad step and the bases are refitted to it", "[alq]") {
+  Generator gen(31);
+  Tf w0 = Tf::randn({3, 4, 3, 3}, gen, 0.0, 0.2);
+  auto q = std::make_shared<alq::AlqWeight>(w0, alq::make_layout(w0.shape(), "pixel", 0), 3);
+  const Tf c = Tf::randn(w0.shape(), gen, 0.0, 0.01);
+  set_grad(*q, c);
+  const Tf before = q->weight().clone();
+  auto ctl = std::make_shared<alq::Control>();
+  ctl->phase = alq::Phase::Ste;
+  ctl->ste_start = true;  // w_fp <- w_hat first
+  ctl->lr = 0.02;
+  alq::AlqOptimizer opt({}, {{"conv.wq.w_hat", q}}, alq::OptimOptions{}, ctl);
+  opt.step();
+  CHECK_FALSE(ctl->ste_start);
+  const double eps_h = 1e-8 / std::sqrt(0.001);
+  for (int64_t i = 0; i < c.numel(); ++i) {  // t = 1: w_fp = w_hat - lr g / (|g| + eps')
+    const double want = before.data()[i] - 0.02 * c.data()[i] / (std::abs(c.data()[i]) + eps_h);
+    CHECK(q->w_fp.data()[i] == Approx(want).margin(1e-6));
+  }
+  const Tf d = q->codes().dequantize();  // the network uses the fit, exactly the exported one
+  for (int64_t i = 0; i < d.numel(); ++i) CHECK(d.data()[i] == q->weight().data()[i]);
+  CHECK(q->w_hat.grad().defined() == false);  // consumed by the step
 }
