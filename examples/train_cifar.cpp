@@ -41,7 +41,7 @@ json default_config() {
   return json{
       {"model", "resnet20"},     // resnet20 | vgg_small | vgg_bc (ALQ's BinaryConnect VGG)
       {"shortcut", "A"},         // ResNet shortcut option: A (zero-padded identity) | B (1x1 conv + BN)
-      {"method", "fp32"},        // quantization method: fp32 (none) | ste (DoReFa/BWN weights, docs/quantization.md) | slb (docs/slb.md) | apot (docs/apot.md)
+      {"method", "fp32"},        // quantization method: fp32 (none) | ste (DoReFa/BWN weights, docs/quantization.md) | slb (docs/slb.md) | apot (docs/apot.md) | alq (docs/alq.md)
       {"w_bits", 32},            // weight bits: 1 (BWN) .. 8 (DoReFa), 32 = full precision
       {"a_bits", 32},            // activation bits (layer inputs): 1..8, 32 = full precision
       {"a_quant", "dorefa"},     // activation quantizer: dorefa (clip [0,1]) | pact (learned clip alpha)
@@ -91,6 +91,35 @@ json default_config() {
       {"threads", 0},            // 0 = all cores
       {"out", "runs/quickstart"},
       {"data", ""},              // data directory; empty = search (data/find.hpp)
+      // ---- method "alq" (quant/alq.hpp, docs/alq.md): w_bits = I_max (most bases per group);
+      // ALQ uses its own optimizer and learning-rate schedule (lr, schedule, optimizer,
+      // weight_decay above are not used), and "epochs" must equal its pipeline length:
+      // alq_rounds * (alq_epoch_basis + alq_epoch_coord + alq_epoch_prune) + alq_ste_epochs
+      // + alq_final_coord_epochs (225 with these defaults, the authors' VGG script).
+      {"alq_init", ""},             // FP32 checkpoint.bin of the same model to sketch from ("" = random init)
+      {"alq_first_layer", "same"},  // ALQ's first conv: same (quantized, the paper's point) | 8bit | fp32
+      {"alq_last_layer", "same"},   // ALQ's last linear: same | 8bit | fp32 (first_layer/last_layer are not used)
+      {"alq_lr", 1e-3},             // AMSGrad lr, reset at the start of every round
+      {"alq_weight_decay", 0.0},    // L2 on the coordinates in coordinate epochs
+      {"alq_rounds", 5},            // R rounds of basis / coordinate / pruning epochs
+      {"alq_epoch_basis", 20},
+      {"alq_ld_basis", 0.8},        // lr factor before each basis epoch
+      {"alq_epoch_coord", 10},
+      {"alq_ld_coord", 0.8},        // lr factor before each coordinate epoch
+      {"alq_epoch_prune", 1},
+      {"alq_prune_rule", "paper"},  // paper (uniform decrease to alq_target_bits) | authors (alq_prune_rate, alq_top_k)
+      {"alq_target_bits", 0.66},    // I_min: average weight bits after the last pruning epoch (paper rule)
+      {"alq_prune_rate", 0.4},      // pr (authors' rule)
+      {"alq_top_k", 0.002},         // top_k (authors' rule)
+      {"alq_ste_epochs", 50},       // "STE with loss-aware" epochs after the rounds
+      {"alq_ste_lr", 1e-3},
+      {"alq_ld_ste", 0.95},
+      {"alq_final_coord_epochs", 20},
+      {"alq_ld_final_coord", 0.9},
+      {"alq_first_grouping", "channel"},  // first conv: channel | pixel | kernel
+      {"alq_conv_grouping", "pixel"},     // other convs: pixel | channel | kernel
+      {"alq_fc_grouping", "subchannel"},  // linear layers: subchannel | channel
+      {"alq_fc_group_size", 512},         // sub-channel group size (largest divisor of in_features <= this)
   };
 }
 
@@ -160,6 +189,18 @@ void validate(const json& c) {
     LOWBIT_CHECK(m.is_number_integer() && m.get<int64_t>() >= 0, "config key 'milestones' must hold epoch numbers, got ",
                  c.at("milestones").dump());
   LOWBIT_CHECK(!c.at("out").get<std::string>().empty(), "config key 'out' must name a folder");
+  if (method == "alq") {  // quant/alq.hpp
+    quant::parse_policy(c.at("alq_first_layer"), "config key 'alq_first_layer'");
+    quant::parse_policy(c.at("alq_last_layer"), "config key 'alq_last_layer'");
+    LOWBIT_CHECK(c.at("first_layer") == "fp32" && c.at("last_layer") == "fp32",
+                 "config keys 'first_layer'/'last_layer' are not used by method alq; set 'alq_first_layer'/"
+                 "'alq_last_layer' instead (default same: every layer quantized)");
+    quant_spec(c).validate();  // w_bits = I_max and the alq_* options, before any data is loaded
+    const quant::alq::Options o = quant::alq::Options::from_json(quant_spec(c).options);
+    LOWBIT_CHECK(c.at("epochs").get<int64_t>() == o.total_epochs(), "config key 'epochs' = ", c.at("epochs").dump(),
+                 ", but the ALQ pipeline (alq_rounds, alq_epoch_*, alq_ste_epochs, alq_final_coord_epochs) has ",
+                 o.total_epochs(), " epochs");
+  }
 }
 
 void print_config(const json& c) {
@@ -184,6 +225,10 @@ quant::QuantSpec quant_spec(const json& c) {
   const std::string prefix = s.method + "_";
   for (auto it = c.begin(); it != c.end(); ++it)
     if (it.key().rfind(prefix, 0) == 0) s.options[it.key().substr(prefix.size())] = it.value();
+  if (s.method == "alq") {  // the paper quantizes every layer: ALQ's own policy keys (default same)
+    s.first = quant::parse_policy(c.at("alq_first_layer"), "config key 'alq_first_layer'");
+    s.last = quant::parse_policy(c.at("alq_last_layer"), "config key 'alq_last_layer'");
+  }
   return s;
 }
 
@@ -659,6 +704,8 @@ int run_train(json cfg, const std::string& resume_dir, const std::vector<std::st
   }
 
   const int64_t params = count_params(*model);
+  // Bits can change during training (ALQ prunes), so the size is measured on the final model.
+  const quant::ModelSummary fsum = quant::summary(*model);
   json summary = {{"model", cfg.at("model")},
                   {"method", cfg.at("method")},
                   {"w_bits", cfg.at("w_bits")},
@@ -674,19 +721,37 @@ int run_train(json cfg, const std::string& resume_dir, const std::vector<std::st
                   // The papers' accounting (quant/summary.hpp, docs/quantization.md): quantized
                   // weights at their bit width + their scales, 4 bytes for every other value
                   // (BN parameters and running statistics, biases, unquantized layers).
-                  {"model_bytes", msum.model_bytes},
-                  {"fp32_bytes", msum.fp32_bytes},
-                  {"compression_ratio", msum.compression_ratio},
-                  {"avg_weight_bits", msum.avg_weight_bits},
-                  {"macs_per_image", msum.macs},
-                  {"layers", msum.layers_json()},
-                  {"fixops_per_image", msum.fixops},          // APoT Table 1's cost (quant/summary.hpp)
-                  {"fixops_uniform_per_image", msum.fixops_uniform},
+                  {"model_bytes", fsum.model_bytes},
+                  {"fp32_bytes", fsum.fp32_bytes},
+                  {"compression_ratio", fsum.compression_ratio},
+                  {"avg_weight_bits", fsum.avg_weight_bits},
+                  {"macs_per_image", fsum.macs},
+                  {"layers", fsum.layers_json()},
+                  {"fixops_per_image", fsum.fixops},          // APoT Table 1's cost (quant/summary.hpp)
+                  {"fixops_uniform_per_image", fsum.fixops_uniform},
                   {"init_from", run.value("init_from", json(nullptr))},  // --init-from: path and counts
                   {"threads", max_threads()},
                   {"seed", cfg.at("seed")},
                   {"data", d.description},
                   {"config", cfg}};
+  {
+    // Weights-only storage, the papers' "Weights (CR)" column (quant/alq_report.hpp): FP32
+    // weights at 4 bytes, quantized ones at their bits + scales, ALQ layers with active bases
+    // + coordinates + the per-group bit-width table.
+    const json ws = quant::alq::report(*model).to_json();
+    summary["weight_storage"] = {{"avg_weight_bits", ws.at("avg_weight_bits")}, {"weight_bytes", ws.at("weight_bytes")},
+                                 {"fp32_weight_bytes", ws.at("fp32_weight_bytes")},
+                                 {"compression_ratio", ws.at("compression_ratio")}, {"model_bytes", ws.at("model_bytes")}};
+  }
+  if (cfg.at("method") == "alq") {
+    // ALQ's accounting per layer and overall (quant/alq_report.hpp); model_bytes above
+    // describes the export file, which stores I_max bits per weight.
+    summary["alq"] = quant::alq::report(*model).to_json();
+    std::printf("\nALQ: average weight bits %.4f, weights %lld bytes (compression %.2fx vs FP32)\n",
+                summary["alq"]["avg_weight_bits"].get<double>(),
+                static_cast<long long>(summary["alq"]["weight_bytes"].get<int64_t>()),
+                summary["alq"]["compression_ratio"].get<double>());
+  }
   if (cfg.at("method") != "fp32") {
     // The trained model as integer codes + scales + FP32 rest; --eval model.lbq rebuilds it.
     quant::export_quantized(*model, (out / "model.lbq").string(),

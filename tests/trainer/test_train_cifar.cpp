@@ -495,3 +495,68 @@ TEST_CASE("train_cifar: --init-from loads matching tensors, FP32 -> 4-bit -> 3-b
   CHECK(b2.status == 2);
   CHECK_THAT(b2.output, Contains("--init-from starts a new run"));
 }
+
+// ---- ALQ (quant/alq.hpp) ----------------------------------------------------------------------
+TEST_CASE("train_cifar: method=alq sketches an FP32 run, prunes to the target bits, exports and resumes", "[trainer][quant][alq]") {
+  Fixture fx;
+  const fs::path fp = fx.root / "alq_fp32";
+  REQUIRE(run(fx.args(fp, 1)).status == 0);
+  // 4 epochs of 2 steps: basis, coordinate, prune (2 iterations to 1.0 bit), STE.
+  const std::string q = " --set method=alq --set w_bits=4 --set alq_init=" + (fp / "checkpoint.bin").string() +
+                        " --set alq_rounds=1 --set alq_epoch_basis=1 --set alq_epoch_coord=1 --set alq_epoch_prune=1"
+                        " --set alq_ste_epochs=1 --set alq_final_coord_epochs=0 --set alq_target_bits=1.0";
+  const fs::path straight = fx.root / "alq", split = fx.root / "alq_split";
+  Run r = run(fx.args(straight, 4) + q);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.output, Contains("ALQ: average weight bits"));
+  const json s = json::parse(slurp(straight / "summary.json"));
+  REQUIRE(s.contains("alq"));
+  const json& a = s.at("alq");
+  const double bits = a.at("avg_weight_bits").get<double>();
+  CHECK(bits <= 1.0);
+  CHECK(bits > 0.9);  // the paper's rule stops at the budget, within a few groups
+  // Every conv and the classifier are ALQ layers (first and last quantized by default).
+  CHECK(a.at("layers").size() == 20);
+  CHECK(s.at("avg_weight_bits").get<double>() == Approx(bits).epsilon(1e-12));
+  // Weights-only storage: every layer is ALQ, so it is the sum of the layers' bytes.
+  CHECK(a.at("fp32_weight_bytes") == 4 * 268336);
+  int64_t hist = 0, groups = 0, bytes = 0;
+  for (auto& h : a.at("bits_histogram")) hist += h.get<int64_t>();
+  for (auto& l : a.at("layers")) groups += l.at("groups").get<int64_t>(), bytes += l.at("bytes").get<int64_t>();
+  CHECK(hist == groups);
+  CHECK(a.at("weight_bytes") == bytes);
+  CHECK(a.at("compression_ratio").get<double>() == Approx(4.0 * 268336 / static_cast<double>(bytes)).epsilon(1e-12));
+  CHECK(s.at("weight_storage").at("weight_bytes") == bytes);
+  std::vector<std::string> phases;
+  std::ifstream m(straight / "metrics.jsonl");
+  for (std::string line; std::getline(m, line);) phases.push_back(json::parse(line).at("alq_phase"));
+  CHECK(phases == std::vector<std::string>{"basis", "coordinate", "prune", "ste"});
+  // The export (rule binary_bases, pixel-wise groups) evaluates to the same accuracy and loss.
+  Run e = run("--eval " + (straight / "model.lbq").string() + " --set data=" + fx.data.string());
+  INFO(e.output);
+  CHECK(e.status == 0);
+  char acc[32];
+  std::snprintf(acc, sizeof acc, "%.2f%%", 100 * s.at("final_test_acc").get<double>());
+  CHECK_THAT(e.output, Contains(acc));
+  // Interrupted after the coordinate epoch and resumed: the same losses, bit for bit.
+  REQUIRE(run(fx.args(split, 4) + q + " --stop-after-epochs 2").status == 0);
+  Run b = run("--resume " + split.string());
+  INFO(b.output);
+  REQUIRE(b.status == 0);
+  const auto la = losses(straight / "steps.jsonl"), lb = losses(split / "steps.jsonl");
+  REQUIRE(la.size() == 8);
+  REQUIRE(lb.size() == la.size());
+  for (size_t i = 0; i < la.size(); ++i) CHECK(la[i] == lb[i]);
+  CHECK(json::parse(slurp(split / "summary.json")).at("alq").at("avg_weight_bits") == a.at("avg_weight_bits"));
+  // The pipeline length is checked against epochs.
+  Run bad = run(fx.args(fx.root / "alq_bad", 3) + q);
+  CHECK(bad.status == 2);
+  CHECK_THAT(bad.output, Contains("ALQ pipeline") && Contains("4 epochs"));
+  Run bad2 = run(fx.args(fx.root / "alq_bad2", 4) + q + " --set w_bits=32");
+  CHECK(bad2.status == 2);
+  CHECK_THAT(bad2.output, Contains("w_bits = I_max"));
+  Run bad3 = run(fx.args(fx.root / "alq_bad3", 4) + q + " --set first_layer=same");
+  CHECK(bad3.status == 2);
+  CHECK_THAT(bad3.output, Contains("alq_first_layer"));
+}

@@ -20,6 +20,12 @@
 // JSON header; the papers' storage accounting counts the codes at `bits` each and the
 // scales at 32 bits each (storage_bits()).
 //
+// Groups: element i belongs to group g = i / group_size when group_interleave = 1 (every
+// method but ALQ). ALQ's pixel-wise conv groups (one per output channel and kernel
+// position, spanning the input channels) are strided; with group_interleave = k > 1,
+//   g(i) = (i / (group_size k)) k + i % k
+// (k = kh kw: the elements of a group are k apart inside one output channel).
+//
 // ALQ (w = sum_j alpha_{g,j} b_j with k binary bases per group) uses rule "binary_bases":
 //   w[i] = sum_{j=0}^{bits-1} scales[g * bits + j] * (2 * bit_j(codes[i]) - 1),  summed
 //   in order j = 0, 1, ... in float,
@@ -47,9 +53,15 @@ struct QuantCodes {
   std::vector<float> levels;      // scaled_codebook: 2^bits entries; binary_bases: empty
   std::vector<float> scales;      // per group; empty = no scale (scaled_codebook only)
   int64_t group_size = 0;         // codes per group (numel = one group for the tensor)
+  int64_t group_interleave = 1;   // > 1: strided groups (ALQ pixel-wise), see group_of()
 
   int64_t numel() const { return numel_of(shape); }
   int64_t num_groups() const { return group_size > 0 ? (numel() + group_size - 1) / group_size : 0; }
+  // The group of element i (see the file comment).
+  int64_t group_of(int64_t i) const {
+    if (group_interleave == 1) return i / group_size;
+    return (i / (group_size * group_interleave)) * group_interleave + i % group_interleave;
+  }
   // Bytes of the packed code stream: ceil(numel * bits / 8).
   int64_t code_bytes() const { return (numel() * bits + 7) / 8; }
   // The papers' accounting, rounded to whole bytes per tensor: packed codes + 32-bit scales.
@@ -61,6 +73,9 @@ struct QuantCodes {
     LOWBIT_CHECK(static_cast<int64_t>(codes.size()) == numel(), what, ": ", codes.size(), " codes for shape ",
                  shape_str(shape), ", expected ", numel());
     LOWBIT_CHECK(group_size > 0, what, ": group_size = ", group_size, ", expected > 0");
+    LOWBIT_CHECK(group_interleave >= 1 && (group_interleave == 1 || numel() % (group_size * group_interleave) == 0),
+                 what, ": group_interleave = ", group_interleave, " with group_size ", group_size, " does not tile ",
+                 numel(), " codes");
     const uint64_t limit = bits == 32 ? (uint64_t(1) << 32) : (uint64_t(1) << bits);
     for (size_t i = 0; i < codes.size(); ++i)
       LOWBIT_CHECK(codes[i] < limit, what, ": code ", codes[i], " at index ", i, " does not fit in ", bits, " bits");
@@ -81,7 +96,7 @@ struct QuantCodes {
   // The dequantization rule (see the file comment).
   float value(int64_t i) const {
     const uint32_t c = codes[static_cast<size_t>(i)];
-    const int64_t g = i / group_size;
+    const int64_t g = group_of(i);
     if (rule == "binary_bases") {
       float w = 0.f;
       for (int j = 0; j < bits; ++j)

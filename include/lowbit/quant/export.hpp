@@ -78,6 +78,7 @@ inline void export_quantized(const nn::Module& model, const std::string& path,
                       {"n_scales", c.scales.size()},
                       {"offset", data.size()},
                       {"code_bytes", packed.size()}});
+    if (c.group_interleave != 1) qtable.back()["group_interleave"] = c.group_interleave;  // ALQ pixel-wise
     data.append(reinterpret_cast<const char*>(packed.data()), packed.size());
     data.append(reinterpret_cast<const char*>(c.scales.data()), c.scales.size() * sizeof(float));
   }
@@ -122,6 +123,7 @@ inline QuantizedModelFile read_quantized(const std::string& path) {
       c.bits = e.at("bits");
       c.rule = e.at("rule");
       c.group_size = e.at("group_size");
+      c.group_interleave = e.value("group_interleave", int64_t(1));
       c.levels = e.at("levels").get<std::vector<float>>();
       const uint64_t off = e.at("offset"), nbytes = e.at("code_bytes"), ns = e.at("n_scales");
       const char* p = span(off, nbytes + 4 * ns, "weight '" + name + "'");

@@ -1,7 +1,9 @@
 // Quantization: the framework (codes, quantizer interfaces, quantized layers, spec ->
-// LayerFactory, summary, export), the STE baselines (DoReFa, BWN, PACT) and APoT.
+// LayerFactory, summary, export), the STE baselines (DoReFa, BWN, PACT), SLB, APoT and ALQ.
 // docs/quantization.md explains all of it.
 #pragma once
+#include "alq.hpp"
+#include "alq_act.hpp"
 #include "apot.hpp"  // with apot_levels.hpp; apot_hooks.hpp comes through spec.hpp
 #include "bwn.hpp"
 #include "codes.hpp"

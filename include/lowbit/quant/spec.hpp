@@ -21,6 +21,11 @@
 // Method "apot" (quant/apot.hpp) takes w_bits and a_bits in {2..5, 32}; its options (apot_*
 // config keys) pick the level set, WN, RCF; its 8bit policy is the authors' 8-bit
 // first/last-layer weight (Uniform8Weight); a_quant is not used.
+// Method "alq" (quant/alq.hpp) takes w_bits = I_max, the most
+// binary bases per group, and a_bits in {1..8, 32} ({-1,+1} activation bases, quant/alq_act.hpp);
+// its layers follow the same first/last policies, whose defaults here are fp32: set first =
+// last = Same for the paper's setting (every layer quantized; train_cifar does this through
+// alq_first_layer / alq_last_layer, default "same").
 //
 // options: the method's own settings as a JSON object (e.g. SLB's temperature schedule);
 // the method's header reads them with its defaults and rejects keys it does not know.
@@ -35,6 +40,8 @@
 #include "../nn/factory.hpp"
 #include "apot.hpp"
 #include "apot_hooks.hpp"
+#include "alq.hpp"
+#include "alq_act.hpp"
 #include "bwn.hpp"
 #include "dorefa.hpp"
 #include "layers.hpp"
@@ -69,7 +76,7 @@ struct QuantSpec {
 
   // The methods make_factory knows.
   static const std::vector<std::string>& methods() {
-    static const std::vector<std::string> m{"fp32", "ste", "slb", "apot"};
+    static const std::vector<std::string> m{"fp32", "ste", "slb", "apot", "alq"};
     return m;
   }
 
@@ -99,6 +106,13 @@ struct QuantSpec {
       LOWBIT_CHECK(apot_ok(w_bits), "QuantSpec: method apot needs w_bits 2..5 or 32, got ", w_bits);
       LOWBIT_CHECK(apot_ok(a_bits), "QuantSpec: method apot needs a_bits 2..5 or 32, got ", a_bits);
       ApotConfig::from_options(options);  // rejects unknown keys and values
+    }
+    // ALQ (quant/alq.hpp): w_bits is I_max, the most binary bases a group may hold; a_bits
+    // (< 32) quantizes layer inputs with {-1,+1} bases (quant/alq_act.hpp).
+    if (method == "alq") {
+      LOWBIT_CHECK(w_bits != 32, "QuantSpec: method alq needs w_bits = I_max, the most bases per group (6 for the "
+                   "CIFAR VGG, 8 for ResNets), got 32");
+      alq::Options::from_json(options);
     }
   }
 
@@ -149,15 +163,17 @@ inline nn::LayerFactory make_factory(const QuantSpec& spec, bool frozen) {
   // first_conv / last_fc weights (Uniform8Weight, method-notes §1.5).
   const bool apot = spec.method == "apot";
   const ApotConfig apot_cfg = apot ? ApotConfig::from_options(spec.options) : ApotConfig{};
-  auto make_wq = [frozen, method = spec.method, slb_init, apot, apot_cfg](int bits) -> WeightQuantizerMaker {
-    return [frozen, bits, method, slb_init, apot, apot_cfg](const Tensorf& init) -> std::shared_ptr<WeightQuantizer> {
+  // ALQ: the group layout depends on the layer's role (channel-wise for the first conv).
+  auto make_wq = [frozen, spec, slb_init, apot, apot_cfg](int bits, nn::LayerRole role) -> WeightQuantizerMaker {
+    return [frozen, spec, bits, role, slb_init, apot, apot_cfg](const Tensorf& init) -> std::shared_ptr<WeightQuantizer> {
       if (bits == 32) return std::make_shared<FullPrecisionWeight>(init);
       if (frozen) return std::make_shared<FrozenWeight>(init.shape(), bits);
-      if (method == "slb") return std::make_shared<SlbWeight>(init, bits, slb_init);
+      if (spec.method == "slb") return std::make_shared<SlbWeight>(init, bits, slb_init);
       if (apot) {
         if (bits == 8) return std::make_shared<Uniform8Weight>(init);
         return std::make_shared<ApotWeight>(init, bits, apot_cfg);
       }
+      if (spec.method == "alq") return alq::make_weight(init, role, spec.options, bits);  // w_bits = I_max
       if (bits == 1) return std::make_shared<BinaryWeight>(init);
       return std::make_shared<DoReFaWeight>(init, bits);
     };
@@ -165,6 +181,7 @@ inline nn::LayerFactory make_factory(const QuantSpec& spec, bool frozen) {
   auto make_aq = [spec, apot, apot_cfg](int bits) -> std::shared_ptr<ActivationQuantizer> {
     if (bits == 32) return nullptr;
     if (apot) return std::make_shared<ApotActivation>(bits, apot_cfg);
+    if (spec.method == "alq") return std::make_shared<alq::AlqActivation>(bits);
     if (spec.a_quant == "pact") return std::make_shared<PactActivation>(bits, spec.pact_alpha);
     return std::make_shared<DoReFaActivation>(bits);
   };
@@ -172,12 +189,12 @@ inline nn::LayerFactory make_factory(const QuantSpec& spec, bool frozen) {
   f.conv = [spec, make_wq, make_aq](const nn::ConvSpec& s, Generator& g) -> std::shared_ptr<nn::Module> {
     const QuantSpec::Bits b = spec.bits_for(s.role);
     if (b.w == 32 && b.a == 32) return std::make_shared<nn::Conv2d>(s.in, s.out, s.kernel, s.stride, s.pad, s.bias, g);
-    return std::make_shared<QConv2d>(s, make_wq(b.w), make_aq(b.a), g);
+    return std::make_shared<QConv2d>(s, make_wq(b.w, s.role), make_aq(b.a), g);
   };
   f.linear = [spec, make_wq, make_aq](const nn::LinearSpec& s, Generator& g) -> std::shared_ptr<nn::Module> {
     const QuantSpec::Bits b = spec.bits_for(s.role);
     if (b.w == 32 && b.a == 32) return std::make_shared<nn::Linear>(s.in, s.out, s.bias, g);
-    return std::make_shared<QLinear>(s, make_wq(b.w), make_aq(b.a), g);
+    return std::make_shared<QLinear>(s, make_wq(b.w, s.role), make_aq(b.a), g);
   };
   return f;
 }
@@ -194,6 +211,7 @@ inline std::unique_ptr<MethodHooks> make_hooks(const QuantSpec& spec) {
   spec.validate();
   if (spec.method == "slb") return std::make_unique<SlbHooks>(spec.options);  // SLB (issue 6)
   if (spec.method == "apot") return std::make_unique<ApotHooks>();  // logs the alphas per epoch
+  if (spec.method == "alq") return std::make_unique<alq::AlqHooks>(spec.options);  // its optimizer and phases
   return std::make_unique<MethodHooks>();
 }
 

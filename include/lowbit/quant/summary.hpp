@@ -8,7 +8,9 @@
 //   fp32_bytes  = the same model with every conv/linear weight in FP32 and no scales
 //   compression_ratio = fp32_bytes / model_bytes
 //   avg_weight_bits   = sum_l numel(W_l) bits_l / sum_l numel(W_l)   over conv/linear weights
-//                       (32 for FP32 layers; scales are not included)
+//                       (32 for FP32 layers; scales are not included). For rule binary_bases
+//                       (ALQ) bits_l is the layer's average number of active bases, i.e. the
+//                       nonzero coordinates x group size / numel, not the stored code width.
 //
 // Latent parameters (the float W that DoReFa trains, SLB's logits) are training state, not
 // model state: they are not counted. model_bytes is exactly the data section of the file
@@ -46,6 +48,7 @@ namespace quant {
 struct LayerRow {
   std::string name, type, quantizer, act_quantizer;  // quantizer "-" for FP32 layers
   int w_bits = 32, a_bits = 32;
+  double avg_w_bits = 32;     // = w_bits, except rule binary_bases (ALQ): active bases per weight
   int64_t weight_params = 0;  // elements of the weight
   int64_t params = 0;         // weight + bias + activation-quantizer parameters
   int64_t storage_bits = 0;   // 8 * packed code bytes + 32 * (scales + bias + aq params), or 32 * params
@@ -219,10 +222,17 @@ inline ModelSummary summary(nn::Module& model, const Shape& input_shape = {1, 3,
         const QuantCodes codes = q->codes();
         r.storage_bits = 8 * codes.code_bytes() + 32 * (static_cast<int64_t>(codes.scales.size()) + bias + aqp);
         code_bytes += codes.code_bytes();
+        r.avg_w_bits = r.w_bits;
+        if (codes.rule == "binary_bases") {  // ALQ: a zero coordinate is a pruned basis
+          int64_t active = 0;
+          for (float a : codes.scales) active += a != 0.f;
+          r.avg_w_bits = static_cast<double>(active * codes.group_size) / static_cast<double>(r.weight_params);
+        }
         scale_values += static_cast<int64_t>(codes.scales.size());
         quantized_weight_elems += r.weight_params;
       } else {
         r.storage_bits = 32 * r.params;
+        r.avg_w_bits = r.w_bits;
       }
       LOWBIT_CHECK(!q->last_output_shape().empty(), "summary: quantized layer '", name,
                    "' was not reached by the forward pass");
@@ -239,7 +249,7 @@ inline ModelSummary summary(nn::Module& model, const Shape& input_shape = {1, 3,
       continue;
     }
     s.weight_params += r.weight_params;
-    weight_bits_sum += static_cast<double>(r.weight_params) * r.w_bits;
+    weight_bits_sum += static_cast<double>(r.weight_params) * r.avg_w_bits;
     s.macs += r.macs;
     s.fixops += r.fixops;
     s.fixops_uniform += r.fixops_uniform;
