@@ -13,7 +13,8 @@
 #   APOT_SET       extra "key=value" overrides for every stage, space separated, e.g. a smoke
 #                  test: APOT_SET="train_per_class=20 epochs=1 test_images=500"
 #   TRAIN_CIFAR    the trainer binary (default build/bin/train_cifar)
-# A stage whose summary.json exists is skipped, so an interrupted script can be rerun.
+# A stage whose summary.json exists is skipped, so an interrupted script can be rerun (an
+# unfinished stage is started over).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUNS="${1:-runs/apot}"
@@ -35,7 +36,11 @@ stage() {
   local init=()
   [ -n "$from" ] && init=(--init-from "$RUNS/$from/checkpoint.bin")
   echo "== $name: $cfg ${init[*]} $*" >&2
-  "$TRAIN" --config "$ROOT/examples/configs/$cfg" "${SETS[@]}" --set "out=$out" "${init[@]}" "$@"
+  mkdir -p "$RUNS"
+  rm -rf "$out"  # an interrupted earlier attempt (no summary.json) starts over
+  # the trainer's output goes to stderr and RUNS_DIR/NAME.log; stdout stays free for tables
+  "$TRAIN" --config "$ROOT/examples/configs/$cfg" "${SETS[@]}" --set "out=$out" "${init[@]}" "$@" 2>&1 |
+    tee "$RUNS/$name.log" >&2
 }
 
 stage fp32 apot_resnet20_fp32.json ""

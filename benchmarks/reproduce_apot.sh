@@ -40,6 +40,7 @@ variant() {  # variant NAME INIT_STAGE key=value...
   local extra=()
   for kv in "$@"; do extra+=(--set "$kv"); done
   echo "== $name: $* (from $from)" >&2
+  mkdir -p "$RUNS"
   "$TRAIN" --config "$ROOT/examples/configs/apot_resnet20_3bit.json" "${SETS[@]}" "${extra[@]}" \
     --set "out=$out" --init-from "$RUNS/$from/checkpoint.bin" 2>&1 | tee "$RUNS/$name.log" >&2 || true
 }

@@ -8,9 +8,11 @@
 //   W^ = alpha * Pi_Q(1,b)( clip(W~ / alpha, -1, 1) )           RCF, Eq. 7
 // Activations (step 3), unsigned levels, inputs are ReLU outputs:
 //   X^ = alpha_x * Pi_Q(1,b)( min(X / alpha_x, 1) )
-// Pi = projection to the nearest level of the (normalized) set. Ties (a value exactly half
-// way between two levels) go to the level of SMALLER magnitude (towards zero); the
-// authors' argmin leaves ties to the order of a Python set, so no choice matches it.
+// Pi = projection to the nearest level of the (normalized) set: the level index of |r| is the
+// number of midpoints (m_j + m_{j+1}) / 2 (computed in the quantizer's float type) strictly
+// below |r|, so ties (a value exactly half way between two levels) go to the level of SMALLER
+// magnitude (towards zero); the authors' argmin leaves ties to the order of a Python set, so
+// no choice matches it. A count of comparisons has no branches: APoT's sets have <= 32 levels.
 //
 // Gradients (r = W~ / alpha, q = Pi(clip(r)); the STE replaces dPi/dr by 1, Sec. 2.5):
 //   dW^/dW~    = 1                         |r| <= 1
@@ -32,7 +34,8 @@
 //                                                                    Algorithm 1 step 8)
 //     detached statistics (the CIFAR code): dL/dW_j = g_j / s
 //   (at sigma = 0 every y_j = 0 and the second term is taken as 0.)
-// alpha gradients are summed in double over the whole tensor and rounded once.
+// alpha gradients are summed in double over fixed chunks of 4096 elements (in parallel), the
+// chunk sums added in order and rounded once: the same bits for any number of threads.
 //
 // Options (config keys apot_*, QuantSpec::options; ApotConfig::from_options):
 //   levels        apot | uniform | pot                 the level set (apot_levels.hpp)
@@ -62,7 +65,9 @@
 // Rows in docs/gradients.md ("APoT"); tests in tests/test_apot.cpp.
 #pragma once
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -138,24 +143,69 @@ struct ApotConfig {
 // Projection to the nearest level
 
 namespace detail {
-// The magnitude set M (ascending, M[0] = 0, M.back() = 1) in the quantizer's precision.
+// The magnitude set M (ascending, M[0] = 0, M.back() = 1) in the quantizer's precision,
+// with the midpoints between neighbours.
 template <class T>
 struct NearestLevel {
+  static constexpr size_t kMaxMid = 31;  // up to 32 levels (M(5))
   std::vector<T> m;
+  std::array<T, kMaxMid> mid;            // padded with +inf, so the count loop has a fixed length
   explicit NearestLevel(const std::vector<double>& mags) {
-    LOWBIT_CHECK(!mags.empty() && mags.front() == 0.0 && mags.back() == 1.0,
-                 "NearestLevel: a magnitude set must run from 0 to 1");
+    LOWBIT_CHECK(!mags.empty() && mags.size() <= kMaxMid + 1 && mags.front() == 0.0 && mags.back() == 1.0,
+                 "NearestLevel: a magnitude set must run from 0 to 1 with at most 32 levels");
     for (double v : mags) m.push_back(static_cast<T>(v));
+    mid.fill(std::numeric_limits<T>::infinity());
+    for (size_t j = 0; j + 1 < m.size(); ++j) mid[j] = (m[j] + m[j + 1]) / T(2);
   }
-  // Index of the level nearest to a >= 0 (a > 1 -> the top level); ties -> the smaller.
+  // Index of the level nearest to a (a > 1 -> the top level, a <= 0 -> 0); ties -> the smaller.
   size_t index(T a) const {
-    const auto it = std::lower_bound(m.begin(), m.end(), a);  // first level >= a
-    if (it == m.end()) return m.size() - 1;
-    const size_t hi = static_cast<size_t>(it - m.begin());
-    if (hi == 0) return 0;
-    return (m[hi] - a < a - m[hi - 1]) ? hi : hi - 1;
+    unsigned k = 0;
+    for (size_t j = 0; j < kMaxMid; ++j) k += a > mid[j];
+    return k;
   }
 };
+
+// y_i = alpha * (+-) m[index(|x_i / alpha|)]: the forward of both RCF ops (signed: the sign
+// of x; unsigned: negatives have index 0). Local copies of the tables let the compiler keep
+// them in registers and vectorize the fixed-length count. Equal, bit for bit, to
+// alpha * codebook[signed_code(x / alpha)] (codes()), since the codebook holds -m exactly.
+template <class T>
+Tensor<T> project_scaled(const Tensor<T>& x, T a, const NearestLevel<T>& p, bool is_signed) {
+  std::array<T, NearestLevel<T>::kMaxMid> mid = p.mid;
+  std::array<T, NearestLevel<T>::kMaxMid + 1> lv{};
+  for (size_t j = 0; j < p.m.size(); ++j) lv[j] = p.m[j];
+  Tensor<T> y = Tensor<T>::empty(x.shape());
+  const T* px = x.data();
+  T* py = y.data();
+  const int64_t n = x.numel();
+#pragma omp parallel for if (n > kParallelGrain)
+  for (int64_t i = 0; i < n; ++i) {
+    const T r = px[i] / a;
+    const T u = is_signed ? std::abs(r) : r;
+    unsigned k = 0;
+    for (size_t j = 0; j < NearestLevel<T>::kMaxMid; ++j) k += u > mid[j];
+    py[i] = a * ((is_signed && r < T(0)) ? -lv[k] : lv[k]);
+  }
+  return y;
+}
+
+// sum_i f(i) for i < n in double: fixed chunks summed in parallel, then in order (the
+// result does not depend on the thread count, so resumed runs stay bit-exact).
+template <class F>
+double chunked_sum(int64_t n, F f) {
+  constexpr int64_t kChunk = 4096;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  std::vector<double> part(static_cast<size_t>(chunks), 0.0);
+#pragma omp parallel for if (chunks > 1)
+  for (int64_t c = 0; c < chunks; ++c) {
+    double s = 0;
+    for (int64_t i = c * kChunk; i < std::min(n, (c + 1) * kChunk); ++i) s += f(i);
+    part[static_cast<size_t>(c)] = s;
+  }
+  double s = 0;
+  for (double v : part) s += v;
+  return s;
+}
 
 // Signed code of r = x / alpha: (|M| - 1) + sign(r) * j, j = nearest magnitude of |r|; the
 // signed set is ascending with 0 at index |M| - 1 (apot_level_set).
@@ -248,7 +298,7 @@ Tensor<T> apot_weight_rcf(const Tensor<T>& x, const Tensor<T>& alpha, const std:
   const detail::NearestLevel<T> p(mags);
   const std::vector<T> book = detail::signed_codebook(p);
   // forward: r = x / alpha, code, alpha * level (the export's dequantization, bit for bit)
-  Tensor<T> y = lowbit::detail::map(x, [&](T v) { return a * book[detail::signed_code(v / a, p)]; });
+  Tensor<T> y = detail::project_scaled(x, a, p, /*is_signed=*/true);
   if (autograd::needs_grad({&x, &alpha}))
     autograd::record(y, "apot_weight_rcf", {&x, &alpha},
                      [xd = x.detach(), a, book, p, ashape = alpha.shape(), gx = x.requires_grad(),
@@ -259,15 +309,16 @@ Tensor<T> apot_weight_rcf(const Tensor<T>& x, const Tensor<T>& alpha, const std:
                            return (grad_outside_pass || std::abs(xv / a) <= T(1)) ? gv : T(0);
                          });
                        if (ga) {  // Eq. 8: sign(r) outside, q - r inside (Eq. 11: 0 inside)
-                         double s = 0;
-                         for (int64_t i = 0; i < xd.numel(); ++i) {
-                           const T r = xd.data()[i] / a;
+                         const T* px = xd.data();
+                         const T* pg = g.data();
+                         const double s = detail::chunked_sum(xd.numel(), [&](int64_t i) {
+                           const T r = px[i] / a;
                            double d;
                            if (std::abs(r) > T(1)) d = r > T(0) ? 1.0 : -1.0;
                            else if (alpha_grad == ApotAlphaGrad::Pact) d = 0.0;
                            else d = static_cast<double>(book[detail::signed_code(r, p)]) - static_cast<double>(r);
-                           s += static_cast<double>(g.data()[i]) * d;
-                         }
+                           return static_cast<double>(pg[i]) * d;
+                         });
                          da = Tensor<T>::full(ashape, static_cast<T>(s));
                        }
                        return std::vector<Tensor<T>>{dx, da};
@@ -280,8 +331,7 @@ template <class T>
 Tensor<T> apot_activation_rcf(const Tensor<T>& x, const Tensor<T>& alpha, const std::vector<double>& mags) {
   const T a = detail::checked_alpha(alpha, "apot_activation_rcf");
   const detail::NearestLevel<T> p(mags);
-  auto level = [&p](T r) { return p.m[p.index(std::max(r, T(0)))]; };
-  Tensor<T> y = lowbit::detail::map(x, [&](T v) { return a * level(v / a); });
+  Tensor<T> y = detail::project_scaled(x, a, p, /*is_signed=*/false);  // r <= 0 -> level 0
   if (autograd::needs_grad({&x, &alpha}))
     autograd::record(y, "apot_activation_rcf", {&x, &alpha},
                      [xd = x.detach(), a, p, ashape = alpha.shape(), gx = x.requires_grad(),
@@ -290,14 +340,13 @@ Tensor<T> apot_activation_rcf(const Tensor<T>& x, const Tensor<T>& alpha, const 
                        if (gx)  // zero above the top only (CIFAR code)
                          dx = lowbit::detail::zip(g, xd, [a](T gv, T xv) { return xv / a > T(1) ? T(0) : gv; });
                        if (ga) {  // 1 above the top, q - r below
-                         double s = 0;
-                         for (int64_t i = 0; i < xd.numel(); ++i) {
-                           const T r = xd.data()[i] / a;
-                           const double d = r > T(1) ? 1.0
-                                                     : static_cast<double>(p.m[p.index(std::max(r, T(0)))]) -
-                                                           static_cast<double>(r);
-                           s += static_cast<double>(g.data()[i]) * d;
-                         }
+                         const T* px = xd.data();
+                         const T* pg = g.data();
+                         const double s = detail::chunked_sum(xd.numel(), [&](int64_t i) {
+                           const T r = px[i] / a;
+                           const double d = r > T(1) ? 1.0 : static_cast<double>(p.m[p.index(r)]) - static_cast<double>(r);
+                           return static_cast<double>(pg[i]) * d;
+                         });
                          da = Tensor<T>::full(ashape, static_cast<T>(s));
                        }
                        return std::vector<Tensor<T>>{dx, da};
