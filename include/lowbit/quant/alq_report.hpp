@@ -129,9 +129,9 @@ inline Report report(const nn::Module& model) {
         rep.pruned_out_channels += lr.pruned_out_channels;
         rep.layers.push_back(std::move(lr));
       } else if (q->wq->quantized()) {  // another quantizer: its codes at their bits + scales
-        const QuantCodes c = q->codes();
-        bit_sum += static_cast<double>(c.bits) * static_cast<double>(n);
-        rep.weight_bytes += c.storage_bytes();
+        const QuantCodes codes = q->codes();
+        bit_sum += static_cast<double>(codes.bits) * static_cast<double>(n);
+        rep.weight_bytes += codes.storage_bytes();
       } else {
         fp_weight_values += n;
         bit_sum += 32.0 * static_cast<double>(n);
