@@ -3,8 +3,11 @@
 # subset, one budget for every row, one command:
 #
 #   benchmarks/reproduce_slb.sh            # 10,000 training images (1000 per class), the full
-#                                          # 10,000-image test set, 20 epochs (about 2 hours
-#                                          # on 2 cores for all rows)
+#                                          # 10,000-image test set, 20 epochs
+#   (Run time, not measured as a whole: 200,000 training images per row; bench_slb's 1-thread
+#   step times on a loaded 2-core machine (docs/performance.md) give about 20 minutes for the
+#   FP32 row and up to 1.45x that for SLB with SBN, several hours for the table. On a busy
+#   machine pass --set threads=1: there, 2-thread steps were 3x slower than 1-thread ones.)
 #   SLB_TINY=1 benchmarks/reproduce_slb.sh # 200 training images, 500 test images, 1 epoch:
 #                                          # proves the script end to end in a few minutes
 #
