@@ -237,7 +237,7 @@ TEST_CASE("report: an SLB-like run with layers and a weight histogram gets every
                       {"a_bits", 32}, {"weight_params", 432}, {"params", 432}, {"storage_bits", 13824}, {"macs", 442368}});
     layers.push_back({{"name", "layer1.0.conv1"}, {"type", "QConv2d"}, {"quantizer", "SLB"}, {"act_quantizer", "DoReFa"},
                       {"w_bits", 2}, {"a_bits", 2}, {"weight_params", 2304}, {"params", 9216}, {"storage_bits", 4608},
-                      {"macs", 2359296}});
+                      {"macs", 2359296}, {"avg_bits", 1.5}});
     std::ofstream(d / "summary.json") << nlohmann::json{{"model", "resnet20"}, {"method", "slb"}, {"w_bits", 2},
                                                         {"a_bits", 2}, {"epochs", 3}, {"final_test_acc", 0.57},
                                                         {"best_test_acc", 0.57}, {"wall_s", 12.5}, {"images_per_s", 400.0},
@@ -253,6 +253,8 @@ TEST_CASE("report: an SLB-like run with layers and a weight histogram gets every
   CHECK_THAT(html, !Contains("Sections left out"));
   CHECK(count(html, "<svg ") == 3 + 3 + 1 + 2);  // curves, SLB, one histogram, two bar charts
   CHECK_THAT(html, Contains("57.00%") && Contains("layer1.0.conv1"));
+  // ALQ's fractional bits per layer (avg_bits) win over the nominal w_bits in the table.
+  CHECK_THAT(html, Contains("<td class=\"num\">1.5</td>"));
 
   // Two runs overlay: the loss plot holds train and test of each.
   const fs::path d2 = temp_run("slb2");

@@ -60,7 +60,7 @@ struct LayerRow {
     return {{"name", name},     {"type", type},     {"quantizer", quantizer}, {"act_quantizer", act_quantizer},
             {"w_bits", w_bits}, {"a_bits", a_bits}, {"weight_params", weight_params}, {"params", params},
             {"storage_bits", storage_bits}, {"macs", macs}, {"pot_terms", pot_terms}, {"fixops", fixops},
-            {"fixops_uniform", fixops_uniform}};
+            {"fixops_uniform", fixops_uniform}, {"avg_bits", avg_w_bits}};
   }
 };
 
