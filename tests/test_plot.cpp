@@ -173,6 +173,11 @@ TEST_CASE("plot: a line plot of known data has its series, points, ticks and leg
   bad.title = "bad";
   bad.series.push_back({"s", {1, 2}, {1}});
   CHECK_THROWS_WITH(io::svg_line_plot(bad), Contains("series 's' has 2 x values and 1 y values"));
+  // A log axis has a tick per decade, labelled with the power of ten.
+  const std::string logsvg = io::svg_line_plot({"tau", "epoch", "tau", {{"tau", {1, 2, 3}, {10, 0.8, 0.02}}}, true, 300, 200});
+  CHECK(xml_problem(logsvg).empty());
+  CHECK(count(logsvg, "<g class=\"tick y\"") == 4);  // 0.01, 0.1, 1, 10
+  CHECK_THAT(logsvg, Contains(">0.01</text>") && Contains(">10</text>") && !Contains(">3</text>"));
   io::LinePlot logp{"t", "x", "y", {{"tau", {1, 2}, {0.5, -1}}}, true, 300, 200};
   CHECK_THROWS_WITH(io::svg_line_plot(logp), Contains("log y axis needs y > 0"));
 }

@@ -230,7 +230,12 @@ inline std::string svg_line_plot(const LinePlot& p) {
   std::ostringstream os;
   const int rows = static_cast<int>(p.series.size()), height = p.height + detail::kLegendRow * rows;
   detail::open_svg(os, p.width, height, p.title);
-  const std::vector<double> yt = p.log_y ? nice_ticks(std::floor(ymin), std::ceil(ymax), 6) : nice_ticks(ymin, ymax);
+  // A log axis gets one tick per decade: a tick at 10^0.5 would read "3" for 3.16.
+  std::vector<double> yt;
+  if (p.log_y)
+    for (double e = std::floor(ymin); e <= std::max(std::ceil(ymax), std::floor(ymin) + 1); e += 1) yt.push_back(e);
+  else
+    yt = nice_ticks(ymin, ymax);
   const detail::Frame f = detail::axes(os, p.width, height, nice_ticks(xmin, xmax), yt, xmin, xmax, p.log_y,
                                        p.xlabel, p.ylabel, 46, rows);
   std::vector<detail::LegendItem> items;
