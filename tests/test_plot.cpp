@@ -247,7 +247,9 @@ TEST_CASE("report: an SLB-like run with layers and a weight histogram gets every
                                                         {"a_bits", 2}, {"epochs", 3}, {"final_test_acc", 0.57},
                                                         {"best_test_acc", 0.57}, {"wall_s", 12.5}, {"images_per_s", 400.0},
                                                         {"model_bytes", 82152}, {"avg_weight_bits", 2.1198},
-                                                        {"layers", layers}, {"config", {{"model", "resnet20"}, {"lr", 0.1}}}};
+                                                        {"layers", layers},
+                                                        {"config", {{"model", "resnet20"}, {"lr", 0.1}, {"slb_t_end", 10},
+                                                                    {"alq_rounds", 5}}}};
     std::ofstream(d / "weight_hist.json") << nlohmann::json{
         {"layers", {{{"name", "layer1.0.conv1"}, {"values", {-0.9, -0.1, 0.0, 0.2, 0.8}}, {"levels", {-1, 0, 1}}, {"alpha", 0.9}}}}};
   }
@@ -258,6 +260,8 @@ TEST_CASE("report: an SLB-like run with layers and a weight histogram gets every
   CHECK_THAT(html, !Contains("Sections left out"));
   CHECK(count(html, "<svg ") == 3 + 3 + 1 + 2);  // curves, SLB, one histogram, two bar charts
   CHECK_THAT(html, Contains("57.00%") && Contains("layer1.0.conv1"));
+  // Config rows: the run's own method's keys stay, another method's keys are left out.
+  CHECK_THAT(html, Contains("<td>slb_t_end</td>") && !Contains("alq_rounds"));
   // ALQ's fractional bits per layer (avg_bits) win over the nominal w_bits in the table.
   CHECK_THAT(html, Contains("<td class=\"num\">1.5</td>"));
 

@@ -234,11 +234,21 @@ inline std::string report_html(const std::vector<RunRecord>& runs) {
   os << "<h2 id=\"config\">Config</h2>\n<table><tr><th>key</th>";
   for (auto& r : runs) os << "<th>" << xml_escape(r.name) << "</th>";
   os << "</tr>\n";
+  // Keys of a method no shown run uses (e.g. alq_* in an FP32 run) are left out: they did
+  // not affect these runs.
+  std::vector<std::string> methods;
+  for (auto& r : runs)
+    if (r.summary.is_object() && r.summary.contains("method")) methods.push_back(detail::fmt_value(r.summary.at("method")));
+  auto other_method = [&](const std::string& key) {
+    for (const char* m : {"slb", "apot", "alq"})
+      if (key.rfind(std::string(m) + "_", 0) == 0) return std::find(methods.begin(), methods.end(), m) == methods.end();
+    return false;
+  };
   std::vector<std::string> keys;
   for (auto& r : runs)
     if (r.summary.is_object() && r.summary.contains("config"))
       for (auto it = r.summary.at("config").begin(); it != r.summary.at("config").end(); ++it)
-        if (std::find(keys.begin(), keys.end(), it.key()) == keys.end()) keys.push_back(it.key());
+        if (!other_method(it.key()) && std::find(keys.begin(), keys.end(), it.key()) == keys.end()) keys.push_back(it.key());
   for (auto& k : keys) {
     os << "<tr><td>" << xml_escape(k) << "</td>";
     for (auto& r : runs) {
