@@ -1,7 +1,7 @@
 // bench_slb: images/s and peak RSS of a whole ResNet-20 training step with a quantization
 // method and its hooks, i.e. what train_cifar does per step minus data loading:
-//   hooks.begin_step (SLB: temperature; SBN swap), zero_grad, forward, cross-entropy,
-//   backward, SGD step, hooks.end_step (SLB with SBN: the discrete no-grad forward).
+//   hooks.begin_step (SLB: temperature; SBN swap), forward, cross-entropy, backward, SGD step,
+//   zero_grad (set_to_none), hooks.end_step (SLB with SBN: the discrete no-grad forward).
 // Issue 6, item 7: SLB's extra work (softmax over 2^q values per weight, the SBN pass)
 // against lowbit's own FP32 step. One configuration per process, so the peak RSS is its own;
 // benchmarks/bench_slb.sh runs the configurations side by side.
@@ -92,10 +92,10 @@ int main(int argc, char** argv) {
     const quant::StepContext ctx{s, total, total, 0};
     const auto t0 = std::chrono::steady_clock::now();
     hooks->begin_step(*net, ctx);
-    opt.zero_grad();
     Tensor<float> loss = cross_entropy((*net)(x), labels);
     loss.backward();
     opt.step();
+    opt.zero_grad(/*set_to_none=*/true);  // right after the step, as train_cifar
     {
       ProfileTimer timer(true, "hooks.end_step (SBN discrete pass)");
       hooks->end_step(*net, x, ctx);

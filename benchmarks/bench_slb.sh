@@ -7,8 +7,9 @@
 #
 # One process per configuration and round (so peak RSS is per configuration); the order of
 # the configurations is reversed every other round so machine noise hits them alike. Per
-# configuration: the median over rounds of bench_slb's median step time. Prints a markdown
-# table. Environment: LOWBIT_BUILD_DIR (default <repo>/build; bench_slb is built if missing).
+# configuration: the median over rounds of bench_slb's median step time; then one more run
+# per configuration for its live memory (see below). Prints a markdown table.
+# Environment: LOWBIT_BUILD_DIR (default <repo>/build; bench_slb is built if missing).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${LOWBIT_BUILD_DIR:-$ROOT/build}"
@@ -43,6 +44,17 @@ for ((r = 0; r < ROUNDS; ++r)); do
     echo "$label|$line" >>"$tmp"
   done
 done
+# Live memory: glibc's default allocator keeps freed heap chunks resident, so peak RSS also
+# counts its fragmentation, which shifts with the order of allocations (the same FP32 step
+# measured 269 MB and 353 MB in two builds). With every allocation above 64 KB its own
+# mapping, returned to the system when freed, peak RSS is the peak of what lowbit holds.
+for c in "${CONFIGS[@]}"; do
+  IFS='|' read -r label args <<<"$c"
+  # shellcheck disable=SC2086
+  line="$(MALLOC_MMAP_THRESHOLD_=65536 "$EXE" $args "$@" --steps 2 --warmup 1)"
+  echo "live $label: $line" >&2
+  echo "live $label|$line" >>"$tmp"
+done
 python3 - "$tmp" <<'PY'
 import json, statistics, sys
 rows = {}
@@ -55,12 +67,15 @@ for raw in open(sys.argv[1]):
     rows[label].append(json.loads(js))
 def med(label, key):
     return statistics.median(r[key] for r in rows[label])
-f_ms, f_rss = med("FP32", "step_ms"), med("FP32", "peak_rss_mb")
+f_ms, f_rss, f_live = med("FP32", "step_ms"), med("FP32", "peak_rss_mb"), med("live FP32", "peak_rss_mb")
 t = rows["FP32"][0]
 print(f"ResNet-20, batch {t['batch']}, {t['threads']} threads, {len(rows['FP32'])} rounds (median step time)\n")
-print("| config | images/s | step time / FP32 | peak RSS (MB) | RSS / FP32 |")
-print("|---|---|---|---|---|")
+print("| config | images/s | step time / FP32 | peak RSS (MB) | RSS / FP32 | live peak (MB) | live / FP32 |")
+print("|---|---|---|---|---|---|---|")
 for label in order:
-    ms, rss = med(label, "step_ms"), med(label, "peak_rss_mb")
-    print(f"| {label} | {t['batch'] * 1000 / ms:.1f} | {ms / f_ms:.2f}x | {rss:.0f} | {rss / f_rss:.2f}x |")
+    if label.startswith("live "):
+        continue
+    ms, rss, live = med(label, "step_ms"), med(label, "peak_rss_mb"), med("live " + label, "peak_rss_mb")
+    print(f"| {label} | {t['batch'] * 1000 / ms:.1f} | {ms / f_ms:.2f}x | {rss:.0f} | {rss / f_rss:.2f}x "
+          f"| {live:.0f} | {live / f_live:.2f}x |")
 PY

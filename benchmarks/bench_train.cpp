@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
     std::unique_ptr<ProfileScope> scope;
     if (profile && s >= warmup) scope = std::make_unique<ProfileScope>(prof);
     const auto t0 = std::chrono::steady_clock::now();
-    opt.zero_grad();
+    opt.zero_grad(/*set_to_none=*/true);  // as train_cifar and pytorch_train.py
     Tensor<float> loss = cross_entropy((*net)(x), labels);
     loss.backward();
     {

@@ -648,12 +648,15 @@ int run_train(json cfg, const std::string& resume_dir, const std::vector<std::st
       const quant::StepContext ctx{step, sched.total_steps, steps_per_epoch, epoch};
       lr = sched.lr_at(step);
       opt->set_lr(lr);
-      opt->zero_grad();
       hooks->begin_step(*model, ctx);
       Tensor<float> logits = (*model)(b.images);
       Tensor<float> loss = cross_entropy(logits, b.labels, label_smoothing);
       loss.backward();
       opt->step();
+      // Gradients are dropped (set_to_none, PyTorch >= 2.0's default) as soon as the step has
+      // used them: none is alive during end_step (SLB's discrete pass) or the next forward,
+      // and each next first gradient becomes .grad() without a copy or an add (same values).
+      opt->zero_grad(/*set_to_none=*/true);
       hooks->end_step(*model, b.images, ctx);
       const double lv = loss.item();
       {

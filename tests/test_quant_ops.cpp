@@ -226,3 +226,73 @@ TEST_CASE("weight quantizers: weight() equals codes().dequantize() bit for bit",
   CHECK_THROWS_WITH(DoReFaWeight(init, 1), Catch::Contains("bits = 1") && Catch::Contains("BinaryWeight"));
   CHECK_THROWS_WITH(qs[0]->forward(init), Catch::Contains("call weight()"));
 }
+
+// quant/requant_conv.hpp: conv2d_requantized keeps x instead of aq(x) and quantizes again in
+// the backward. Its outputs and every gradient (x, w, b and the quantizer's alpha) must be
+// the numbers of the unfused conv2d(aq(x), w, b), bit for bit.
+TEST_CASE("conv2d_requantized: output and all gradients equal conv2d(aq(x)) bit for bit", "[quant][requant]") {
+  Generator gen(11);
+  // Inputs below 0, above the clip levels, and exactly on 0, 1 and the PACT/APoT alpha.
+  Tf x0 = Tf::uniform({2, 5, 7, 6}, gen, -0.5, 2.0);
+  for (int64_t i = 0; i < x0.numel(); i += 7) x0.data()[i] = static_cast<float>(i % 3) * 0.75f;  // 0, 0.75, 1.5
+  x0.data()[1] = 1.f;
+  const Tf w0 = Tf::randn({4, 5, 3, 3}, gen, 0.0, 0.3), b0 = Tf::randn({4}, gen);
+  const Conv2dOptions opt = Conv2dOptions::make(2, 1);
+  const Tf g = Tf::randn({2, 4, 4, 3}, gen);
+  auto make = [](int which) -> std::shared_ptr<ActivationQuantizer> {
+    if (which == 0) return std::make_shared<DoReFaActivation>(2);
+    if (which == 1) return std::make_shared<PactActivation>(3, 1.5f);
+    ApotConfig c;
+    c.a_alpha = 1.5f;
+    return std::make_shared<ApotActivation>(4, c);
+  };
+  for (int which = 0; which < 3; ++which)
+    for (bool x_grad : {true, false}) {
+      auto aq = make(which);
+      INFO(aq->type_name() << ", x requires grad: " << x_grad);
+      struct Out {
+        Tf y, dx, dw, db;
+        std::vector<Tf> dalpha;
+      };
+      auto run = [&](bool fused) {
+        Tf x = x0.clone(), w = w0.clone().set_requires_grad(), b = b0.clone().set_requires_grad();
+        if (x_grad) x.set_requires_grad();
+        aq->zero_grad(/*set_to_none=*/true);
+        Out o;
+        o.y = fused ? conv2d_requantized(x, aq, w, b, opt) : conv2d((*aq)(x), w, b, opt);
+        o.y.backward(g);
+        if (x_grad) o.dx = x.grad();
+        o.dw = w.grad(), o.db = b.grad();
+        for (const Tf& p : aq->parameters()) o.dalpha.push_back(p.grad());
+        return o;
+      };
+      const Out ref = run(false), got = run(true);
+      CHECK(max_abs_diff(got.y, ref.y) == 0.0);
+      if (x_grad) CHECK(max_abs_diff(got.dx, ref.dx) == 0.0);
+      CHECK(max_abs_diff(got.dw, ref.dw) == 0.0);
+      CHECK(max_abs_diff(got.db, ref.db) == 0.0);
+      REQUIRE(got.dalpha.size() == ref.dalpha.size());
+      for (size_t k = 0; k < ref.dalpha.size(); ++k) {
+        REQUIRE(got.dalpha[k].defined());
+        CHECK(got.dalpha[k].item() == ref.dalpha[k].item());
+        CHECK(ref.dalpha[k].item() != 0.f);  // inputs beyond alpha: the alpha gradient is exercised
+      }
+      if (x_grad) CHECK(max_abs_diff(ref.dx, Tf::zeros(ref.dx.shape())) > 0.0);
+    }
+}
+
+TEST_CASE("conv2d_requantized: no recording without grad; a stateful quantizer is refused", "[quant][requant][errors]") {
+  Generator gen(12);
+  const Tf x = Tf::uniform({1, 3, 5, 5}, gen, 0.0, 1.2), w = Tf::randn({2, 3, 3, 3}, gen);
+  auto aq = std::make_shared<DoReFaActivation>(2);
+  const Tf y = conv2d_requantized(x, aq, w);
+  CHECK(!y.requires_grad());
+  CHECK(max_abs_diff(y, conv2d((*aq)(x), w)) == 0.0);
+  auto alq = std::make_shared<alq::AlqActivation>(2);
+  try {
+    conv2d_requantized(x, alq, w);
+    FAIL("expected an error");
+  } catch (const std::exception& e) {
+    CHECK_THAT(e.what(), Catch::Matchers::Contains("not pure") && Catch::Matchers::Contains(alq->type_name()));
+  }
+}

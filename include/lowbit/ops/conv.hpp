@@ -2,6 +2,8 @@
 // optional bias. Kernels (fast AVX2 path + reference twin): kernels/conv.hpp.
 // Row in docs/gradients.md.
 #pragma once
+#include <vector>
+
 #include "../autograd/node.hpp"
 #include "../kernels/conv.hpp"
 
@@ -13,11 +15,11 @@ struct Conv2dOptions {
   static Conv2dOptions make(int64_t stride, int64_t pad) { return {stride, stride, pad, pad}; }
 };
 
-// y[n, o] = sum_c x[n, c] (*) w[o, c] + b[o]   (cross-correlation, as every framework)
-// dx = transposed convolution of dy with w;  dw[o, c] = sum_n x[n, c] (*) dy[n, o];  db = sum dy.
+namespace detail {
+
+// The kernel shape of conv2d(x, w, b, opt), with every argument checked.
 template <class T>
-Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& b = Tensor<T>(),
-                 const Conv2dOptions& opt = {}) {
+kernels::ConvShape conv2d_shape(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& b, const Conv2dOptions& opt) {
   LOWBIT_CHECK(x.dim() == 4 && w.dim() == 4 && x.shape()[1] == w.shape()[1], "conv2d: input ",
                shape_str(x.shape()), " and weight ", shape_str(w.shape()),
                " do not match (expected [N, C, H, W] and [O, C, KH, KW])");
@@ -33,27 +35,43 @@ Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& b = Te
                ", ", s.PW, ")");
   LOWBIT_CHECK(!b.defined() || b.shape() == Shape{s.O}, "conv2d: bias ", shape_str(b.shape()),
                " does not match weight ", shape_str(w.shape()), " (expected [", s.O, "])");
+  return s;
+}
+
+// The backward of conv2d: {dx, dw, db}, each computed only when asked for (gx, gw, gb).
+// x is needed for dw and db, w for dx.
+template <class T>
+std::vector<Tensor<T>> conv2d_grads(const kernels::ConvShape& s, const Tensor<T>& x, const Tensor<T>& w,
+                                    const Tensor<T>& g, bool gx, bool gw, bool gb) {
+  Tensor<T> dx, dw, db;
+  if (gx) {
+    dx = Tensor<T>::zeros({s.N, s.C, s.H, s.W});
+    kernels::conv2d_backward_input(s, g.data(), w.data(), dx.data());
+  }
+  if (gw || gb) {
+    dw = Tensor<T>::zeros({s.O, s.C, s.KH, s.KW});
+    if (gb) db = Tensor<T>::zeros({s.O});
+    kernels::conv2d_backward_weight(s, x.data(), g.data(), dw.data(), gb ? db.data() : nullptr);
+    if (!gw) dw = Tensor<T>();
+  }
+  return {dx, dw, db};
+}
+
+}  // namespace detail
+
+// y[n, o] = sum_c x[n, c] (*) w[o, c] + b[o]   (cross-correlation, as every framework)
+// dx = transposed convolution of dy with w;  dw[o, c] = sum_n x[n, c] (*) dy[n, o];  db = sum dy.
+template <class T>
+Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& b = Tensor<T>(),
+                 const Conv2dOptions& opt = {}) {
+  const kernels::ConvShape s = detail::conv2d_shape(x, w, b, opt);
   Tensor<T> y = Tensor<T>::empty({s.N, s.O, s.OH(), s.OW()});
   kernels::conv2d_forward(s, x.data(), w.data(), b.defined() ? b.data() : nullptr, y.data());
   if (autograd::needs_grad({&x, &w, &b})) {
     const bool gx = x.requires_grad(), gw = w.requires_grad(), gb = b.defined() && b.requires_grad();
     autograd::record(y, "conv2d", {&x, &w, &b},
-                     [xd = (gw || gb) ? x.detach() : Tensor<T>(), wd = gx ? w.detach() : Tensor<T>(),
-                      s, gx, gw, gb](const Tensor<T>& g) {
-                       Tensor<T> dx, dw, db;
-                       if (gx) {
-                         dx = Tensor<T>::zeros({s.N, s.C, s.H, s.W});
-                         kernels::conv2d_backward_input(s, g.data(), wd.data(), dx.data());
-                       }
-                       if (gw || gb) {
-                         dw = Tensor<T>::zeros({s.O, s.C, s.KH, s.KW});
-                         if (gb) db = Tensor<T>::zeros({s.O});
-                         kernels::conv2d_backward_weight(s, xd.data(), g.data(), dw.data(),
-                                                         gb ? db.data() : nullptr);
-                         if (!gw) dw = Tensor<T>();
-                       }
-                       return std::vector<Tensor<T>>{dx, dw, db};
-                     });
+                     [xd = (gw || gb) ? x.detach() : Tensor<T>(), wd = gx ? w.detach() : Tensor<T>(), s, gx, gw,
+                      gb](const Tensor<T>& g) { return detail::conv2d_grads(s, xd, wd, g, gx, gw, gb); });
   }
   return y;
 }

@@ -476,6 +476,7 @@ class ApotActivation : public ActivationQuantizer {
     alpha = register_parameter("alpha", Tensorf::full({1}, cfg.a_alpha));
   }
   Tensorf forward(const Tensorf& x) override { return apot_activation_rcf(x, alpha, mags_); }
+  bool pure() const override { return true; }
   int bits() const override { return bits_; }
   std::string type_name() const override {
     return kind_ == ApotLevelKind::APoT ? "APoT" : kind_ == ApotLevelKind::PoT ? "PoT" : "Uniform";

@@ -138,6 +138,7 @@ class DoReFaActivation : public ActivationQuantizer {
   }
   Tensorf forward(const Tensorf& x) override { return dorefa_activation(x, bits_); }
   int bits() const override { return bits_; }
+  bool pure() const override { return true; }
   std::string type_name() const override { return "DoReFa"; }
 
  private:

@@ -2,7 +2,7 @@
 // -> the float weight the kernel uses) and an optional ActivationQuantizer ("aq") applied to
 // the layer's INPUT; neither the layer nor the model knows which quantizers they are.
 //
-//   forward(x) = conv2d(aq ? aq(x) : x, wq.weight(), bias)
+//   forward(x) = conv2d(aq ? aq(x) : x, wq.weight(), bias)   (conv2d_requantized when aq is pure)
 //
 // Parameter names: "<layer>.wq.latent" (and whatever else the quantizer owns), "<layer>.bias",
 // "<layer>.aq.alpha" for PACT. The three views of the weight: wq->named_parameters() (latent),
@@ -16,6 +16,7 @@
 #include "../ops/conv.hpp"
 #include "../ops/linear.hpp"
 #include "quantizer.hpp"
+#include "requant_conv.hpp"
 
 namespace lowbit {
 namespace quant {
@@ -67,7 +68,10 @@ class QConv2d : public QuantLayer {
            s.bias ? s.out : 0, fan_in, gen);
   }
   Tensorf forward(const Tensorf& x) override {
-    Tensorf y = conv2d(aq ? (*aq)(x) : x, wq->weight(), bias, opt_);
+    // A pure activation quantizer is applied again in the backward rather than its output
+    // kept: same gradients, one activation-sized tensor less per layer (requant_conv.hpp).
+    Tensorf y = aq && aq->pure() ? conv2d_requantized(x, aq, wq->weight(), bias, opt_)
+                                 : conv2d(aq ? (*aq)(x) : x, wq->weight(), bias, opt_);
     last_out_ = y.shape();
     return y;
   }

@@ -87,6 +87,7 @@ class PactActivation : public ActivationQuantizer {
     alpha = register_parameter("alpha", Tensorf::full({1}, alpha_init));
   }
   Tensorf forward(const Tensorf& x) override { return pact_quantize(x, alpha, bits_); }
+  bool pure() const override { return true; }
   int bits() const override { return bits_; }
   std::string type_name() const override { return "PACT"; }
 

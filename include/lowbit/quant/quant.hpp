@@ -13,6 +13,7 @@
 #include "method.hpp"
 #include "pact.hpp"
 #include "quantizer.hpp"
+#include "requant_conv.hpp"
 #include "slb.hpp"  // SLB (issue 6); slb_hooks.hpp comes through spec.hpp
 #include "spec.hpp"
 #include "summary.hpp"

@@ -61,6 +61,10 @@ class WeightQuantizer : public nn::Module {
 class ActivationQuantizer : public nn::Module {
  public:
   virtual int bits() const = 0;
+  // True when forward(x) is a function of x and the parameters only (it updates no state),
+  // so a layer may quantize x again in its backward instead of keeping the quantized copy
+  // (quant/requant_conv.hpp). False by default: only a quantizer that says so is recomputed.
+  virtual bool pure() const { return false; }
 };
 
 // The full-precision "quantizer": latent = the weight itself, weight() returns it. Used when

@@ -21,8 +21,12 @@
 // Sec. 3.2), so each value's logits form one contiguous plane of numel(S) floats. The fused
 // kernel walks the m planes over a block of weights at a time: max, exp, sum, expectation
 // and normalisation of P in one sweep per plane, all unit-stride and vectorisable, blocks
-// in parallel (OpenMP). The backward is one more sweep over P, which the forward keeps
-// (m x numel floats: 4.3 MB for ResNet-20 at 4 bits) so no exp is recomputed.
+// in parallel (OpenMP). The forward does not keep P: the backward recomputes it block by
+// block from A (the same function, so bit for bit the same P) and sweeps it once more.
+// Keeping P would cost m x numel floats for the whole step (17 MB for ResNet-20 at 4 bits,
+// as much as A itself) to save one exp per logit (about 1% of a ResNet-20 step at 4 bits,
+// docs/performance.md). The backward reads A as it is when backward() runs: update A
+// (optimizer step) only after the backward, as every training loop does.
 //
 // Temperature: quantizer state, set by the training loop through SlbHooks
 // (quant/slb_hooks.hpp) before every step (Algorithm 1, line 2). The softmax is computed as
@@ -75,10 +79,11 @@ namespace detail {
 
 constexpr int64_t kSlbBlock = 256;  // weights per block of the fused kernel
 
-// SLB Eqs. 5-6 for the weights [j0, j1) of A [m, n]: P (may be null) and W_c.
+// SLB Eqs. 5-6 for the weights [j0, j1) of A [m, n]: W_c of weight j0 + k into wc[k] and,
+// when P is non-null, P_i of weight j0 + k into P[i * ldp + k].
 template <class T>
-void slb_forward_block(const T* A, int64_t m, int64_t n, const T* v, T inv_tau, T* P, T* wc, int64_t j0,
-                       int64_t j1) {
+void slb_forward_block(const T* A, int64_t m, int64_t n, const T* v, T inv_tau, T* P, int64_t ldp, T* wc,
+                       int64_t j0, int64_t j1) {
   T mx[kSlbBlock], s[kSlbBlock], ev[kSlbBlock];
   const int64_t b = j1 - j0;
   const T* a0 = A + j0;
@@ -97,7 +102,7 @@ void slb_forward_block(const T* A, int64_t m, int64_t n, const T* v, T inv_tau, 
   for (int64_t i = 0; i < m; ++i) {
     const T* a = A + i * n + j0;
     const T vi = v[i];
-    T* p = P ? P + i * n + j0 : nullptr;
+    T* p = P ? P + i * ldp : nullptr;
     for (int64_t k = 0; k < b; ++k) {
       const T e = std::exp((a[k] - mx[k]) * inv_tau);
       if (p) p[k] = e;
@@ -107,35 +112,47 @@ void slb_forward_block(const T* A, int64_t m, int64_t n, const T* v, T inv_tau, 
   }
   for (int64_t k = 0; k < b; ++k) {
     s[k] = T(1) / s[k];
-    wc[j0 + k] = ev[k] * s[k];  // Eq. 6: sum_i P_i v_i
+    wc[k] = ev[k] * s[k];  // Eq. 6: sum_i P_i v_i
   }
   if (P)
     for (int64_t i = 0; i < m; ++i) {
-      T* p = P + i * n + j0;
+      T* p = P + i * ldp;
       for (int64_t k = 0; k < b; ++k) p[k] *= s[k];
     }
 }
 
+// W_c (and P [m, n] when non-null) for all n weights.
 template <class T>
 void slb_forward(const T* A, int64_t m, int64_t n, const T* v, T inv_tau, T* P, T* wc) {
   const int64_t blocks = (n + kSlbBlock - 1) / kSlbBlock;
 #pragma omp parallel for schedule(static) if (m * n > kParallelGrain)
-  for (int64_t blk = 0; blk < blocks; ++blk)
-    slb_forward_block(A, m, n, v, inv_tau, P, wc, blk * kSlbBlock, std::min(n, (blk + 1) * kSlbBlock));
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    const int64_t j0 = blk * kSlbBlock;
+    slb_forward_block(A, m, n, v, inv_tau, P ? P + j0 : nullptr, n, wc + j0, j0, std::min(n, j0 + kSlbBlock));
+  }
 }
 
 // dL/dA_i = P_i (v_i - W_c) dL/dW_c / tau (the backward of Eqs. 5-6), written into dA.
+// P and W_c are recomputed from A per block of weights (see the file comment), into a
+// buffer of m x kSlbBlock floats per thread.
 template <class T>
-void slb_backward(const T* P, const T* wc, const T* g, int64_t m, int64_t n, const T* v, T inv_tau, T* dA) {
+void slb_backward(const T* A, const T* g, int64_t m, int64_t n, const T* v, T inv_tau, T* dA) {
   const int64_t blocks = (n + kSlbBlock - 1) / kSlbBlock;
-#pragma omp parallel for schedule(static) if (m * n > kParallelGrain)
-  for (int64_t blk = 0; blk < blocks; ++blk) {
-    const int64_t j0 = blk * kSlbBlock, j1 = std::min(n, j0 + kSlbBlock);
-    for (int64_t i = 0; i < m; ++i) {
-      const T vi = v[i];
-      const T* p = P + i * n;
-      T* d = dA + i * n;
-      for (int64_t j = j0; j < j1; ++j) d[j] = p[j] * (vi - wc[j]) * g[j] * inv_tau;
+#pragma omp parallel if (m * n > kParallelGrain)
+  {
+    std::vector<T> P(static_cast<size_t>(m * kSlbBlock));
+    T wc[kSlbBlock];
+#pragma omp for schedule(static)
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      const int64_t j0 = blk * kSlbBlock, j1 = std::min(n, j0 + kSlbBlock), b = j1 - j0;
+      slb_forward_block(A, m, n, v, inv_tau, P.data(), kSlbBlock, wc, j0, j1);
+      for (int64_t i = 0; i < m; ++i) {
+        const T vi = v[i];
+        const T* p = P.data() + i * kSlbBlock;
+        T* d = dA + i * n + j0;
+        const T* gj = g + j0;
+        for (int64_t k = 0; k < b; ++k) d[k] = p[k] * (vi - wc[k]) * gj[k] * inv_tau;
+      }
     }
   }
 }
@@ -167,14 +184,12 @@ Tensor<T> slb_expectation(const Tensor<T>& A, const std::vector<T>& values, doub
   const int64_t m = A.shape()[0], n = A.numel() / m;
   const Shape ws(A.shape().begin() + 1, A.shape().end());
   const T inv_tau = static_cast<T>(1.0 / tau);
-  const bool grad = autograd::needs_grad({&A});
   Tensor<T> wc = Tensor<T>::empty(ws);
-  Tensor<T> P = grad ? Tensor<T>::empty(A.shape()) : Tensor<T>();
-  detail::slb_forward(A.data(), m, n, values.data(), inv_tau, grad ? P.data() : nullptr, wc.data());
-  if (grad)
-    autograd::record(wc, "slb_expectation", {&A}, [P, wcd = wc.detach(), values, inv_tau, m, n](const Tensor<T>& g) {
-      Tensor<T> dA = Tensor<T>::empty(P.shape());
-      detail::slb_backward(P.data(), wcd.data(), g.data(), m, n, values.data(), inv_tau, dA.data());
+  detail::slb_forward(A.data(), m, n, values.data(), inv_tau, static_cast<T*>(nullptr), wc.data());
+  if (autograd::needs_grad({&A}))
+    autograd::record(wc, "slb_expectation", {&A}, [Ad = A.detach(), values, inv_tau, m, n](const Tensor<T>& g) {
+      Tensor<T> dA = Tensor<T>::empty(Ad.shape());
+      detail::slb_backward(Ad.data(), g.data(), m, n, values.data(), inv_tau, dA.data());
       return std::vector<Tensor<T>>{dA};
     });
   return wc;
