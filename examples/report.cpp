@@ -2,8 +2,11 @@
 // train_cifar output folders — curves overlaid when several are given.
 //
 //   report [--out DIR] RUN_DIR [RUN_DIR...]
+//   report --plot KEY --svg FILE [--title TEXT] RUN_DIR [RUN_DIR...]
 //
-// Writes DIR/report.html (default DIR: the first run folder) and prints its path.
+// Writes DIR/report.html (default DIR: the first run folder) and prints its path. With
+// --plot, writes instead one standalone SVG of metrics.jsonl's KEY per epoch (e.g. test_acc),
+// one line per run: the figures of docs/results.md.
 // What each section reads: include/lowbit/io/report.hpp.
 #include <cstdio>
 #include <lowbit/io/report.hpp>
@@ -11,15 +14,17 @@
 #include <vector>
 
 int main(int argc, char** argv) {
-  const char* usage = "usage: report [--out DIR] RUN_DIR [RUN_DIR...]\n";
+  const char* usage =
+      "usage: report [--out DIR] RUN_DIR [RUN_DIR...]\n"
+      "       report --plot KEY --svg FILE [--title TEXT] RUN_DIR [RUN_DIR...]\n";
   try {
-    std::string out;
+    std::string out, plot, svg, title;
     std::vector<std::string> runs;
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
-      if (a == "--out") {
-        LOWBIT_CHECK(i + 1 < argc, "argument --out needs a folder");
-        out = argv[++i];
+      if (a == "--out" || a == "--plot" || a == "--svg" || a == "--title") {
+        LOWBIT_CHECK(i + 1 < argc, "argument ", a, " needs a value\n", usage);
+        (a == "--out" ? out : a == "--plot" ? plot : a == "--svg" ? svg : title) = argv[++i];
       } else if (a == "--help" || a == "-h") {
         std::printf("%s", usage);
         return 0;
@@ -30,6 +35,15 @@ int main(int argc, char** argv) {
       }
     }
     LOWBIT_CHECK(!runs.empty(), "no run folder given\n", usage);
+    LOWBIT_CHECK(plot.empty() == svg.empty(), "--plot and --svg go together (got only ",
+                 plot.empty() ? "--svg" : "--plot", ")\n", usage);
+    if (!plot.empty()) {
+      std::vector<lowbit::io::RunRecord> recs;
+      for (auto& r : runs) recs.push_back(lowbit::io::read_run(r));
+      lowbit::io::detail::write_file_atomic(svg, lowbit::io::epoch_plot_svg(recs, plot, title));
+      std::printf("%s\n", svg.c_str());
+      return 0;
+    }
     if (out.empty()) out = runs.front();
     std::printf("%s\n", lowbit::io::write_report(runs, out).c_str());
     return 0;

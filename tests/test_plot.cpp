@@ -291,3 +291,25 @@ TEST_CASE("report: bad folders and files give errors naming them", "[plot][repor
   CHECK_THROWS_WITH(io::report_html({}), Contains("no run folders"));
   fs::remove_all(d);
 }
+
+TEST_CASE("report: epoch_plot_svg draws one line per run of a metrics key, in % for accuracies", "[plot][report]") {
+  std::vector<io::RunRecord> runs;
+  for (int r = 0; r < 2; ++r) {
+    const fs::path d = temp_run("plot" + std::to_string(r));
+    std::ofstream m(d / "metrics.jsonl");
+    for (int e = 1; e <= 4 + r; ++e) m << nlohmann::json{{"epoch", e}, {"test_acc", 0.1 * e + 0.05 * r}}.dump() << '\n';
+    m.close();
+    runs.push_back(io::read_run(d.string()));
+  }
+  const std::string svg = io::epoch_plot_svg(runs, "test_acc", "SLB rows");
+  CHECK(xml_problem(svg).empty());
+  CHECK(polyline_points(svg) == std::vector<size_t>{4, 5});
+  CHECK_THAT(svg, Contains("SLB rows") && Contains("test_acc (%)") && Contains("_plot0<") && Contains("_plot1<"));
+  CHECK_THAT(svg, Contains(">50<"));  // 0.55 at the top: the y ticks are in %
+  try {
+    io::epoch_plot_svg(runs, "tau", "");
+    FAIL("expected an error");
+  } catch (const std::exception& e) {
+    CHECK_THAT(e.what(), Contains("no run has the metrics key 'tau'"));
+  }
+}

@@ -270,20 +270,39 @@ inline std::string report_html(const std::vector<RunRecord>& runs) {
 }
 
 // Writes OUT/report.html for the given run folders (temporary file + rename); returns its path.
+// One standalone SVG: metrics key `key` per epoch, one line per run, labelled by folder name
+// (docs/results.md's figures). Accuracy keys (ending in "_acc") are drawn in %.
+inline std::string epoch_plot_svg(const std::vector<RunRecord>& runs, const std::string& key, const std::string& title) {
+  LOWBIT_CHECK(!runs.empty(), "report: no run folders given");
+  const bool acc = key.size() > 4 && key.compare(key.size() - 4, 4, "_acc") == 0;
+  LinePlot p{title.empty() ? key : title, "epoch", acc ? key + " (%)" : key, detail::epoch_series(runs, key, "", acc ? 100 : 1),
+             false, 640, 360};
+  LOWBIT_CHECK(!p.series.empty(), "report: no run has the metrics key '", key, "' (keys are those of metrics.jsonl, e.g. test_acc)");
+  return svg_line_plot(p);
+}
+
+namespace detail {
+// Writes text to path through path.tmp and a rename, so an existing file is replaced whole or not at all.
+inline void write_file_atomic(const std::filesystem::path& path, const std::string& text) {
+  const std::filesystem::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    LOWBIT_CHECK(f.good(), "report: cannot write '", tmp.string(), "'");
+    f << text;
+    LOWBIT_CHECK(f.good(), "report: writing '", tmp.string(), "' failed");
+  }
+  std::filesystem::rename(tmp, path);
+}
+}  // namespace detail
+
 inline std::string write_report(const std::vector<std::string>& run_dirs, const std::string& out_dir) {
   namespace fs = std::filesystem;
   std::vector<RunRecord> runs;
   for (auto& d : run_dirs) runs.push_back(read_run(d));
   const std::string html = report_html(runs);
   fs::create_directories(out_dir);
-  const fs::path path = fs::path(out_dir) / "report.html", tmp = path.string() + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    LOWBIT_CHECK(f.good(), "report: cannot write '", tmp.string(), "'");
-    f << html;
-    LOWBIT_CHECK(f.good(), "report: writing '", tmp.string(), "' failed");
-  }
-  fs::rename(tmp, path);
+  const fs::path path = fs::path(out_dir) / "report.html";
+  detail::write_file_atomic(path, html);
   return path.string();
 }
 
