@@ -24,7 +24,7 @@
 // in parallel (OpenMP). The forward does not keep P: the backward recomputes it block by
 // block from A (the same function, so bit for bit the same P) and sweeps it once more.
 // Keeping P would cost m x numel floats for the whole step (17 MB for ResNet-20 at 4 bits,
-// as much as A itself) to save one exp per logit (about 1% of a ResNet-20 step at 4 bits,
+// as much as A itself) to save one exp per logit (8 ms, 2% of a ResNet-20 step at 4 bits,
 // docs/performance.md). The backward reads A as it is when backward() runs: update A
 // (optimizer step) only after the backward, as every training loop does.
 //
