@@ -13,8 +13,9 @@
 #   APOT_SET       extra "key=value" overrides for every stage, space separated, e.g. a smoke
 #                  test: APOT_SET="train_per_class=20 epochs=1 test_images=500"
 #   TRAIN_CIFAR    the trainer binary (default build/bin/train_cifar)
-# A stage whose summary.json exists is skipped, so an interrupted script can be rerun (an
-# unfinished stage is started over).
+# A stage whose summary.json exists is skipped, and an interrupted stage (a checkpoint.bin
+# but no summary.json) is resumed with train_cifar --resume, so an interrupted script can
+# simply be rerun; the resumed run is bit-exact with an uninterrupted one.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUNS="${1:-runs/apot}"
@@ -33,11 +34,16 @@ stage() {
     echo "== $name: done already ($out/summary.json)" >&2
     return
   fi
+  if [ -f "$out/checkpoint.bin" ]; then
+    echo "== $name: resuming $out" >&2
+    "$TRAIN" --resume "$out" 2>&1 | tee -a "$RUNS/$name.log" >&2
+    return
+  fi
   local init=()
   [ -n "$from" ] && init=(--init-from "$RUNS/$from/checkpoint.bin")
   echo "== $name: $cfg ${init[*]} $*" >&2
   mkdir -p "$RUNS"
-  rm -rf "$out"  # an interrupted earlier attempt (no summary.json) starts over
+  rm -rf "$out"  # an attempt stopped before its first checkpoint starts over
   # the trainer's output goes to stderr and RUNS_DIR/NAME.log; stdout stays free for tables
   "$TRAIN" --config "$ROOT/examples/configs/$cfg" "${SETS[@]}" --set "out=$out" "${init[@]}" "$@" 2>&1 |
     tee "$RUNS/$name.log" >&2

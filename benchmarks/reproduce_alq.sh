@@ -45,9 +45,15 @@ ALQ=(--set method=alq --set alq_init="$RUNS/fp32/checkpoint.bin" --set epochs="$
      --set alq_rounds="$ROUNDS" --set alq_epoch_basis="$EB" --set alq_epoch_coord="$EC" --set alq_epoch_prune="$EP"
      --set alq_ste_epochs="$STE" --set alq_final_coord_epochs="$FC")
 
-run() {  # name, args...: skips a run whose summary.json exists (rerunning resumes the table)
+run() {  # name, args...: skips a run whose summary.json exists, resumes an interrupted one
   local name=$1; shift
   if [[ -f "$RUNS/$name/summary.json" ]]; then echo "== $name: done already"; return; fi
+  if [[ -f "$RUNS/$name/checkpoint.bin" ]]; then
+    echo "== $name: resuming"  # bit-exact with an uninterrupted run
+    "$EXE" --resume "$RUNS/$name" >> "$RUNS/$name.log" 2>&1 ||
+      { echo "reproduce_alq: run $name failed, see $RUNS/$name.log" >&2; tail -5 "$RUNS/$name.log" >&2; exit 1; }
+    return
+  fi
   rm -rf "${RUNS:?}/$name"
   echo "== $name"
   "$EXE" "${COMMON[@]}" --set out="$RUNS/$name" "$@" > "$RUNS/$name.log" 2>&1 ||

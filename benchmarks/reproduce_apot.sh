@@ -18,7 +18,8 @@
 # Budget (examples/configs/apot_resnet20_*.json): ResNet-20 (1x1-conv shortcut, as the
 # authors'), 10,000 training images (1,000 per class), the full 10,000 test images, 20
 # epochs per run, 8 runs. APOT_SET overrides keys in every run; TRAIN_CIFAR names the trainer.
-# Runs whose summary.json exists are not rerun. Columns: best and final test accuracy (the
+# Runs whose summary.json exists are not rerun; an interrupted run (checkpoint, no summary,
+# no error in its log) is resumed. Columns: best and final test accuracy (the
 # authors report the best epoch), model bytes (quant/summary.hpp), FixOPs per image of the
 # fixed-point layers and their ratio to uniform quantization at the same bits (Table 1's rule).
 set -euo pipefail
@@ -36,7 +37,12 @@ variant() {  # variant NAME INIT_STAGE key=value...
   local name="$1" out="$RUNS/$1" from="$2"
   shift 2
   [ -f "$out/summary.json" ] && { echo "== $name: done already" >&2; return; }
-  rm -rf "$out"  # a failed earlier attempt
+  if [ -f "$out/checkpoint.bin" ] && ! grep -q "error:" "$RUNS/$name.log" 2>/dev/null; then
+    echo "== $name: resuming $out" >&2  # interrupted (not failed): continue bit-exactly
+    "$TRAIN" --resume "$out" 2>&1 | tee -a "$RUNS/$name.log" >&2 || true
+    return
+  fi
+  rm -rf "$out"  # a failed earlier attempt, or one stopped before its first checkpoint
   local extra=()
   for kv in "$@"; do extra+=(--set "$kv"); done
   echo "== $name: $* (from $from)" >&2
