@@ -20,7 +20,9 @@
 # exists is not rerun; one with only a checkpoint (interrupted) is resumed. Extra arguments
 # are passed to every train_cifar call (e.g. --set threads=2 or --set data=DIR).
 # Prints a markdown table (row, command, test accuracy, wall time) built from each run's
-# summary.json, and writes it to <runs>/table.md.
+# summary.json, and writes it to <runs>/table.md; draws <runs>/test_acc.svg (every row's test
+# accuracy per epoch), schedules.svg (SLB 1/1 with the exp, linear and sin schedules) and
+# sharpness.svg (mean max_i P_i per epoch of the SLB rows) with build/bin/report --plot.
 #
 # Environment: LOWBIT_BUILD_DIR (default <repo>/build; target train_cifar is built there if
 # missing), SLB_TINY, SLB_RUNS.
@@ -29,9 +31,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${LOWBIT_BUILD_DIR:-$ROOT/build}"
 EXE="$BUILD_DIR/bin/train_cifar"
-if [[ ! -x "$EXE" ]]; then
+REPORT="$BUILD_DIR/bin/report"
+if [[ ! -x "$EXE" || ! -x "$REPORT" ]]; then
   cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >&2
-  cmake --build "$BUILD_DIR" --target train_cifar -j "$(nproc 2>/dev/null || echo 2)" >&2
+  cmake --build "$BUILD_DIR" --target train_cifar report -j "$(nproc 2>/dev/null || echo 2)" >&2
 fi
 
 if [[ "${SLB_TINY:-0}" == 1 ]]; then
@@ -93,3 +96,11 @@ table="$RUNS/table.md"
   echo "Budget: $(jq -r '"\(.train_images) training images, \(.test_images) test images, \(.epochs) epochs, \(.threads) threads"' "$RUNS/fp32/summary.json")."
 } >"$table"
 cat "$table"
+
+dirs=()
+for row in "${ROWS[@]}"; do dirs+=("$RUNS/${row%%|*}"); done
+"$REPORT" --plot test_acc --svg "$RUNS/test_acc.svg" --title "Test accuracy per epoch (W_q, discrete BN statistics for SLB)" "${dirs[@]}" >&2
+"$REPORT" --plot test_acc --svg "$RUNS/schedules.svg" --title "SLB 1/1: temperature schedules (Fig. 1)" \
+  "$RUNS/slb_1w1a" "$RUNS/slb_1w1a_linear" "$RUNS/slb_1w1a_sin" >&2
+"$REPORT" --plot mean_max_p --svg "$RUNS/sharpness.svg" --title "Mean of max_i P_i per epoch (SLB Eq. 5)" \
+  "${dirs[@]:3}" >&2
