@@ -16,8 +16,10 @@
 // dL/d aq(x). aq's parameters are leaves, so their gradients accumulate into .grad() there.
 // This is only right when aq is a pure function of x and its parameters (no running
 // statistics updated in the forward): ActivationQuantizer::pure(). QConv2d uses it then.
+// In a profile (autograd/profiler.hpp) this node's backward time includes aq's recomputed
+// forward and its backward, which are also listed under their own names.
 //
-// Rows in docs/gradients.md ("conv2d_requantized"); test in tests/test_quant.cpp.
+// Row in docs/gradients.md ("conv2d_requantized"); test in tests/test_quant_ops.cpp.
 #pragma once
 #include <memory>
 #include <vector>
