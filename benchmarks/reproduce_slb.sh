@@ -13,7 +13,9 @@
 #
 # Rows: FP32; DoReFa 1/1 and 2/2 (method ste: BWN for 1-bit weights, DoReFa for 2-bit and for
 # activations); SLB 1/1, 1/32, 2/2, 4/4 (exp schedule, SBN); SLB 1/1 without SBN; SLB 1/1 with
-# the linear and the sin schedule. Every row: first conv and last FC in FP32, SGD lr 0.1
+# the linear and the sin schedule; and one row that is not the paper's: SLB 1/1 with T_e = 1000
+# instead of 10, a temperature schedule that sharpens P within this short budget
+# (docs/results.md). Every row: first conv and last FC in FP32, SGD lr 0.1
 # cosine, batch 128, weight decay 5e-4, seed 0.
 #
 # Runs go to $SLB_RUNS (default runs/reproduce_slb[_tiny]/<row>/). A row whose summary.json
@@ -60,6 +62,7 @@ ROWS=(
   "slb_1w1a_nosbn|SLB 1/1 w/o SBN|--set method=slb --set w_bits=1 --set a_bits=1 --set slb_sbn=false"
   "slb_1w1a_linear|SLB 1/1 linear schedule|--set method=slb --set w_bits=1 --set a_bits=1 --set slb_schedule=linear"
   "slb_1w1a_sin|SLB 1/1 sin schedule|--set method=slb --set w_bits=1 --set a_bits=1 --set slb_schedule=sin"
+  "slb_1w1a_te1000|SLB 1/1, T_e = 1000 (not in the paper)|--set method=slb --set w_bits=1 --set a_bits=1 --set slb_t_end=1000"
 )
 
 for row in "${ROWS[@]}"; do
