@@ -269,7 +269,6 @@ inline std::string report_html(const std::vector<RunRecord>& runs) {
   return os.str();
 }
 
-// Writes OUT/report.html for the given run folders (temporary file + rename); returns its path.
 // One standalone SVG: metrics key `key` per epoch, one line per run, labelled by folder name
 // (docs/results.md's figures). Accuracy keys (ending in "_acc") are drawn in %.
 inline std::string epoch_plot_svg(const std::vector<RunRecord>& runs, const std::string& key, const std::string& title) {
@@ -295,6 +294,7 @@ inline void write_file_atomic(const std::filesystem::path& path, const std::stri
 }
 }  // namespace detail
 
+// Writes OUT/report.html for the given run folders (temporary file + rename); returns its path.
 inline std::string write_report(const std::vector<std::string>& run_dirs, const std::string& out_dir) {
   namespace fs = std::filesystem;
   std::vector<RunRecord> runs;

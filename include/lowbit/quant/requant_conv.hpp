@@ -5,7 +5,7 @@
 // costs nothing more; keeping the quantized copy aq(x) (what conv2d(aq(x), w, b) does, since
 // dL/dw needs its input) costs one more activation-sized tensor per layer from the forward
 // to the backward: 94 MB in a ResNet-20 batch-128 step, half again FP32's live memory
-// (docs/performance.md, "Memory"). The price is one elementwise pass of aq per layer in
+// (docs/performance.md, "SLB: the cost of the search"). The price is one elementwise pass of aq per layer in
 // the backward.
 //
 // The gradients are the same numbers as those of conv2d(aq(x), w, b), bit for bit: the
