@@ -1,7 +1,9 @@
 // Tensor core: factories, RNG state, views, permute, broadcasting, reductions, matmul,
 // comparison and printing — checked against hand-computed values.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <lowbit/lowbit.hpp>
+#include <thread>
 
 using namespace lowbit;
 using Catch::Matchers::Contains;
@@ -26,6 +28,60 @@ TEST_CASE("storage is 64-byte aligned", "[tensor]") {
     auto t = Tensor<float>::zeros({n});
     CHECK(reinterpret_cast<uintptr_t>(t.data()) % 64 == 0);
   }
+}
+
+TEST_CASE("large freed blocks are reused by the next tensor of the same size, on the same thread", "[tensor][cache]") {
+  release_cached_memory();
+  set_cached_memory_limit(size_t(1) << 30);
+  const int64_t big = 1 << 16;  // 256 KiB of floats: cached
+  if (!detail::kBlockCacheEnabled) {  // AddressSanitizer builds free every block at once
+    { auto t = Tensor<float>::empty({big}); }
+    CHECK(cached_memory_bytes() == 0);
+    return;
+  }
+  const float* first = nullptr;
+  {
+    auto t = Tensor<float>::full({big}, 3.0f);
+    first = t.data();
+  }
+  CHECK(cached_memory_bytes() == size_t(big) * sizeof(float));
+  {
+    auto same = Tensor<float>::zeros({256, 256});  // the same byte count: the cached block, zeroed
+    CHECK(same.data() == first);
+    const auto values = same.to_vector();
+    CHECK(std::count(values.begin(), values.end(), 0.0f) == big);
+    CHECK(cached_memory_bytes() == 0);
+  }
+  CHECK(cached_memory_bytes() == size_t(big) * sizeof(float));
+  {
+    // A miss (no cached block of this size) first hands every cached block back, so blocks of
+    // sizes the program no longer asks for do not pile up beside new ones.
+    auto other = Tensor<float>::empty({big + 16});
+    CHECK(cached_memory_bytes() == 0);
+  }
+  CHECK(cached_memory_bytes() == size_t(big + 16) * sizeof(float));
+
+  { auto small = Tensor<float>::empty({1000}); }  // 4 KB: left to malloc, the cache untouched
+  CHECK(cached_memory_bytes() == size_t(big + 16) * sizeof(float));
+
+  release_cached_memory();
+  CHECK(cached_memory_bytes() == 0);
+
+  // A block freed on another thread than the one that allocated it is not kept there.
+  Tensor<float> moved = Tensor<float>::empty({big});
+  size_t held_there = 1;
+  std::thread([&] {
+    moved = Tensor<float>();
+    held_there = cached_memory_bytes();
+  }).join();
+  CHECK(held_there == 0);
+  CHECK(cached_memory_bytes() == 0);
+
+  // Over the limit, a freed block goes back to the system.
+  set_cached_memory_limit(size_t(big) * sizeof(float) - 1);
+  { auto t = Tensor<float>::empty({big}); }
+  CHECK(cached_memory_bytes() == 0);
+  set_cached_memory_limit(size_t(1) << 30);
 }
 
 TEST_CASE("random factories are reproducible and their state round-trips", "[tensor][random]") {

@@ -1,12 +1,16 @@
 // Aligned, reference-counted storage. 64-byte alignment lets AVX2 kernels use aligned
 // loads on a tensor's first element and keeps rows of separate tensors off shared cache lines.
+// Large blocks are recycled through the calling thread's block cache (core/block_cache.hpp),
+// so a training step does not page-fault its tensors in again every step.
 #pragma once
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <new>
+#include <thread>
 
+#include "block_cache.hpp"
 #include "error.hpp"
 
 namespace lowbit {
@@ -20,12 +24,12 @@ class Storage {
     LOWBIT_CHECK(n >= 0, "Storage: negative element count ", n);
     if (n == 0) return;
     // aligned_alloc needs the size to be a multiple of the alignment.
-    size_t bytes = static_cast<size_t>(n) * sizeof(T);
-    bytes = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-    data_ = static_cast<T*>(std::aligned_alloc(kAlignment, bytes));
+    bytes_ = static_cast<size_t>(n) * sizeof(T);
+    bytes_ = (bytes_ + kAlignment - 1) / kAlignment * kAlignment;
+    data_ = static_cast<T*>(detail::cached_aligned_alloc(kAlignment, bytes_));
     if (!data_) throw std::bad_alloc();
   }
-  ~Storage() { std::free(data_); }
+  ~Storage() { detail::cached_free(data_, bytes_, owner_); }
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
 
@@ -36,6 +40,8 @@ class Storage {
  private:
   T* data_ = nullptr;
   int64_t n_ = 0;
+  size_t bytes_ = 0;
+  std::thread::id owner_ = std::this_thread::get_id();  // the allocating thread (block_cache.hpp)
 };
 
 }  // namespace lowbit
