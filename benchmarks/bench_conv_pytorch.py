@@ -4,6 +4,7 @@ on the same shapes, so lowbit's kernels can be compared side by side.
 
     /usr/bin/python3 benchmarks/bench_conv_pytorch.py [--threads 1 2] [--quick]
         [--lowbit build/bin/bench_kernels] [--json] [--filter SUBSTR]
+        [--layout best|nchw|channels_last]
 
 With --lowbit, runs that binary with the same --threads/--quick after each PyTorch pass and
 prints one table with both and the lowbit/PyTorch ratio (same run, same machine state as far as
@@ -13,6 +14,12 @@ Passes: fwd = F.conv2d with bias; bwd_input / bwd_weight = aten.convolution_back
 output_mask selecting only that gradient (bwd_weight also computes the bias gradient, as
 lowbit's does). --filter keeps the rows whose "group/layer/pass" contains SUBSTR (passed on
 to bench_kernels too). GFLOP/s counts 2*N*O*C*KH*KW*OH*OW per pass, as bench_kernels does.
+
+--layout: PyTorch's tensors in NCHW, in channels_last, or (default, "best") both, keeping the
+faster per pass, as compare_pytorch.sh does for the whole step. channels_last matters: oneDNN
+reorders NCHW tensors around every conv, and on ResNet-20's 16-channel layers that made
+PyTorch's NCHW pass up to 2.7x slower than its channels_last one (the ratios in
+docs/performance.md were once taken against NCHW alone).
 """
 import argparse
 import json
@@ -55,29 +62,35 @@ def median_ms(fn, reps):
     return statistics.median(ts), statistics.median(cs)
 
 
-def bench_torch(n, reps, filt=""):
+def bench_torch(n, reps, filt="", layout="best"):
+    """{(group, layer, pass): (ms, GFLOP/s, GFLOP per CPU-s, layout)}; with layout "best" both
+    layouts are timed and the faster (by wall time) is kept."""
     rows = {}
     torch.manual_seed(0)
+    layouts = ["nchw", "channels_last"] if layout == "best" else [layout]
     for (g, n_, c, hw, o, k, s, p) in shapes(n):
-        x = torch.randn(n_, c, hw, hw)
-        w = torch.randn(o, c, k, k)
-        b = torch.randn(o)
         oh = (hw + 2 * p - k) // s + 1
-        dy = torch.randn(n_, o, oh, oh)
+        base = (torch.randn(n_, c, hw, hw), torch.randn(o, c, k, k), torch.randn(o), torch.randn(n_, o, oh, oh))
         flops = 2.0 * n_ * o * c * k * k * oh * oh
         conv_bwd = torch.ops.aten.convolution_backward
         args = ([o], [s, s], [p, p], [1, 1], False, [0, 0], 1)
-        passes = {
-            "fwd": lambda: F.conv2d(x, w, b, stride=s, padding=p),
-            "bwd_input": lambda: conv_bwd(dy, x, w, *args, [True, False, False]),
-            "bwd_weight": lambda: conv_bwd(dy, x, w, *args, [False, True, True]),
-        }
-        with torch.no_grad():
-            for name, fn in passes.items():
-                if filt and filt not in f"{g}/{layer_name(c, o, k, s, hw)}/{name}":
-                    continue
-                ms, cpu = median_ms(fn, reps)
-                rows[(g, layer_name(c, o, k, s, hw), name)] = (ms, flops / (ms * 1e6), flops / (cpu * 1e6))
+        for lay in layouts:
+            fmt = torch.channels_last if lay == "channels_last" else torch.contiguous_format
+            x, w, dy = (t.contiguous(memory_format=fmt) for t in (base[0], base[1], base[3]))
+            b = base[2]
+            passes = {
+                "fwd": lambda: F.conv2d(x, w, b, stride=s, padding=p),
+                "bwd_input": lambda: conv_bwd(dy, x, w, *args, [True, False, False]),
+                "bwd_weight": lambda: conv_bwd(dy, x, w, *args, [False, True, True]),
+            }
+            with torch.no_grad():
+                for name, fn in passes.items():
+                    if filt and filt not in f"{g}/{layer_name(c, o, k, s, hw)}/{name}":
+                        continue
+                    ms, cpu = median_ms(fn, reps)
+                    key = (g, layer_name(c, o, k, s, hw), name)
+                    if key not in rows or ms < rows[key][0]:
+                        rows[key] = (ms, flops / (ms * 1e6), flops / (cpu * 1e6), lay)
     return rows
 
 
@@ -101,24 +114,28 @@ def main():
     ap.add_argument("--lowbit", default="", help="path of bench_kernels to run alongside")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--filter", default="", help="only rows whose group/layer/pass contains this")
+    ap.add_argument("--layout", choices=["best", "nchw", "channels_last"], default="best",
+                    help="PyTorch's memory format; best = the faster of the two per pass")
     a = ap.parse_args()
     n = 32 if a.quick else 128
     reps = a.reps or (3 if a.quick else 5)
-    print(f"torch {torch.__version__}, batch {n}, median of {reps}; mkldnn={torch.backends.mkldnn.is_available()}")
+    print(f"torch {torch.__version__}, batch {n}, median of {reps}, layout {a.layout}; "
+          f"mkldnn={torch.backends.mkldnn.is_available()}")
     for t in a.threads:
         torch.set_num_threads(t)
-        pt = bench_torch(n, reps, a.filter)
+        pt = bench_torch(n, reps, a.filter, a.layout)
         lb = bench_lowbit(a.lowbit, t, a.quick, reps, a.filter) if a.lowbit else {}
         print(f"\n== {t} thread(s) ==")
         # GF: GFLOP per wall second; GFc: GFLOP per CPU second of the process (all threads).
-        hdr = f"{'group':<10} {'layer':<22} {'pass':<11} {'torch ms':>9} {'torch GF':>9} {'GFc':>6}"
+        hdr = f"{'group':<10} {'layer':<22} {'pass':<11} {'layout':<6} {'torch ms':>9} {'torch GF':>9} {'GFc':>6}"
         if lb:
             hdr += f" {'lowbit ms':>10} {'lowbit GF':>10} {'GFc':>6} {'lb/t wall':>9} {'lb/t cpu':>9}"
         print(hdr)
         tot_pt = tot_lb = 0.0
         cpu_pt = cpu_lb = 0.0
-        for key, (ms, gf, gfc) in pt.items():
-            line = f"{key[0]:<10} {key[1]:<22} {key[2]:<11} {ms:9.3f} {gf:9.1f} {gfc:6.1f}"
+        for key, (ms, gf, gfc, lay) in pt.items():
+            short = "cl" if lay == "channels_last" else lay
+            line = f"{key[0]:<10} {key[1]:<22} {key[2]:<11} {short:<6} {ms:9.3f} {gf:9.1f} {gfc:6.1f}"
             tot_pt += ms
             if key in lb:
                 lms, lgf, lgfc = lb[key]
@@ -129,7 +146,7 @@ def main():
             print(line)
             if a.json:
                 d = {"bench": "conv_pytorch", "group": key[0], "layer": key[1], "pass": key[2],
-                     "batch": n, "threads": t, "torch_ms": ms, "torch_gflops": gf,
+                     "batch": n, "threads": t, "torch_layout": lay, "torch_ms": ms, "torch_gflops": gf,
                      "torch_gflops_per_core": gfc}
                 if key in lb:
                     d.update(lowbit_ms=lb[key][0], lowbit_gflops=lb[key][1],
