@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <sstream>
 #include <string>
@@ -71,6 +72,16 @@ void check_against_reference(const ConvShape& s, uint32_t seed) {
   {
     INFO("backward_input");
     CHECK(rel_err(dx, dxr) < tol);
+  }
+  {
+    // accumulate = false assigns: a NaN prefill must not survive anywhere, and the result is
+    // the reference's gradient added to zero.
+    std::vector<T> dxa(xs, std::numeric_limits<T>::quiet_NaN()), dxz(xs, T(0));
+    k::conv2d_backward_input(s, dy.data(), w.data(), dxa.data(), /*accumulate=*/false);
+    k::conv2d_backward_input_reference(s, dy.data(), w.data(), dxz.data());
+    INFO("backward_input, assign");
+    CHECK(std::none_of(dxa.begin(), dxa.end(), [](T v) { return std::isnan(v); }));
+    CHECK(rel_err(dxa, dxz) < tol);
   }
 
   auto dw0 = random_vec<T>(ws, rng), db0 = random_vec<T>(s.O, rng);

@@ -723,8 +723,9 @@ void forward_grid(const ConvShape& s, const Grid& g, const float* x, const float
 // Stride 1: dx = "full" correlation of dy with the spatially flipped, transposed weights,
 // i.e. a forward conv with input dy (O channels, OH x OW), weights w'[c][o][a][b] =
 // w[o][c][KH-1-a][KW-1-b] and padding (KH-1-PH, KW-1-PW), whose output is exactly H x W.
-// No dcols, no col2im scatter.
-inline void backward_input_s1(const ConvShape& s, const float* dy, const float* w, float* dx) {
+// No dcols, no col2im scatter. Every dx element of an image is written by that image's
+// iteration, so with add = false dx needs no zero-fill first.
+inline void backward_input_s1(const ConvShape& s, const float* dy, const float* w, float* dx, bool add) {
   ConvShape t{s.N, s.O, s.OH(), s.OW(), s.C, s.KH, s.KW};
   t.PH = s.KH - 1 - s.PH;
   t.PW = s.KW - 1 - s.PW;
@@ -736,7 +737,7 @@ inline void backward_input_s1(const ConvShape& s, const float* dy, const float* 
   for (int64_t o = 0; o < s.O; ++o)
     for (int64_t c = 0; c < s.C; ++c)
       for (int64_t t = 0; t < KK; ++t) wt[c * K + o * KK + (KK - 1 - t)] = w[(o * s.C + c) * KK + t];
-  conv_grid(g, s.N, s.C, dy, [&](int64_t c, int64_t k) { return wt[c * K + k]; }, nullptr, dx, /*add=*/true);
+  conv_grid(g, s.N, s.C, dy, [&](int64_t c, int64_t k) { return wt[c * K + k]; }, nullptr, dx, add);
 }
 
 // Strided input gradient by phases of dx. Write ih + PH = S*i + a (a < S). The taps that
@@ -1025,13 +1026,26 @@ void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* bias, T
   conv_detail::forward_portable(s, x, w, bias, y);
 }
 
+// dx += (accumulate) or = (otherwise) the input gradient. Assigning saves the caller a
+// zero-filled dx (an activation-sized memset and a read per conv per step): the stride-1 path
+// writes every element once; the others zero dx here and accumulate as before.
 template <class T>
-void conv2d_backward_input(const ConvShape& s, const T* dy, const T* w, T* dx) {
-  if (conv_detail::empty_output<T>(s) || s.KH <= 0 || s.KW <= 0) return;
+void conv2d_backward_input(const ConvShape& s, const T* dy, const T* w, T* dx, bool accumulate = true) {
+  const int64_t dx_size = s.N * s.C * s.H * s.W;
+  const bool trivial = conv_detail::empty_output<T>(s) || s.KH <= 0 || s.KW <= 0;
 #ifdef LOWBIT_HAVE_AVX2_FMA
   if constexpr (std::is_same<T, float>::value) {
-    if (conv_detail::padded_grid_ok(s)) conv_detail::backward_input_s1(s, dy, w, dx);
-    else if (conv_detail::phase_grid_ok(s)) conv_detail::backward_input_phase(s, dy, w, dx);
+    if (!trivial && conv_detail::padded_grid_ok(s)) {
+      conv_detail::backward_input_s1(s, dy, w, dx, accumulate);
+      return;
+    }
+  }
+#endif
+  if (!accumulate && dx_size > 0) std::fill(dx, dx + dx_size, T(0));
+  if (trivial) return;
+#ifdef LOWBIT_HAVE_AVX2_FMA
+  if constexpr (std::is_same<T, float>::value) {
+    if (conv_detail::phase_grid_ok(s)) conv_detail::backward_input_phase(s, dy, w, dx);
     else conv_detail::backward_input_avx2(s, dy, w, dx);
     return;
   }

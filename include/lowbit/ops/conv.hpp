@@ -45,8 +45,8 @@ std::vector<Tensor<T>> conv2d_grads(const kernels::ConvShape& s, const Tensor<T>
                                     const Tensor<T>& g, bool gx, bool gw, bool gb) {
   Tensor<T> dx, dw, db;
   if (gx) {
-    dx = Tensor<T>::zeros({s.N, s.C, s.H, s.W});
-    kernels::conv2d_backward_input(s, g.data(), w.data(), dx.data());
+    dx = Tensor<T>::empty({s.N, s.C, s.H, s.W});
+    kernels::conv2d_backward_input(s, g.data(), w.data(), dx.data(), /*accumulate=*/false);
   }
   if (gw || gb) {
     dw = Tensor<T>::zeros({s.O, s.C, s.KH, s.KW});
