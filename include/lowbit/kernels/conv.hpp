@@ -482,14 +482,24 @@ struct PadGrid {
   int64_t grid(int64_t i, int64_t oh, int64_t ow) const { return (i * (H + PH) + oh) * Ws + ow; }
   // Offset of tap (kh, kw) inside a channel plane, relative to the grid index.
   int64_t tap(int64_t kh, int64_t kw) const { return kh * Ws + kw; }
-  // Copies gn <= G images (NCHW, image stride img_stride) into the zeroed buffer.
+  // Copies gn <= G images (NCHW, image stride img_stride) into the buffer and zeroes every
+  // other float of it (padding, gaps, unused image slots, the tail): each float is written
+  // once, walking the buffer in order, instead of a memset of the whole buffer followed by
+  // the copies (a second pass over it for every image of every stride-1 conv).
   void fill(const float* x, int64_t img_stride, int64_t gn, float* buf) const {
-    std::memset(buf, 0, sizeof(float) * buffer_size());
-    for (int64_t c = 0; c < C; ++c)
+    for (int64_t c = 0; c < C; ++c) {
+      float* bc = buf + c * plane;
+      int64_t pos = 0;  // first float of the plane not written yet
       for (int64_t i = 0; i < gn; ++i)
-        for (int64_t ih = 0; ih < H; ++ih)
-          std::memcpy(buf + c * plane + (PH + i * (H + PH) + ih) * Ws + PW, x + i * img_stride + (c * H + ih) * W,
-                      sizeof(float) * W);
+        for (int64_t ih = 0; ih < H; ++ih) {
+          const int64_t start = (PH + i * (H + PH) + ih) * Ws + PW;
+          std::memset(bc + pos, 0, sizeof(float) * static_cast<size_t>(start - pos));
+          std::memcpy(bc + start, x + i * img_stride + (c * H + ih) * W, sizeof(float) * W);
+          pos = start + W;
+        }
+      std::memset(bc + pos, 0, sizeof(float) * static_cast<size_t>(plane - pos));
+    }
+    std::memset(buf + C * plane, 0, sizeof(float) * static_cast<size_t>(buffer_size() - C * plane));
   }
 };
 
