@@ -4,12 +4,12 @@
 // Why: a training step allocates the same tensors in the same order every step, and most of
 // them are megabytes. glibc returns big freed blocks to the kernel (munmap, or heap trimming)
 // and the next step's allocation of the same size page-faults every page in again, zeroed:
-// about 33,000 faults (130 MB) per ResNet-20 batch-128 step, 5-10% of the step, measured
-// with `/usr/bin/time -f %R build/bin/bench_train ...` at 2 and 8 steps. Telling glibc to keep
-// everything (MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_) removes the faults but grows the
-// peak RSS by fragmentation (297 -> 357 MB). Reusing a freed block for the next request of
-// exactly its size does both: no faults in the steady state, and the blocks held are the ones
-// the step needs (docs/performance.md, "Memory").
+// about 9,600 faults (38 MB) per ResNet-20 batch-128 step before this cache, about 340 with it
+// (`/usr/bin/time -f %R build/bin/bench_train --model resnet20 --threads 1 --steps S`, S = 2
+// and 8). Telling glibc to keep everything (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_)
+// also removes the faults but grew the peak RSS by fragmentation (297 -> 357 MB on an older
+// build); reusing a freed block for the next request of exactly its size lowered it instead
+// (269-288 -> 233-241 MB at 1 thread, 320 -> 240 MB at 2). docs/performance.md, "Memory".
 //
 // What is cached: blocks of at least kMinBytes (smaller ones are cheap in malloc's heap and
 // never page-fault), keyed by their exact rounded size, up to limit() bytes held free per
