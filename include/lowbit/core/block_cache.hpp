@@ -84,7 +84,6 @@ class BlockCache {
   }
 
   size_t held_bytes() const { return held_; }
-  size_t limit() const { return limit_; }
   void set_limit(size_t bytes) {
     limit_ = bytes;
     if (held_ > limit_) release();
