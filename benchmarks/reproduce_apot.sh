@@ -9,8 +9,9 @@
 # row without WN, which starts from the FP32 run: the 4/4 run's alphas were learned on
 # normalized weights (about 3) and would put every raw weight (std about 0.1) on level 0;
 # from FP32 its alphas start at apot_w_alpha * std(W) (docs/apot.md). Without WN the paper
-# reports divergence (Table 3: 2.0%); a run that stops with an error (alpha <= 0) is shown
-# as "diverged" with the error line, its log is RUNS_DIR/NAME.log.
+# reports divergence (Table 3: 2.0%); a run that stops with an error (a non-finite loss or
+# alpha) is shown as "diverged" with the error line, its log is RUNS_DIR/NAME.log. A weight
+# alpha that SGD pushes below 0 acts as |alpha|, as in the authors' code (quant/apot.hpp).
 #
 #   benchmarks/reproduce_apot.sh [RUNS_DIR]          (default runs/apot)
 #   APOT_SET="train_per_class=20 epochs=1 test_images=500" benchmarks/reproduce_apot.sh runs/apot_smoke

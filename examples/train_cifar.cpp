@@ -16,6 +16,7 @@
 // with status 2, leaving existing files untouched.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -538,7 +539,7 @@ void write_weight_hist(const nn::Module& model, const fs::path& out) {
   json layers = json::array();
   for (size_t k : pick) {
     const Tensor<float> wt = apot[k].second->normalized();
-    const double alpha = apot[k].second->clip_alpha(wt).item();
+    const double alpha = std::abs(apot[k].second->clip_alpha(wt).item());  // < 0 acts as |alpha|
     std::vector<double> values, levels;
     const int64_t stride = std::max<int64_t>(1, wt.numel() / 20000);  // keeps the page small
     for (int64_t i = 0; i < wt.numel(); i += stride) values.push_back(wt.data()[i]);
@@ -651,6 +652,14 @@ int run_train(json cfg, const std::string& resume_dir, const std::vector<std::st
       hooks->begin_step(*model, ctx);
       Tensor<float> logits = (*model)(b.images);
       Tensor<float> loss = cross_entropy(logits, b.labels, label_smoothing);
+      const double lv = loss.item();
+      // A diverged run stops here, before its NaN/inf gradients reach the weights; the
+      // checkpoint of the last finished epoch stays as it was (a run without WN, Table 3 of
+      // APoT, is expected to end this way).
+      LOWBIT_CHECK(std::isfinite(lv), "the training loss is ", lv, " at epoch ", epoch + 1, ", step ", k + 1, " of ",
+                   steps_per_epoch, ": the run diverged (try a lower lr); ",
+                   epoch > 0 ? (out / "checkpoint.bin").string() + " still holds epoch " + std::to_string(epoch)
+                             : std::string("no checkpoint was written"));
       loss.backward();
       opt->step();
       // Gradients are dropped (set_to_none, PyTorch >= 2.0's default) as soon as the step has
@@ -658,7 +667,6 @@ int run_train(json cfg, const std::string& resume_dir, const std::vector<std::st
       // and each next first gradient becomes .grad() without a copy or an add (same values).
       opt->zero_grad(/*set_to_none=*/true);
       hooks->end_step(*model, b.images, ctx);
-      const double lv = loss.item();
       {
         NoGradGuard no_grad;
         Tensor<int64_t> pred = argmax(logits, 1);

@@ -134,7 +134,32 @@ TEST_CASE("APoT weight RCF: alpha gradient equals Eq. 8 inside, on and beyond th
   // The numbers, spelled out: 1 * 0.1 + 2 * (-0.05) + 0.5 - 0.25 = 0.25.
   CHECK(want == Approx(0.25));
   CHECK_THROWS_WITH(apot_weight_rcf(Tf::from_vector({1}, {1.f}), Tf::full({1}, 0.f), m2),
-                    Catch::Contains("alpha = 0") && Catch::Contains("> 0"));
+                    Catch::Contains("alpha = 0") && Catch::Contains("finite nonzero"));
+  CHECK_THROWS_WITH(apot_weight_rcf(Tf::from_vector({1}, {1.f}), Tf::full({1}, std::nanf("")), m2),
+                    Catch::Contains("alpha = nan") && Catch::Contains("finite nonzero"));
+
+  // alpha = -2 (SGD stepped past 0, as at 2 bits): the forward is that of |alpha| = 2, the
+  // alpha gradient is Eq. 8 at |alpha| times sign(alpha) = -1, x's gradient is unchanged.
+  Tf x = Tf::from_vector({6}, xv).set_requires_grad();
+  Tf alpha = Tf::full({1}, -2.f).set_requires_grad();
+  Tf y = apot_weight_rcf(x, alpha, m2);
+  CHECK(y.to_vector() == std::vector<float>{0.5f, -1.f, 2.f, -2.f, 2.f, -2.f});
+  y.backward(Tf::from_vector({6}, gv));
+  CHECK(alpha.grad().item() == Approx(-want).epsilon(1e-6));
+  CHECK(x.grad().to_vector() == std::vector<float>{1.f, 2.f, 3.f, 4.f, 0.5f, 0.25f});
+}
+
+TEST_CASE("ApotWeight: a negative alpha exports the codes and scale of |alpha|", "[apot]") {
+  const Tf init = Tf::from_vector({2, 3}, {0.3f, -1.2f, 2.0f, -0.1f, 0.8f, -2.5f});
+  ApotWeight pos(init, 3, ApotConfig::from_options({{"w_alpha", 1.5}}));
+  ApotWeight neg(init, 3, ApotConfig::from_options({{"w_alpha", 1.5}}));
+  neg.alpha.data()[0] = -1.5f;
+  const QuantCodes cp = pos.codes(), cn = neg.codes();
+  CHECK(cn.scales == std::vector<float>{1.5f});
+  CHECK(cn.codes == cp.codes);
+  CHECK(neg.weight().to_vector() == pos.weight().to_vector());
+  neg.alpha.data()[0] = 0.f;
+  CHECK_THROWS_WITH(neg.codes(), Catch::Contains("ApotWeight::codes: alpha = 0"));
 }
 
 TEST_CASE("APoT activation RCF: gradients of the CIFAR code (method-notes §1.3)", "[apot]") {

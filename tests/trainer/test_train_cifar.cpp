@@ -236,6 +236,10 @@ TEST_CASE("train_cifar: bad input exits 2 with one clear line and overwrites not
   expect_error("--resume " + (fx.root / "nothing").string(), {"checkpoint.bin", "cannot open"});
   expect_error(fx.args(out, 1), {"already holds a run", "--resume"});
   expect_error("--resume " + out.string() + " --set lr=1", {"'lr' cannot change when resuming"});
+  // A diverged run (lr 1e300 makes the first step's weights inf) stops at the first
+  // non-finite loss instead of training on NaN for the remaining epochs.
+  expect_error(fx.args(fx.root / "x10", 2) + " --set lr=1e300 --set schedule=constant",
+               {"training loss is", "nan", "epoch 1, step 2 of 2", "diverged", "no checkpoint was written"});
   // The earlier run is untouched by all of the above.
   CHECK(slurp(out / "summary.json") == summary_before);
   CHECK(slurp(out / "checkpoint.bin") == ckpt_before);

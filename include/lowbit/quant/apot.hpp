@@ -23,6 +23,8 @@
 //   dW^/dalpha = sign(r)                   |r| > 1   Eq. 8 / appendix Eq. 13c
 //              = q - r                     |r| <= 1  (the boundary |r| = 1 is inside: q = +-1,
 //                                                    so it contributes 0)
+//   A weight alpha < 0 acts as |alpha| and its gradient is the above times sign(alpha), as in
+//   the authors' code (detail::checked_weight_alpha says why).
 //   PACT's clipping gradient (appendix Eq. 11, the "normal clipping function" RCF replaces):
 //   dW^/dalpha = sign(r) for |r| > 1, 0 inside.  Selectable (rcf = pact) for comparison.
 //   dX^/dX     = 1 for X / alpha_x <= 1, 0 above      (the CIFAR code, method-notes §1.3;
@@ -234,6 +236,21 @@ T checked_alpha(const Tensor<T>& alpha, const char* op) {
                ", expected a finite value > 0 (lower alpha's learning rate or weight decay)");
   return a;
 }
+
+// The weight quantizer is odd in alpha: alpha * Pi(clip(x / alpha)) = |alpha| * Pi(clip(x / |alpha|))
+// because the signed set is symmetric, so the authors' code keeps training when SGD pushes
+// a weight alpha below 0 (it happens at 2 bits: from a 3-bit alpha of ~2.5 the ternary set
+// zeroes ~80% of W~ and Eq. 8's q - r terms add up to a step past 0). lowbit does the same
+// (code, not paper): the forward uses |alpha|, the gradient is Eq. 8 at |alpha| times
+// sign(alpha). Only alpha = 0 or a non-finite alpha is an error.
+template <class T>
+T checked_weight_alpha(const Tensor<T>& alpha, const char* op) {
+  LOWBIT_CHECK(alpha.numel() == 1, op, ": alpha must hold one value, got shape ", shape_str(alpha.shape()));
+  const T a = alpha.data()[0];
+  LOWBIT_CHECK(a != T(0) && std::isfinite(static_cast<double>(a)), op, ": alpha = ", a,
+               ", expected a finite nonzero value (lower alpha's learning rate or weight decay)");
+  return a;
+}
 }  // namespace detail
 
 // ---------------------------------------------------------------------------------------
@@ -294,14 +311,16 @@ enum class ApotAlphaGrad { Rcf, Pact };
 template <class T>
 Tensor<T> apot_weight_rcf(const Tensor<T>& x, const Tensor<T>& alpha, const std::vector<double>& mags,
                           bool grad_outside_pass = true, ApotAlphaGrad alpha_grad = ApotAlphaGrad::Rcf) {
-  const T a = detail::checked_alpha(alpha, "apot_weight_rcf");
+  const T a_signed = detail::checked_weight_alpha(alpha, "apot_weight_rcf");
+  const T a = std::abs(a_signed);
+  const double alpha_sign = a_signed > T(0) ? 1.0 : -1.0;  // d|alpha|/dalpha
   const detail::NearestLevel<T> p(mags);
   const std::vector<T> book = detail::signed_codebook(p);
   // forward: r = x / alpha, code, alpha * level (the export's dequantization, bit for bit)
   Tensor<T> y = detail::project_scaled(x, a, p, /*is_signed=*/true);
   if (autograd::needs_grad({&x, &alpha}))
     autograd::record(y, "apot_weight_rcf", {&x, &alpha},
-                     [xd = x.detach(), a, book, p, ashape = alpha.shape(), gx = x.requires_grad(),
+                     [xd = x.detach(), a, alpha_sign, book, p, ashape = alpha.shape(), gx = x.requires_grad(),
                       ga = alpha.requires_grad(), grad_outside_pass, alpha_grad](const Tensor<T>& g) {
                        Tensor<T> dx, da;
                        if (gx)  // STE inside; outside: pass (default) or zero
@@ -319,7 +338,7 @@ Tensor<T> apot_weight_rcf(const Tensor<T>& x, const Tensor<T>& alpha, const std:
                            else d = static_cast<double>(book[detail::signed_code(r, p)]) - static_cast<double>(r);
                            return static_cast<double>(pg[i]) * d;
                          });
-                         da = Tensor<T>::full(ashape, static_cast<T>(s));
+                         da = Tensor<T>::full(ashape, static_cast<T>(alpha_sign * s));
                        }
                        return std::vector<Tensor<T>>{dx, da};
                      });
@@ -435,7 +454,7 @@ class ApotWeight : public WeightQuantizer {
   QuantCodes codes() const override {
     NoGradGuard no_grad;
     const Tensorf wt = normalized();
-    const float a = detail::checked_alpha(clip_alpha(wt), "ApotWeight::codes");
+    const float a = std::abs(detail::checked_weight_alpha(clip_alpha(wt), "ApotWeight::codes"));
     const detail::NearestLevel<float> p(mags_);
     QuantCodes c;
     c.shape = shape_;
