@@ -48,6 +48,8 @@ done
 # counts its fragmentation, which shifts with the order of allocations (the same FP32 step
 # measured 269 MB and 353 MB in two builds). With every allocation above 64 KB its own
 # mapping, returned to the system when freed, peak RSS is the peak of what lowbit holds.
+# (Since lowbit's page pool, core/block_cache.hpp, large tensors are mappings anyway on Linux,
+# and the two columns agree within a few MB.)
 for c in "${CONFIGS[@]}"; do
   IFS='|' read -r label args <<<"$c"
   # shellcheck disable=SC2086

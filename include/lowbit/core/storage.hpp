@@ -1,7 +1,8 @@
 // Aligned, reference-counted storage. 64-byte alignment lets AVX2 kernels use aligned
 // loads on a tensor's first element and keeps rows of separate tensors off shared cache lines.
-// Large blocks are recycled through the calling thread's block cache (core/block_cache.hpp),
-// so a training step does not page-fault its tensors in again every step.
+// Large blocks are mapped pages recycled through the calling thread's pool
+// (core/block_cache.hpp), so a training step does not page-fault its tensors in again every
+// step and peak RSS is the peak of what is live.
 #pragma once
 #include <cstddef>
 #include <cstdlib>
