@@ -654,8 +654,8 @@ int run_train(json cfg, const std::string& resume_dir, const std::vector<std::st
       Tensor<float> loss = cross_entropy(logits, b.labels, label_smoothing);
       const double lv = loss.item();
       // A diverged run stops here, before its NaN/inf gradients reach the weights; the
-      // checkpoint of the last finished epoch stays as it was (a run without WN, Table 3 of
-      // APoT, is expected to end this way).
+      // checkpoint of the last finished epoch stays as it was (APoT's Table 3 reports such a
+      // run: RCF without WN).
       LOWBIT_CHECK(std::isfinite(lv), "the training loss is ", lv, " at epoch ", epoch + 1, ", step ", k + 1, " of ",
                    steps_per_epoch, ": the run diverged (try a lower lr); ",
                    epoch > 0 ? (out / "checkpoint.bin").string() + " still holds epoch " + std::to_string(epoch)
