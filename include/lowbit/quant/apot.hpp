@@ -24,7 +24,7 @@
 //              = q - r                     |r| <= 1  (the boundary |r| = 1 is inside: q = +-1,
 //                                                    so it contributes 0)
 //   A weight alpha < 0 acts as |alpha| and its gradient is the above times sign(alpha), as in
-//   the authors' code (detail::checked_weight_alpha says why).
+//   the authors' code (detail::checked_alpha says why).
 //   PACT's clipping gradient (appendix Eq. 11, the "normal clipping function" RCF replaces):
 //   dW^/dalpha = sign(r) for |r| > 1, 0 inside.  Selectable (rcf = pact) for comparison.
 //   dX^/dX     = 1 for X / alpha_x <= 1, 0 above      (the CIFAR code, method-notes §1.3;
@@ -228,27 +228,20 @@ std::vector<T> signed_codebook(const NearestLevel<T>& p) {
   return s;
 }
 
+// alpha's one value: finite and > 0, or, with any_sign, finite and nonzero. Why weights allow
+// a negative alpha: the weight quantizer is odd in alpha, alpha * Pi(clip(x / alpha)) =
+// |alpha| * Pi(clip(x / |alpha|)), because the signed set is symmetric, so the authors' code
+// keeps training when SGD pushes a weight alpha below 0 (it happens at 2 bits: from a 3-bit
+// alpha of ~2.5 the ternary set zeroes ~80% of W~ and Eq. 8's q - r terms add up to a step
+// past 0). lowbit does the same (code, not paper): the forward uses |alpha|, the gradient is
+// Eq. 8 at |alpha| times sign(alpha). The unsigned activation quantizer is not odd in alpha.
 template <class T>
-T checked_alpha(const Tensor<T>& alpha, const char* op) {
+T checked_alpha(const Tensor<T>& alpha, const char* op, bool any_sign) {
   LOWBIT_CHECK(alpha.numel() == 1, op, ": alpha must hold one value, got shape ", shape_str(alpha.shape()));
   const T a = alpha.data()[0];
-  LOWBIT_CHECK(a > T(0) && std::isfinite(static_cast<double>(a)), op, ": alpha = ", a,
-               ", expected a finite value > 0 (lower alpha's learning rate or weight decay)");
-  return a;
-}
-
-// The weight quantizer is odd in alpha: alpha * Pi(clip(x / alpha)) = |alpha| * Pi(clip(x / |alpha|))
-// because the signed set is symmetric, so the authors' code keeps training when SGD pushes
-// a weight alpha below 0 (it happens at 2 bits: from a 3-bit alpha of ~2.5 the ternary set
-// zeroes ~80% of W~ and Eq. 8's q - r terms add up to a step past 0). lowbit does the same
-// (code, not paper): the forward uses |alpha|, the gradient is Eq. 8 at |alpha| times
-// sign(alpha). Only alpha = 0 or a non-finite alpha is an error.
-template <class T>
-T checked_weight_alpha(const Tensor<T>& alpha, const char* op) {
-  LOWBIT_CHECK(alpha.numel() == 1, op, ": alpha must hold one value, got shape ", shape_str(alpha.shape()));
-  const T a = alpha.data()[0];
-  LOWBIT_CHECK(a != T(0) && std::isfinite(static_cast<double>(a)), op, ": alpha = ", a,
-               ", expected a finite nonzero value (lower alpha's learning rate or weight decay)");
+  LOWBIT_CHECK((any_sign ? a != T(0) : a > T(0)) && std::isfinite(static_cast<double>(a)), op, ": alpha = ", a,
+               ", expected a finite ", any_sign ? "nonzero value" : "value > 0",
+               " (lower alpha's learning rate or weight decay)");
   return a;
 }
 }  // namespace detail
@@ -311,7 +304,7 @@ enum class ApotAlphaGrad { Rcf, Pact };
 template <class T>
 Tensor<T> apot_weight_rcf(const Tensor<T>& x, const Tensor<T>& alpha, const std::vector<double>& mags,
                           bool grad_outside_pass = true, ApotAlphaGrad alpha_grad = ApotAlphaGrad::Rcf) {
-  const T a_signed = detail::checked_weight_alpha(alpha, "apot_weight_rcf");
+  const T a_signed = detail::checked_alpha(alpha, "apot_weight_rcf", /*any_sign=*/true);
   const T a = std::abs(a_signed);
   const double alpha_sign = a_signed > T(0) ? 1.0 : -1.0;  // d|alpha|/dalpha
   const detail::NearestLevel<T> p(mags);
@@ -348,7 +341,7 @@ Tensor<T> apot_weight_rcf(const Tensor<T>& x, const Tensor<T>& alpha, const std:
 // X^ = alpha * Pi(min(x / alpha, 1)) onto the unsigned set M (negative inputs -> 0).
 template <class T>
 Tensor<T> apot_activation_rcf(const Tensor<T>& x, const Tensor<T>& alpha, const std::vector<double>& mags) {
-  const T a = detail::checked_alpha(alpha, "apot_activation_rcf");
+  const T a = detail::checked_alpha(alpha, "apot_activation_rcf", /*any_sign=*/false);
   const detail::NearestLevel<T> p(mags);
   Tensor<T> y = detail::project_scaled(x, a, p, /*is_signed=*/false);  // r <= 0 -> level 0
   if (autograd::needs_grad({&x, &alpha}))
@@ -454,7 +447,7 @@ class ApotWeight : public WeightQuantizer {
   QuantCodes codes() const override {
     NoGradGuard no_grad;
     const Tensorf wt = normalized();
-    const float a = std::abs(detail::checked_weight_alpha(clip_alpha(wt), "ApotWeight::codes"));
+    const float a = std::abs(detail::checked_alpha(clip_alpha(wt), "ApotWeight::codes", /*any_sign=*/true));
     const detail::NearestLevel<float> p(mags_);
     QuantCodes c;
     c.shape = shape_;
