@@ -32,7 +32,7 @@
 #              as BWN* in Table 3, trained from scratch for fp32 + ALQ epochs
 # and prints a markdown table from each run's summary.json. Variables (environment) override
 # the budget: TRAIN_PER_CLASS, TEST_IMAGES, FP_EPOCHS, ROUNDS, EB, EC, EP, STE, FC, BATCH, THREADS,
-# and FP32_RECIPE.
+# CALIB and FP32_RECIPE.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,6 +51,10 @@ else
   echo "reproduce_alq: BUDGET=$BUDGET, expected default, medium or tiny" >&2; exit 2
 fi
 : "${BATCH:=128}" "${THREADS:=0}" "${RUNS:=runs/alq_repro}" "${BUILD:=build}"
+# BN statistics re-estimated after every ALQ epoch over CALIB training batches (all of them by
+# default; 0 = off as in the authors' code): without it the test accuracy right after a pruning
+# epoch reads stale running statistics (docs/alq.md, docs/results.md).
+: "${CALIB:=$(( (TRAIN_PER_CLASS * 10 + BATCH - 1) / BATCH ))}"
 ALQ_EPOCHS=$(( ROUNDS * (EB + EC + EP) + STE + FC ))
 BWN_EPOCHS=$(( FP_EPOCHS + ALQ_EPOCHS ))
 
@@ -62,7 +66,7 @@ COMMON=(--set model=vgg_bc --set train_per_class="$TRAIN_PER_CLASS" --set test_i
         --set batch="$BATCH" --set threads="$THREADS" --set seed=0)
 ALQ=(--set method=alq --set alq_init="$RUNS/fp32/checkpoint.bin" --set epochs="$ALQ_EPOCHS"
      --set alq_rounds="$ROUNDS" --set alq_epoch_basis="$EB" --set alq_epoch_coord="$EC" --set alq_epoch_prune="$EP"
-     --set alq_ste_epochs="$STE" --set alq_final_coord_epochs="$FC")
+     --set alq_ste_epochs="$STE" --set alq_final_coord_epochs="$FC" --set alq_calibrate_batches="$CALIB")
 
 run() {  # name, args...: skips a run whose summary.json exists, resumes an interrupted one
   local name=$1; shift

@@ -121,6 +121,7 @@ json default_config() {
       {"alq_conv_grouping", "pixel"},     // other convs: pixel | channel | kernel
       {"alq_fc_grouping", "subchannel"},  // linear layers: subchannel | channel
       {"alq_fc_group_size", 512},         // sub-channel group size (largest divisor of in_features <= this)
+      {"alq_calibrate_batches", 0},       // BN statistics re-estimated over N training batches after every epoch (0 = off)
   };
 }
 

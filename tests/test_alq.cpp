@@ -433,3 +433,42 @@ TEST_CASE("alq STE mode: the float copy takes the AMSGrad step and the bases are
   for (int64_t i = 0; i < d.numel(); ++i) CHECK(d.data()[i] == q->weight().data()[i]);
   CHECK(q->w_hat.grad().defined() == false);  // consumed by the step
 }
+
+TEST_CASE("alq calibrate_batches re-estimates BN statistics after an epoch; 0 leaves them alone", "[alq]") {
+  QuantSpec spec;
+  spec.method = "alq";
+  spec.w_bits = 2;
+  spec.first = spec.last = LayerPolicy::Same;
+  Generator gen(3), gx(4), gref(3);
+  auto model = nn::resnet20(gen, nn::Shortcut::A, make_factory(spec));
+  auto ref = nn::resnet20(gref, nn::Shortcut::A, make_factory(spec));  // same weights
+  const std::vector<Tf> batches = {Tf::randn({2, 3, 8, 8}, gx), Tf::randn({2, 3, 8, 8}, gx), Tf::randn({2, 3, 8, 8}, gx)};
+  auto source = [&batches](size_t* next) {
+    return [&batches, next](Tf& images) {
+      if (*next == batches.size()) return false;
+      images = batches[(*next)++];
+      return true;
+    };
+  };
+  nn::StateDict before;  // copies: state_dict() shares the buffers' storage
+  for (auto& [name, t] : model->named_buffers()) before.emplace(name, t.clone());
+
+  size_t n0 = 0;
+  alq::AlqHooks off(nlohmann::json::object());
+  CHECK(off.end_epoch(*model, source(&n0), 0).at("alq_calibrated_batches") == 0);
+  CHECK(n0 == 0);
+  for (auto& [name, t] : model->named_buffers()) CHECK(allclose(t, before.at(name), 0, 0));
+
+  size_t n1 = 0, n2 = 0;
+  alq::AlqHooks on(nlohmann::json{{"calibrate_batches", 2}});
+  CHECK(on.end_epoch(*model, source(&n1), 0).at("alq_calibrated_batches") == 2);
+  CHECK(nn::recalibrate_batch_norm(*ref, source(&n2), 2) == 2);
+  int changed = 0;
+  const nn::StateDict want = ref->state_dict();
+  for (auto& [name, t] : model->named_buffers()) {
+    CHECK(allclose(t, want.at(name), 0, 0));
+    changed += !allclose(t, before.at(name), 0, 0);
+  }
+  CHECK(changed > 0);
+  CHECK_THROWS_WITH(alq::AlqHooks(nlohmann::json{{"calibrate_batches", -1}}), Catch::Contains("calibrate_batches = -1"));
+}

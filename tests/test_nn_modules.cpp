@@ -166,3 +166,41 @@ TEST_CASE("the profiler records leaf-module forwards and backward ops only insid
   CHECK(prof.backward.at("sum").calls == 1);
   CHECK(active_profile() == nullptr);
 }
+
+TEST_CASE("recalibrate_batch_norm: running statistics become the plain averages over the batches", "[nn][bn]") {
+  nn::Sequential seq;
+  seq.push_back(std::make_shared<nn::Flatten>());
+  auto bn = seq.push_back(std::make_shared<nn::BatchNorm>(2, false));
+  // Stale statistics that must not survive: the first batch replaces them (momentum 1).
+  bn->running_mean.data()[0] = 50.f, bn->running_var.data()[0] = 9.f;
+  // Three batches of 4 samples x 2 channels (laid out [N, 2, 1, 1] and flattened).
+  const std::vector<std::vector<float>> data = {{1, 10, 2, 20, 3, 30, 6, 40},
+                                                {0, 0, 4, 8, 4, 8, 8, 16},
+                                                {-1, 5, 1, 5, -1, 5, 1, 5}};
+  // By hand: channel 0 batch means 3, 4, 0; unbiased variances 14/3, 32/3, 4/3.
+  //          channel 1 batch means 25, 8, 5; unbiased variances 500/3, 128/3, 0.
+  size_t next = 0;
+  auto source = [&](nn::Tensorf& images) {
+    if (next == data.size()) return false;
+    images = nn::Tensorf::empty({4, 2, 1, 1});
+    std::copy(data[next].begin(), data[next].end(), images.data());
+    ++next;
+    return true;
+  };
+  seq.eval();
+  CHECK(nn::recalibrate_batch_norm(seq, source, 10) == 3);  // the source ran out first
+  CHECK(bn->running_mean.data()[0] == Approx(7.0 / 3));
+  CHECK(bn->running_mean.data()[1] == Approx(38.0 / 3));
+  CHECK(bn->running_var.data()[0] == Approx((14.0 + 32.0 + 4.0) / 9));
+  CHECK(bn->running_var.data()[1] == Approx((500.0 + 128.0) / 9));
+  CHECK(!bn->is_training());              // mode restored
+  CHECK(bn->momentum() == Approx(0.1));   // momentum restored
+  CHECK(bn->weight.data()[0] == 1.f);     // gamma untouched
+
+  next = 1;  // only the first batch of what is left: batch 2 alone
+  CHECK(nn::recalibrate_batch_norm(seq, source, 1) == 1);
+  CHECK(bn->running_mean.data()[0] == Approx(4.0));
+  CHECK(bn->running_var.data()[1] == Approx(128.0 / 3));
+  CHECK_THROWS_WITH(nn::recalibrate_batch_norm(seq, source, 0), Contains("batches = 0, expected > 0"));
+  CHECK_THROWS_WITH(bn->set_momentum(1.5), Contains("momentum = 1.5, expected in (0, 1]"));
+}

@@ -52,6 +52,7 @@
 #include "data/loader.hpp"
 
 // nn: modules, layers, the paper models
+#include "nn/bn_recalibrate.hpp"
 #include "nn/factory.hpp"
 #include "nn/init.hpp"
 #include "nn/layers.hpp"

@@ -81,6 +81,13 @@ class BatchNorm : public Module {
     return std::string(two_d_ ? "BatchNorm2d" : "BatchNorm1d") + (relu_ ? "+ReLU" : "");
   }
 
+  // The running-statistics update weight m (running = (1 - m) running + m batch).
+  double momentum() const { return momentum_; }
+  void set_momentum(double m) {
+    LOWBIT_CHECK(m > 0 && m <= 1, type_name(), ": momentum = ", m, ", expected in (0, 1]");
+    momentum_ = m;
+  }
+
   Tensorf weight, bias, running_mean, running_var;
 
  private:

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "../io/checkpoint.hpp"
+#include "../nn/bn_recalibrate.hpp"
 #include "alq_basis.hpp"
 #include "alq_optim.hpp"
 #include "alq_prune.hpp"
@@ -58,6 +59,10 @@ struct Options {
   int64_t fc_group_size = 512;              // sub-channel chunk (largest divisor of in_features <= this)
   std::string init;                          // FP32 checkpoint to sketch from ("" = the model's own init)
   std::string first_layer = "same", last_layer = "same";  // layer policies (train_cifar reads them)
+  // BN statistics re-estimated over this many training batches after every epoch (0 = off, the
+  // authors' code). Not in the paper: pruning changes the weights faster than the running
+  // averages follow (nn/bn_recalibrate.hpp, docs/alq.md).
+  int64_t calibrate_batches = 0;
 
   int64_t round_epochs() const { return epoch_basis + epoch_coord + epoch_prune; }
   int64_t total_epochs() const { return rounds * round_epochs() + ste_epochs + final_coord_epochs; }
@@ -93,6 +98,7 @@ struct Options {
         else if (k == "init") o.init = v.get<std::string>();
         else if (k == "first_layer") o.first_layer = v.get<std::string>();
         else if (k == "last_layer") o.last_layer = v.get<std::string>();
+        else if (k == "calibrate_batches") o.calibrate_batches = v.get<int64_t>();
         else lowbit::detail::fail("alq options: unknown option '", k, "'");
       } catch (const nlohmann::json::exception&) {
         lowbit::detail::fail("alq options: option '", k, "' has the wrong type: ", v.dump());
@@ -125,6 +131,7 @@ struct Options {
     LOWBIT_CHECK(fc_grouping == "subchannel" || fc_grouping == "channel", "alq options: fc_grouping '", fc_grouping,
                  "' is unknown (expected subchannel or channel)");
     LOWBIT_CHECK(fc_group_size >= 1, "alq options: fc_group_size = ", fc_group_size, ", expected >= 1");
+    LOWBIT_CHECK(calibrate_batches >= 0, "alq options: calibrate_batches = ", calibrate_batches, ", expected >= 0");
   }
 };
 
@@ -272,12 +279,14 @@ class AlqHooks : public MethodHooks {
     return std::make_unique<AlqOptimizer>(std::move(others), std::move(named), oo, ctl_);
   }
 
-  nlohmann::json end_epoch(nn::Module& model, const BatchSource& /*train*/, int64_t epoch) override {
+  nlohmann::json end_epoch(nn::Module& model, const BatchSource& train, int64_t epoch) override {
     const EpochPlan p = plan_epoch(o_, epoch);
+    const int64_t calibrated = o_.calibrate_batches > 0 ? nn::recalibrate_batch_norm(model, train, o_.calibrate_batches) : 0;
     const Report r = report(model);
     nlohmann::json layer_bits = nlohmann::json::array();
     for (auto& l : r.layers) layer_bits.push_back(l.avg_bits);
     return {{"alq_phase", phase_name(p.phase)},
+            {"alq_calibrated_batches", calibrated},
             {"alq_lr", p.lr},
             {"alq_avg_bits", r.avg_weight_bits},
             {"alq_weight_bytes", r.weight_bytes},
