@@ -30,7 +30,8 @@
 #              nothing to prune), the same pipeline and epochs as the ALQ runs
 #   bwn_1      DoReFa/BWN 1-bit weights (method ste, w_bits 1), first and last layers FP32
 #              as BWN* in Table 3, trained from scratch for fp32 + ALQ epochs
-# and prints a markdown table from each run's summary.json. Variables (environment) override
+# prints a markdown table from each run's summary.json and draws $RUNS/alq_test_acc.svg and
+# alq_avg_bits.svg (docs/results.md) with build/bin/report. Variables (environment) override
 # the budget: TRAIN_PER_CLASS, TEST_IMAGES, FP_EPOCHS, ROUNDS, EB, EC, EP, STE, FC, BATCH, THREADS,
 # CALIB and FP32_RECIPE.
 set -euo pipefail
@@ -119,3 +120,14 @@ print("\nweights bytes: FP32 weights at 4 bytes, BWN at 1 bit + one scale per la
       "ceil(n sum I_g / 8) + 4 sum I_g + ceil(G ceil(log2(I_max+1)) / 8) per layer (docs/alq.md); "
       "model bytes add 4 bytes per other value (BN, biases). Per-layer bits: conv1..conv6, fc1..fc3.")
 EOF
+
+# The plots of docs/results.md: test accuracy and average weight bits per epoch of the ALQ rows.
+REPORT="$BUILD/bin/report"
+if [[ -x "$REPORT" ]]; then
+  "$REPORT" --plot test_acc --svg "$RUNS/alq_test_acc.svg" --title "ALQ on vgg_bc: test accuracy per epoch" \
+    "$RUNS/alq_1bit" "$RUNS/alq_066" "$RUNS/uniform_1" >&2
+  "$REPORT" --plot alq_avg_bits --svg "$RUNS/alq_avg_bits.svg" --title "ALQ: average weight bits per epoch" \
+    "$RUNS/alq_1bit" "$RUNS/alq_066" >&2
+else
+  echo "reproduce_alq: $REPORT not found, no plots (cmake --build $BUILD --target report)" >&2
+fi
