@@ -7,10 +7,10 @@
 // statistics over some training batches with the weights as they are now removes that lag
 // (the "BN re-estimation" used after quantization, e.g. the SLB rebuttal's BN calibration).
 //
-// How: every BatchNorm's running mean and variance are reset, then up to `batches` no-grad
-// training-mode forwards update them with momentum 1/k at the k-th batch, so afterwards they
-// are the plain averages of the batch means and of the unbiased batch variances (PyTorch's
-// momentum=None). Gamma and beta are not touched; the model's mode and every layer's
+// How: up to `batches` no-grad training-mode forwards update every BatchNorm's running mean
+// and variance with momentum 1/k at the k-th batch (k = 1 replaces the old values outright),
+// so afterwards they are the plain averages of the batch means and of the unbiased batch
+// variances (PyTorch's momentum=None). Gamma and beta are not touched; the model's mode and every layer's
 // momentum are restored afterwards, also when a forward throws.
 #pragma once
 #include <functional>
@@ -52,7 +52,6 @@ inline int64_t recalibrate_batch_norm(Module& model, const std::function<bool(Te
   int64_t done = 0;
   do {
     ++done;
-    // The first batch's momentum of 1 replaces the old statistics outright.
     for (auto* b : bns) b->set_momentum(1.0 / static_cast<double>(done));
     model(images);
   } while (done < batches && next(images));
