@@ -121,6 +121,17 @@ void add_conv_rows(std::vector<Row>& rows, const std::string& group, const ConvS
                     k::conv2d_backward_weight(buf->s, buf->x.data(), buf->dy.data(), buf->dw.data(),
                                               buf->db.data());
                   }});
+  // The integer forward of SLB's discrete pass (4-bit activation codes x 4-bit weights,
+  // kernels/conv_int8.hpp), where this build has it; its "GFLOP/s" counts integer multiply-adds
+  // as 2 operations, like the float rows.
+  if (k::int8_conv_supported(s, 15)) {
+    auto wb = std::make_shared<std::vector<int8_t>>(buf->w.size());
+    for (size_t i = 0; i < wb->size(); ++i) (*wb)[i] = static_cast<int8_t>(2 * static_cast<int>(i % 16) - 15);
+    rows.push_back({group, name, "fwd_int8", flops, [buf, wb] {
+                      k::conv2d_forward_int8(buf->s, buf->x.data(), 15, wb->data(), 1.0f / 15, buf->b.data(),
+                                             buf->y.data());
+                    }});
+  }
 }
 
 // Batch-norm with fused ReLU on an activation [N, C, HW]: forward (statistics + apply) and

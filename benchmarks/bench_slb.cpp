@@ -6,9 +6,9 @@
 // against lowbit's own FP32 step. One configuration per process, so the peak RSS is its own;
 // benchmarks/bench_slb.sh runs the configurations side by side.
 //
-//   bench_slb [--method fp32|ste|slb] [--w-bits N] [--a-bits N] [--sbn 0|1] [--threads N]
-//             [--batch 128] [--steps 5] [--warmup 1] [--profile]
-// Prints one JSON line: {"method", "w_bits", "a_bits", "sbn", "threads", "batch", "img_s",
+//   bench_slb [--method fp32|ste|slb] [--w-bits N] [--a-bits N] [--sbn 0|1] [--integer 0|1]
+//             [--threads N] [--batch 128] [--steps 5] [--warmup 1] [--profile]
+// Prints one JSON line: {"method", "w_bits", "a_bits", "sbn", "integer_pass", "threads", "batch", "img_s",
 // "step_ms" (median), "peak_rss_mb"}.
 #include <sys/resource.h>
 
@@ -28,7 +28,7 @@ namespace {
 [[noreturn]] void usage(const std::string& why) {
   std::fprintf(stderr,
                "bench_slb: %s\nusage: bench_slb [--method fp32|ste|slb] [--w-bits N] [--a-bits N] [--sbn 0|1] "
-               "[--threads N] [--batch B] [--steps S] [--warmup W] [--profile]\n",
+               "[--integer 0|1] [--threads N] [--batch B] [--steps S] [--warmup W] [--profile]\n",
                why.c_str());
   std::exit(2);
 }
@@ -42,7 +42,7 @@ int64_t parse_int(const std::string& flag, const char* v, int64_t lo) {
 
 int main(int argc, char** argv) {
   quant::QuantSpec spec;
-  int64_t threads = max_threads(), batch = 128, steps = 5, warmup = 1, sbn = 1;
+  int64_t threads = max_threads(), batch = 128, steps = 5, warmup = 1, sbn = 1, integer = 1;
   bool profile = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
     else if (a == "--w-bits") spec.w_bits = static_cast<int>(parse_int(a, next(), 1));
     else if (a == "--a-bits") spec.a_bits = static_cast<int>(parse_int(a, next(), 1));
     else if (a == "--sbn") sbn = parse_int(a, next(), 0);
+    else if (a == "--integer") integer = parse_int(a, next(), 0);
     else if (a == "--threads") threads = parse_int(a, next(), 1);
     else if (a == "--batch") batch = parse_int(a, next(), 2);
     else if (a == "--steps") steps = parse_int(a, next(), 1);
@@ -61,7 +62,7 @@ int main(int argc, char** argv) {
     else if (a == "--profile") profile = true;
     else usage("unknown argument '" + a + "'");
   }
-  if (spec.method == "slb") spec.options["sbn"] = sbn != 0;
+  if (spec.method == "slb") spec.options["sbn"] = sbn != 0, spec.options["integer_pass"] = integer != 0;
   try {
     spec.validate();
   } catch (const lowbit::Error& e) {
@@ -116,9 +117,10 @@ int main(int argc, char** argv) {
   }
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
-  std::printf("{\"method\": \"%s\", \"w_bits\": %d, \"a_bits\": %d, \"sbn\": %s, \"threads\": %lld, \"batch\": %lld, "
+  std::printf("{\"method\": \"%s\", \"w_bits\": %d, \"a_bits\": %d, \"sbn\": %s, \"integer_pass\": %s, \"threads\": %lld, \"batch\": %lld, "
               "\"img_s\": %.2f, \"step_ms\": %.2f, \"peak_rss_mb\": %.1f}\n",
               spec.method.c_str(), spec.w_bits, spec.a_bits, spec.method == "slb" && sbn ? "true" : "false",
+              spec.method == "slb" && sbn && integer ? "true" : "false",
               static_cast<long long>(threads), static_cast<long long>(batch),
               static_cast<double>(batch) * 1000.0 / median_ms, median_ms, static_cast<double>(ru.ru_maxrss) / 1024.0);
   return 0;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SLB speed and memory (issue 6, item 7): ResNet-20 training images/s and peak RSS for
-# FP32, STE 2/2, SLB 1/1, 2/2, 4/4 (with SBN) and SLB 4/32 without SBN, with their ratios to
-# lowbit's own FP32 step measured in the same rounds.
+# FP32, STE 2/2, SLB 1/1, 2/2, 4/4 (with SBN; 4/4 also with the discrete pass on float convs
+# instead of integer codes, slb_integer_pass = false) and SLB 4/32 without SBN, with their
+# ratios to lowbit's own FP32 step measured in the same rounds.
 #
 #   benchmarks/bench_slb.sh [ROUNDS] [extra bench_slb args, e.g. --threads 2 --steps 5]
 #
@@ -26,6 +27,7 @@ CONFIGS=(
   "SLB 1/1 SBN|--method slb --w-bits 1 --a-bits 1 --sbn 1"
   "SLB 2/2 SBN|--method slb --w-bits 2 --a-bits 2 --sbn 1"
   "SLB 4/4 SBN|--method slb --w-bits 4 --a-bits 4 --sbn 1"
+  "SLB 4/4 SBN, float pass|--method slb --w-bits 4 --a-bits 4 --sbn 1 --integer 0"
   "SLB 4/32 no SBN|--method slb --w-bits 4 --a-bits 32 --sbn 0"
 )
 tmp="$(mktemp)"

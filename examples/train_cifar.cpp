@@ -60,6 +60,7 @@ json default_config() {
       {"slb_geo_end", 0.6},      // ... to this one
       {"slb_sbn", true},         // state batch-norm: discrete BN statistics from a no-grad W_q pass each step
       {"slb_calibrate_batches", 0},  // BN calibration with W_q after every epoch, in batches (0 = off)
+      {"slb_integer_pass", true},    // the discrete pass convolves integer codes where it can (false: float conv)
       {"slb_init", "kaiming"},   // logits A: kaiming | weight (favour the value nearest the initial float weight)
       // --- end SLB ---
       // --- APoT (method apot, quant/apot.hpp, docs/apot.md); w_bits / a_bits 2..5 -------------

@@ -25,6 +25,7 @@
 #include "kernels/batch_norm.hpp"
 #include "kernels/broadcast.hpp"
 #include "kernels/conv.hpp"
+#include "kernels/conv_int8.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/parallel.hpp"
 #include "kernels/pool.hpp"

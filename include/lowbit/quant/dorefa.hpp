@@ -139,6 +139,7 @@ class DoReFaActivation : public ActivationQuantizer {
   Tensorf forward(const Tensorf& x) override { return dorefa_activation(x, bits_); }
   int bits() const override { return bits_; }
   bool pure() const override { return true; }
+  int uniform_levels() const override { return (1 << bits_) - 1; }  // Eq. 11 is exactly that form
   std::string type_name() const override { return "DoReFa"; }
 
  private:

@@ -2,7 +2,8 @@
 // -> the float weight the kernel uses) and an optional ActivationQuantizer ("aq") applied to
 // the layer's INPUT; neither the layer nor the model knows which quantizers they are.
 //
-//   forward(x) = conv2d(aq ? aq(x) : x, wq.weight(), bias)   (conv2d_requantized when aq is pure)
+//   forward(x) = conv2d(aq ? aq(x) : x, wq.weight(), bias)   (conv2d_requantized when aq is pure;
+//                the integer kernel of integer_conv.hpp in no-grad passes that ask for it)
 //
 // Parameter names: "<layer>.wq.latent" (and whatever else the quantizer owns), "<layer>.bias",
 // "<layer>.aq.alpha" for PACT. The three views of the weight: wq->named_parameters() (latent),
@@ -15,6 +16,7 @@
 #include "../nn/init.hpp"
 #include "../ops/conv.hpp"
 #include "../ops/linear.hpp"
+#include "integer_conv.hpp"
 #include "quantizer.hpp"
 #include "requant_conv.hpp"
 
@@ -68,6 +70,13 @@ class QConv2d : public QuantLayer {
            s.bias ? s.out : 0, fan_in, gen);
   }
   Tensorf forward(const Tensorf& x) override {
+    if (integer_forward_ && aq) {  // no-grad only; undefined when the integer path does not apply
+      Tensorf y = try_conv2d_integer(x, *aq, *wq, bias, opt_);
+      if (y.defined()) {
+        last_out_ = y.shape();
+        return y;
+      }
+    }
     // A pure activation quantizer is applied again in the backward rather than its output
     // kept: same gradients, one activation-sized tensor less per layer (requant_conv.hpp).
     Tensorf y = aq && aq->pure() ? conv2d_requantized(x, aq, wq->weight(), bias, opt_)
@@ -77,10 +86,16 @@ class QConv2d : public QuantLayer {
   }
   std::string type_name() const override { return "QConv2d"; }
   const nn::ConvSpec& spec() const { return spec_; }
+  // While on, no-grad forwards convolve the integer codes of aq(x) and the weight when both
+  // are on uniform grids (quant/integer_conv.hpp); same values up to float rounding. Off by
+  // default; state batch-norm's discrete pass turns it on (quant/slb_sbn.hpp).
+  void set_integer_forward(bool on) { integer_forward_ = on; }
+  bool integer_forward() const { return integer_forward_; }
 
  private:
   nn::ConvSpec spec_;
   Conv2dOptions opt_;
+  bool integer_forward_ = false;
 };
 
 class QLinear : public QuantLayer {

@@ -9,6 +9,7 @@
 #include "codes.hpp"
 #include "dorefa.hpp"
 #include "export.hpp"
+#include "integer_conv.hpp"
 #include "layers.hpp"
 #include "method.hpp"
 #include "pact.hpp"

@@ -65,6 +65,10 @@ class ActivationQuantizer : public nn::Module {
   // so a layer may quantize x again in its backward instead of keeping the quantized copy
   // (quant/requant_conv.hpp). False by default: only a quantizer that says so is recomputed.
   virtual bool pure() const { return false; }
+  // na > 0 when forward(x) = rint(na clip(x, 0, 1)) / na exactly (a k-bit uniform quantizer,
+  // na = 2^k - 1), so a layer may convolve the integer codes instead
+  // (quant/integer_conv.hpp). 0 by default: the quantizer's output has no such form.
+  virtual int uniform_levels() const { return 0; }
 };
 
 // The full-precision "quantizer": latent = the weight itself, weight() returns it. Used when

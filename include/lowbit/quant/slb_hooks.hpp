@@ -18,6 +18,9 @@
 //   geo_factor 1.2, geo_start 0.2, geo_end 0.6   the authors' geometric rule (method-notes §3.3)
 //   sbn true                           state batch-norm (false: the rebuttal's "w/o SBN")
 //   calibrate_batches 0                BN calibration batches after every epoch (0 = off)
+//   integer_pass true                  the discrete pass (SBN, calibration) convolves integer
+//                                      codes where it can (quant/integer_conv.hpp); false
+//                                      keeps the float conv (same values up to rounding)
 //   init "kaiming"                     kaiming | weight (SlbWeight: logits from the layer's
 //                                      initial float weight, nearest value favoured)
 #pragma once
@@ -37,6 +40,7 @@ struct SlbOptions {
   SlbSchedule schedule;
   bool sbn = true;
   int64_t calibrate_batches = 0;
+  bool integer_pass = true;
   SlbInit init = SlbInit::Kaiming;
 
   // Reads the options with their defaults; unknown keys and wrong types are errors.
@@ -68,12 +72,15 @@ struct SlbOptions {
       else if (k == "sbn") {
         LOWBIT_CHECK(v.is_boolean(), "SLB option sbn must be true or false, got ", v.dump());
         o.sbn = v.get<bool>();
+      } else if (k == "integer_pass") {
+        LOWBIT_CHECK(v.is_boolean(), "SLB option integer_pass must be true or false, got ", v.dump());
+        o.integer_pass = v.get<bool>();
       } else if (k == "calibrate_batches") o.calibrate_batches = integer();
       else if (k == "init") o.init = parse_slb_init(text());
       else
         lowbit::detail::fail("SLB options: unknown option '", k,
                              "' (expected schedule, t_start, t_end, periods, geo_factor, geo_start, geo_end, sbn, "
-                             "calibrate_batches or init)");
+                             "calibrate_batches, integer_pass or init)");
     }
     o.schedule.validate();
     LOWBIT_CHECK(o.calibrate_batches >= 0, "SLB option calibrate_batches = ", o.calibrate_batches, ", expected >= 0");
@@ -92,12 +99,12 @@ class SlbHooks : public MethodHooks {
     if (opt_.sbn) sbn_.begin_step(mods);
   }
   void end_step(nn::Module& model, const Tensorf& images, const StepContext& /*ctx*/) override {
-    if (opt_.sbn) sbn_.end_step(model, modules(model), images);  // Algorithm 1, line 5
+    if (opt_.sbn) sbn_.end_step(model, modules(model), images, opt_.integer_pass);  // Algorithm 1, line 5
   }
   nlohmann::json end_epoch(nn::Module& model, const BatchSource& train, int64_t /*epoch*/) override {
     const SlbModules mods = modules(model);
     nlohmann::json log = nlohmann::json::object();
-    if (opt_.calibrate_batches > 0) log["calibrated_batches"] = slb_calibrate_bn(model, mods, train, opt_.calibrate_batches);
+    if (opt_.calibrate_batches > 0) log["calibrated_batches"] = slb_calibrate_bn(model, mods, train, opt_.calibrate_batches, opt_.integer_pass);
     SlbSharpness s;
     for (auto* w : mods.weights) s.add(w->sharpness());
     log["tau"] = mods.weights.empty() ? 0.0 : mods.weights.front()->tau();

@@ -17,7 +17,8 @@
 //   * the input of layer l in the discrete pass is the discrete network's own activation, so
 //     mu_q, sigma_q are the statistics inference will see (a per-layer y_q = x_c (*) W_q
 //     computed from the continuous input would not be);
-//   * its cost is one extra forward conv per layer and no backward, the budget of issue 6.
+//   * its cost is one extra forward conv per layer and no backward, the budget of issue 6;
+//     those convs run on integer codes where both operands allow it (integer_conv.hpp).
 // The two sets live in the BN layer's own buffers, swapped: "at rest" (between steps, during
 // evaluation, in checkpoints and exports) running_mean / running_var hold the DISCRETE
 // statistics, so evaluation and the exported model use them with no special code; the
@@ -38,20 +39,23 @@
 #include <vector>
 
 #include "../nn/layers.hpp"
+#include "layers.hpp"
 #include "slb.hpp"
 
 namespace lowbit {
 namespace quant {
 
-// The SLB weight quantizers and BN layers of a model, in traversal order.
+// The SLB weight quantizers, BN layers and quantized convs of a model, in traversal order.
 struct SlbModules {
   std::vector<SlbWeight*> weights;
   std::vector<nn::BatchNorm*> bns;
+  std::vector<QConv2d*> convs;
 };
 
 inline void collect_slb_modules(nn::Module& m, SlbModules& out) {
   if (auto* w = dynamic_cast<SlbWeight*>(&m)) out.weights.push_back(w);
   if (auto* b = dynamic_cast<nn::BatchNorm*>(&m)) out.bns.push_back(b);
+  if (auto* c = dynamic_cast<QConv2d*>(&m)) out.convs.push_back(c);
   for (auto& c : m.children()) collect_slb_modules(*c.second, out);
 }
 inline SlbModules slb_modules(nn::Module& model) {
@@ -62,20 +66,26 @@ inline SlbModules slb_modules(nn::Module& model) {
 
 // One no-grad forward of the discrete network (every SlbWeight gives W_q, Eq. 7) in
 // training mode, so every BN normalizes with the batch statistics of y_q and updates its
-// running statistics with them (Eq. 14). The model's mode and the quantizers' discrete
+// running statistics with them (Eq. 14). With `integer`, every quantized conv whose input
+// and weight are both on uniform integer grids (k-bit DoReFa activations times W_q) runs on
+// their integer codes (quant/integer_conv.hpp: the same y_q up to float rounding, a quarter
+// of the multiply-add cost); the rest keep the float conv. The model's mode and the layers'
 // flags are restored afterwards, also when the forward throws.
-inline void slb_discrete_pass(nn::Module& model, const SlbModules& mods, const Tensorf& images) {
+inline void slb_discrete_pass(nn::Module& model, const SlbModules& mods, const Tensorf& images, bool integer = true) {
   struct Restore {
     nn::Module& model;
     const SlbModules& mods;
     bool was_training;
+    std::vector<bool> was_integer;
     ~Restore() {
       for (auto* w : mods.weights) w->set_discrete(false);
+      for (size_t k = 0; k < was_integer.size(); ++k) mods.convs[k]->set_integer_forward(was_integer[k]);
       model.train(was_training);
     }
-  } restore{model, mods, model.is_training()};
+  } restore{model, mods, model.is_training(), {}};
   NoGradGuard no_grad;
   for (auto* w : mods.weights) w->set_discrete(true);
+  for (auto* c : mods.convs) restore.was_integer.push_back(c->integer_forward()), c->set_integer_forward(integer);
   model.train();
   model(images);
 }
@@ -83,11 +93,11 @@ inline void slb_discrete_pass(nn::Module& model, const SlbModules& mods, const T
 // BN calibration: up to `batches` discrete passes over `next` (returns false when done).
 // Returns the number of batches run.
 inline int64_t slb_calibrate_bn(nn::Module& model, const SlbModules& mods, const std::function<bool(Tensorf&)>& next,
-                                int64_t batches) {
+                                int64_t batches, bool integer = true) {
   int64_t done = 0;
   Tensorf images;
   while (done < batches && next(images)) {
-    slb_discrete_pass(model, mods, images);
+    slb_discrete_pass(model, mods, images, integer);
     ++done;
   }
   return done;
@@ -112,7 +122,7 @@ class StateBatchNorm {
   }
   // After the optimizer step: keep the updated continuous statistics, put the discrete ones
   // back, and update them with a discrete pass over the step's images (Eq. 14).
-  void end_step(nn::Module& model, const SlbModules& mods, const Tensorf& images) {
+  void end_step(nn::Module& model, const SlbModules& mods, const Tensorf& images, bool integer = true) {
     LOWBIT_CHECK(hmean_.size() == mods.bns.size(), "StateBatchNorm::end_step without begin_step");
     {
       NoGradGuard no_grad;
@@ -123,7 +133,7 @@ class StateBatchNorm {
       }
     }
     hmean_.clear(), hvar_.clear();
-    slb_discrete_pass(model, mods, images);
+    slb_discrete_pass(model, mods, images, integer);
   }
 
   // The continuous statistics of BN layer k (the discrete ones are the layer's buffers).
