@@ -185,8 +185,19 @@ TEST_CASE("QConv2d integer forward: no-grad only, the float conv's values, float
   CHECK_FALSE(try_conv2d_integer(x, *conv->aq, *conv->wq, conv->bias, Conv2dOptions::make(1, 1)).defined());
   const Tf y = (*conv)(x);
   for (int64_t i = 0; i < y.numel(); ++i) CHECK(y.data()[i] == ref.data()[i]);
-  // Stride 2 and 32-bit activations keep the float path.
+  // In training mode (not discrete) SLB's weight() is W_c while its codes are W_q: the layer
+  // must keep the float conv with W_c, even under no-grad with the flag on.
   NoGradGuard no_grad;
+  conv->train();
+  REQUIRE_FALSE(conv->wq->codes_are_weight());
+  const Tf yc = (*conv)(x);
+  const Tf yc_ref = conv2d(conv->aq->forward(x), conv->wq->weight(), conv->bias, Conv2dOptions::make(1, 1));
+  REQUIRE(yc.to_vector() == yc_ref.to_vector());
+  CHECK(yc.to_vector() != ref.to_vector());  // W_c really differs from W_q here
+  dynamic_cast<SlbWeight&>(*conv->wq).set_discrete(true);
+  CHECK(conv->wq->codes_are_weight());
+  CHECK(try_conv2d_integer(x, *conv->aq, *conv->wq, conv->bias, Conv2dOptions::make(1, 1)).defined() == fast);
+  // Stride 2 and 32-bit activations keep the float path.
   auto strided = slb_conv(2, 4, 5, 6, 2, 4);
   CHECK_FALSE(try_conv2d_integer(x, *strided->aq, *strided->wq, strided->bias, Conv2dOptions::make(2, 1)).defined());
   PactActivation pact(4, 10.0f);

@@ -9,9 +9,10 @@
 //
 // and the sum is exact in int32: |b a| <= 127 * 255 per term, so any K = C KH KW below
 // 66,000 cannot overflow. The float conv of x_q and w computes the same value up to float
-// rounding, at 4x the multiply-add cost: AVX-512 VNNI's vpdpbusd does 64 u8 x s8 products
-// per instruction where an FMA does 16. State batch-norm's discrete pass (quant/slb_sbn.hpp)
-// is one such forward per training step; this is what makes it cheap.
+// rounding, with a quarter of the multiply-adds per instruction: AVX-512 VNNI's vpdpbusd does
+// 64 u8 x s8 products where an FMA does 16 (measured: about 2x faster per layer,
+// docs/performance.md). State batch-norm's discrete pass (quant/slb_sbn.hpp) is one such
+// forward per training step.
 //
 //   conv2d_forward_int8            fast path: stride 1, pad <= kernel - 1 (every 3x3 layer but
 //                                  the stride-2 transitions), AVX-512 VNNI; int8_conv_supported()

@@ -8,6 +8,8 @@
 //     n = 2^bits - 1, with at most one scale s: then W = (s / n) b with odd integers
 //     b = 2c - n in [-n, n] (SLB's value set V, linspace(-1, 1, 2^q); DoReFa weights; BWN's
 //     {-1, +1} with s = mean|W|), b fits int8 for bits <= 7;
+//   * the quantizer's codes() are its current weight() (WeightQuantizer::codes_are_weight:
+//     not for SLB's continuous W_c in training),
 //   * nothing records gradients (the integer path has no backward), and
 //   * the shape takes the fast kernel (int8_conv_supported: AVX-512 VNNI, stride 1).
 // Otherwise try_conv2d_integer returns an undefined tensor and the caller runs the float conv.
@@ -57,7 +59,7 @@ inline bool integer_weight(const QuantCodes& c, IntegerWeight& out) {
 inline Tensorf try_conv2d_integer(const Tensorf& x, const ActivationQuantizer& aq, const WeightQuantizer& wq,
                                   const Tensorf& bias, const Conv2dOptions& opt) {
   const int na = aq.uniform_levels();
-  if (is_grad_enabled() || na <= 0 || !wq.quantized() || wq.bits() > 7) return Tensorf();
+  if (is_grad_enabled() || na <= 0 || !wq.codes_are_weight() || wq.bits() > 7) return Tensorf();
   const Shape& ws = wq.weight_shape();
   if (x.dim() != 4 || ws.size() != 4 || x.shape()[1] != ws[1]) return Tensorf();  // conv2d reports the error
   kernels::ConvShape s;

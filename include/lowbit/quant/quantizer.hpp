@@ -44,6 +44,10 @@ class WeightQuantizer : public nn::Module {
   virtual QuantCodes codes() const = 0;
   // Bits per weight code; 32 means the weight is kept in floating point.
   virtual int bits() const = 0;
+  // True when codes() dequantizes to what weight() returns right now, so a no-grad forward
+  // may use the codes instead (quant/integer_conv.hpp). Quantizers whose weight() depends on
+  // a mode say when it does not (SLB in training: weight() = W_c, codes() = argmax).
+  virtual bool codes_are_weight() const { return quantized(); }
   const Shape& weight_shape() const { return shape_; }
   bool quantized() const { return bits() < 32; }
 

@@ -334,6 +334,7 @@ class SlbWeight : public WeightQuantizer {
   double tau() const { return tau_; }
   // Discrete mode: weight() gives W_q even in training (state batch-norm's discrete pass).
   void set_discrete(bool on) { discrete_ = on; }
+  bool codes_are_weight() const override { return !is_training() || discrete_; }  // W_q, not W_c
   bool discrete() const { return discrete_; }
   const std::vector<float>& values() const { return values_; }
 

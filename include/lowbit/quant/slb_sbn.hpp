@@ -68,8 +68,8 @@ inline SlbModules slb_modules(nn::Module& model) {
 // training mode, so every BN normalizes with the batch statistics of y_q and updates its
 // running statistics with them (Eq. 14). With `integer`, every quantized conv whose input
 // and weight are both on uniform integer grids (k-bit DoReFa activations times W_q) runs on
-// their integer codes (quant/integer_conv.hpp: the same y_q up to float rounding, a quarter
-// of the multiply-add cost); the rest keep the float conv. The model's mode and the layers'
+// their integer codes (quant/integer_conv.hpp: the same y_q up to float rounding, about
+// twice as fast, docs/performance.md); the rest keep the float conv. The model's mode and the layers'
 // flags are restored afterwards, also when the forward throws.
 inline void slb_discrete_pass(nn::Module& model, const SlbModules& mods, const Tensorf& images, bool integer = true) {
   struct Restore {
