@@ -200,6 +200,14 @@ TEST_CASE("conv kernels: stride-1 padded-grid path edge cases", "[conv_kernels]"
       shape(1, 2, 1, 1, 3, 3, 3, 1, 1, 1, 1),     // a single pixel, all taps but one padding
       shape(2, 35, 5, 8, 50, 3, 3, 1, 1, 1, 1),   // 8-wide rows (AVX-512: pixel-broadcast
                                                   // kernel), 32 + 18 channels both ways
+      // 3x3 with rows of whole 8-pixel tiles and >= 16 output channels (AVX-512: the
+      // padding-skipping tile pb3_kernel; stride 1 pad 1 weight gradient: wg3x3_pad1_kernel):
+      shape(2, 5, 1, 16, 16, 3, 3, 1, 1, 1, 1),   // one row: only kh = 1; 16 channels (NV = 1)
+      shape(2, 3, 6, 24, 20, 3, 3, 1, 1, 1, 1),   // three tiles a row, the middle one skips none
+      shape(1, 4, 7, 6, 16, 3, 3, 1, 1, 2, 2),    // pad 2: two padding rows / columns a side
+      shape(2, 3, 10, 10, 16, 3, 3, 1, 1, 0, 0),  // pad 0: nothing to skip
+      shape(2, 3, 5, 8, 48, 3, 3, 1, 1, 1, 1),    // 32 + 16 channels; dw panels NCH 2 and 1
+      shape(3, 4, 1, 2, 17, 3, 3, 1, 1, 1, 1),    // dw: one output row, first = last pixel + 1
       shape(2, 3, 5, 6, 4, 2, 2, 1, 1, 2, 1),     // PH = 2 > KH-1: phase grid
       shape(2, 3, 9, 9, 8, 3, 3, 2, 2, 1, 1),     // stride 2: phase grid
   };

@@ -14,7 +14,10 @@
 //     col2im); the 3x3 weight gradient is an outer-product kernel over transposed dy. See
 //     the PadGrid comment below. With AVX-512, outputs 8 pixels wide (the 8x8 stage) use
 //     the transposed tile (8 pixels broadcast x 32 output channels, avx2::pb_kernel) on the
-//     same buffer, which wastes no grid points.
+//     same buffer, which wastes no grid points; 3x3 convs whose rows are whole 8-pixel tiles
+//     (8, 16, 32 wide) use its 3x3 form avx2::pb3_kernel, which also skips the products
+//     with zero padding (16% of the work at 8x8, 8% at 16x16), as does the stride-1 pad-1
+//     3x3 weight-gradient kernel avx2::wg3x3_pad1_kernel.
 //   * other float convs with AVX2+FMA and pad >= 0 (the stride-2 transitions 3x3/2 and
 //     1x1/2, anything strided or over-padded): the "phase grid" path. The padded input is
 //     split into its S x S stride phases (space-to-depth), which turns every tap back into a
@@ -678,11 +681,21 @@ constexpr int64_t kPbMaxW = 8;
 // 8-pixel x 32-channel tile is transposed in registers into the NCHW output.
 inline bool use_pb(int64_t OW) { return OW > 0 && OW % avx2::kPbMR == 0 && OW <= kPbMaxW; }
 
+// 3x3 convs on the padded grid with rows of whole 8-pixel tiles and at least 16 output
+// channels (a full vector) take the padding-skipping tile avx2::pb3_kernel at any width: it
+// does only the real multiply-adds, which beats the 8x48 pixel-vector tile also on 16- and
+// 32-wide outputs (bench_kernels, docs/performance.md).
+template <class Grid>
+bool use_pb3(const Grid& g, int64_t M) {
+  return std::is_same<Grid, PadGrid>::value && g.KH == 3 && g.KW == 3 && g.OW % avx2::kPbMR == 0 && M >= avx2::kVW;
+}
+
 template <class Grid>
 void conv_grid_pb(const Grid& g, int64_t N, int64_t M, const float* in, const float* wp, const float* bias,
                   float* out, bool add) {
   const int64_t K = g.C * g.KH * g.KW, in_stride = g.C * g.H * g.W, P = g.OH * g.OW;
   const std::vector<int64_t> off = grid_offsets(g);
+  const bool pb3 = use_pb3(g, M);
   const bool par = N > 1 && N * 2 * M * K * P > (int64_t(1) << 21);
 #pragma omp parallel for schedule(static) if (par)
   for (int64_t n = 0; n < N; ++n) {
@@ -693,13 +706,25 @@ void conv_grid_pb(const Grid& g, int64_t N, int64_t M, const float* in, const fl
       const int64_t w = std::min(avx2::kPbNW, avx2::round_up_vw(M - j0)), mc = std::min(w, M - j0);
       const float* wpan = wp + j0 * K;
       const float* bj = bias ? bias + j0 : nullptr;
-      for (int64_t oh = 0; oh < g.OH; ++oh)
+      for (int64_t oh = 0; oh < g.OH; ++oh) {
+        // Kernel rows that read image rows (not padding) for this output row.
+        const int64_t kh0 = std::max<int64_t>(0, g.PH - oh), kh1 = std::min<int64_t>(g.KH, g.H + g.PH - oh);
         for (int64_t ow0 = 0; ow0 < g.OW; ow0 += avx2::kPbMR) {
           const float* X = buf + g.grid(0, oh, ow0);
           float* Y = on + j0 * P + oh * g.OW + ow0;
-          if (w == avx2::kPbNW) avx2::pb_kernel<2>(K, X, off.data(), wpan, Y, P, mc, bj, add);
-          else avx2::pb_kernel<1>(K, X, off.data(), wpan, Y, P, mc, bj, add);
+          if (pb3) {
+            // Pixel ow0 at tap kw = 0 reads column ow0 - PW; the tile's last pixel at kw = 2
+            // reads column ow0 + 7 + 2 - PW.
+            const bool l = ow0 < g.PW, r = ow0 + avx2::kPbMR + 1 - g.PW >= g.W;
+            if (w == avx2::kPbNW) avx2::pb3_tile<2>(l, r, g.C, kh0, kh1, g.plane, g.Ws, X, wpan, Y, P, mc, bj, add);
+            else avx2::pb3_tile<1>(l, r, g.C, kh0, kh1, g.plane, g.Ws, X, wpan, Y, P, mc, bj, add);
+          } else if (w == avx2::kPbNW) {
+            avx2::pb_kernel<2>(K, X, off.data(), wpan, Y, P, mc, bj, add);
+          } else {
+            avx2::pb_kernel<1>(K, X, off.data(), wpan, Y, P, mc, bj, add);
+          }
         }
+      }
     }
   }
 }
@@ -712,7 +737,7 @@ void conv_grid(const Grid& g, int64_t N, int64_t M, const float* in, At at, cons
                bool add) {
   const int64_t K = g.C * g.KH * g.KW;
 #if defined(__AVX512F__)
-  if (use_pb(g.OW)) {
+  if (use_pb(g.OW) || use_pb3(g, M)) {
     std::vector<float> wp(static_cast<size_t>(avx2::packed_pb_size(M, K)));
     avx2::pack_pb(M, K, at, wp.data());
     conv_grid_pb(g, N, M, in, wp.data(), bias, out, add);
@@ -923,6 +948,10 @@ void backward_weight_3x3(const ConvShape& s, const float* x, const float* dy, fl
         dbl[o] += acc;
       }
       const int64_t nrows = gn * OH;
+      // Stride 1, padding 1 (every stride-1 3x3 layer of ResNet-20 and VGG-Small): the
+      // kernel that skips the products with zero padding.
+      const bool pad1 = S == 1 && s.PH == 1 && s.PW == 1;
+      const int64_t* ro = rowoff.data();
       for (int64_t j0 = 0; j0 < Op; j0 += avx2::kWgNW) {
         const int64_t wj = std::min(avx2::kWgNW, Op - j0);
         const float* dpan = dyp + j0 * L;
@@ -930,13 +959,16 @@ void backward_weight_3x3(const ConvShape& s, const float* x, const float* dy, fl
           const float* xc = buf + c * g.plane;
           float* cc = dwt + c * 9 * Op + j0;
           if (wj == 2 * avx2::kVW) {
-            avx2::wg3x3_kernel<S, 1, 2>(nrows, OW, rowoff.data(), xc, g.plane, g.pplane, g.Ws, dpan, wj, cc, Op);
+            if (pad1) avx2::wg3x3_pad1_kernel<1, 2>(nrows, OH, OW, ro, xc, g.plane, g.Ws, dpan, wj, cc, Op);
+            else avx2::wg3x3_kernel<S, 1, 2>(nrows, OW, ro, xc, g.plane, g.pplane, g.Ws, dpan, wj, cc, Op);
             c += 1;
           } else if (avx2::kVW == 16 && c + 1 < s.C) {  // 18 accumulators need 32 registers
-            avx2::wg3x3_kernel<S, 2, 1>(nrows, OW, rowoff.data(), xc, g.plane, g.pplane, g.Ws, dpan, wj, cc, Op);
+            if (pad1) avx2::wg3x3_pad1_kernel<2, 1>(nrows, OH, OW, ro, xc, g.plane, g.Ws, dpan, wj, cc, Op);
+            else avx2::wg3x3_kernel<S, 2, 1>(nrows, OW, ro, xc, g.plane, g.pplane, g.Ws, dpan, wj, cc, Op);
             c += 2;
           } else {
-            avx2::wg3x3_kernel<S, 1, 1>(nrows, OW, rowoff.data(), xc, g.plane, g.pplane, g.Ws, dpan, wj, cc, Op);
+            if (pad1) avx2::wg3x3_pad1_kernel<1, 1>(nrows, OH, OW, ro, xc, g.plane, g.Ws, dpan, wj, cc, Op);
+            else avx2::wg3x3_kernel<S, 1, 1>(nrows, OW, ro, xc, g.plane, g.pplane, g.Ws, dpan, wj, cc, Op);
             c += 1;
           }
         }
