@@ -66,7 +66,12 @@ TEST_CASE("integer conv: the VNNI kernel equals its reference twin on awkward sh
   const std::vector<kernels::ConvShape> shapes = {
       shape(1, 3, 7, 9, 5, 3, 3, 1, 1),   shape(2, 5, 19, 17, 11, 3, 3, 1, 1), shape(3, 4, 8, 8, 8, 1, 1, 1, 0),
       shape(2, 7, 5, 33, 9, 3, 3, 1, 0),  shape(1, 16, 32, 32, 16, 3, 3, 1, 1), shape(2, 9, 11, 13, 17, 5, 5, 1, 2),
-      shape(1, 2, 6, 20, 3, 3, 1, 1, 0)};
+      shape(1, 2, 6, 20, 3, 3, 1, 1, 0),
+      // 3x3 with rows of whole 8-pixel tiles and >= 16 outputs: the pixel-broadcast tile
+      // (int8::pb_tile), which skips the padding taps: 8x8 with 20 outputs (one 32-wide
+      // panel), a single row, three tiles a row with 32 + 16 outputs, pad 2, pad 0.
+      shape(2, 5, 8, 8, 20, 3, 3, 1, 1),  shape(1, 7, 1, 16, 16, 3, 3, 1, 1), shape(2, 6, 6, 24, 48, 3, 3, 1, 1),
+      shape(1, 3, 6, 6, 17, 3, 3, 1, 2),  shape(2, 4, 10, 10, 16, 3, 3, 1, 0)};
   bool ran = false;
   for (const auto& s : shapes) {
     for (int na : {1, 15, 255}) {

@@ -181,6 +181,86 @@ inline void tile(const uint32_t* buf, const int32_t* wt, const int64_t* off, int
   }
 }
 
+// Pixel-broadcast tile for 3x3 convs whose output rows are whole 8-pixel tiles and which have
+// at least 16 output channels: the integer twin of the float pb3_kernel (sgemm_avx2.hpp).
+// Output channels are the vector dimension (16 int32 lanes, each the dot product of 4 input
+// channels with vpdpbusd), the 8 pixels of a row segment the broadcast one, so no grid point
+// is wasted (the pixel-vector tile above rounds an 8x8 image's 72-point grid up to 80 and
+// ran no faster than the float conv there) and the products with zero padding are skipped
+// as in pb3_kernel (16% of the work at 8x8). Per tap: 8 broadcasts of 4 channel codes and NV
+// weight loads feed 8 NV vpdpbusd. The weights come from pack_weights_pb.
+constexpr int64_t kPbPix = 8;   // pixels per tile (one row segment)
+constexpr int64_t kPbNW = 32;   // output channels per weight panel (2 vectors)
+
+// Panels of kPbNW output channels (the last narrowed to whole vectors, zero-padded): panel
+// o0 starts at o0 * T words and holds, for each tap t = (c4, kh, kw), one word per channel
+// with b[o, 4 c4 .. 4 c4 + 3, kh, kw] as 4 signed bytes.
+inline std::vector<int32_t> pack_weights_pb(const ConvShape& s, const int8_t* b) {
+  const int64_t C4 = (s.C + 3) / 4, T = C4 * s.KH * s.KW, Op = (s.O + kPV - 1) / kPV * kPV;
+  std::vector<int32_t> wp(static_cast<size_t>(Op * T), 0);
+  for (int64_t o = 0; o < s.O; ++o) {
+    const int64_t o0 = o / kPbNW * kPbNW, w = std::min(kPbNW, Op - o0);
+    for (int64_t c = 0; c < s.C; ++c)
+      for (int64_t kh = 0; kh < s.KH; ++kh)
+        for (int64_t kw = 0; kw < s.KW; ++kw) {
+          const int64_t t = ((c / 4) * s.KH + kh) * s.KW + kw;
+          const uint32_t byte = static_cast<uint8_t>(b[((o * s.C + c) * s.KH + kh) * s.KW + kw]);
+          auto& word = wp[static_cast<size_t>(o0 * T + t * w + (o - o0))];
+          word = static_cast<int32_t>(static_cast<uint32_t>(word) | (byte << (8 * (c % 4))));
+        }
+  }
+  return wp;
+}
+
+// Tap column KW of pb_tile for pixels [I0, I1); a template so the tile stays in registers.
+template <int NV, int KW, int I0, int I1>
+[[gnu::always_inline]] inline void pb_tap(__m512i (&acc)[NV][kPbPix], const uint32_t* __restrict x,
+                                          const int32_t* __restrict wk) {
+  __m512i w[NV];
+  for (int v = 0; v < NV; ++v) w[v] = _mm512_loadu_si512(wk + (KW * NV + v) * kPV);
+  for (int i = I0; i < I1; ++i) {
+    const __m512i a = _mm512_set1_epi32(static_cast<int>(x[KW + i]));
+    for (int v = 0; v < NV; ++v) acc[v][i] = _mm512_dpbusd_epi32(acc[v][i], a, w[v]);
+  }
+}
+
+// Y[c][i] = out_scale * sum + bias[c] for the 8 pixels at grid point X of one output row and
+// channels c < mc <= 16 NV (rows of Y ldy apart); kernel rows [kh0, kh1) are the real ones.
+template <int NV, bool SkipL, bool SkipR>
+inline void pb_tile(const uint32_t* X, int64_t C4, int64_t kh0, int64_t kh1, int64_t plane, int64_t ws,
+                    const int32_t* wp, float out_scale, const float* bias, float* Y, int64_t ldy, int64_t mc) {
+  __m512i acc[NV][kPbPix];
+  for (int v = 0; v < NV; ++v)
+    for (int i = 0; i < kPbPix; ++i) acc[v][i] = _mm512_setzero_si512();
+  for (int64_t c4 = 0; c4 < C4; ++c4)
+    for (int64_t kh = kh0; kh < kh1; ++kh) {
+      const uint32_t* x = X + c4 * plane + kh * ws;
+      const int32_t* wk = wp + (c4 * 9 + kh * 3) * NV * kPV;
+      pb_tap<NV, 0, SkipL ? 1 : 0, kPbPix>(acc, x, wk);
+      pb_tap<NV, 1, 0, kPbPix>(acc, x, wk);
+      pb_tap<NV, 2, 0, SkipR ? kPbPix - 1 : kPbPix>(acc, x, wk);
+    }
+  const __m512 vs = _mm512_set1_ps(out_scale);
+  for (int v = 0; v < NV && v * kPV < mc; ++v) {
+    __m512 r[kPbPix];
+    for (int i = 0; i < kPbPix; ++i) r[i] = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[v][i]), vs);
+    avx2::pb_store(r, Y + v * kPV * ldy, ldy, std::min<int64_t>(kPV, mc - v * kPV), bias ? bias + v * kPV : nullptr,
+                   /*add=*/false);
+  }
+}
+
+template <int NV>
+inline void pb_tile_at(bool skip_l, bool skip_r, const uint32_t* X, int64_t C4, int64_t kh0, int64_t kh1,
+                       int64_t plane, int64_t ws, const int32_t* wp, float out_scale, const float* bias, float* Y,
+                       int64_t ldy, int64_t mc) {
+  if (skip_l && skip_r) pb_tile<NV, true, true>(X, C4, kh0, kh1, plane, ws, wp, out_scale, bias, Y, ldy, mc);
+  else if (skip_l) pb_tile<NV, true, false>(X, C4, kh0, kh1, plane, ws, wp, out_scale, bias, Y, ldy, mc);
+  else if (skip_r) pb_tile<NV, false, true>(X, C4, kh0, kh1, plane, ws, wp, out_scale, bias, Y, ldy, mc);
+  else pb_tile<NV, false, false>(X, C4, kh0, kh1, plane, ws, wp, out_scale, bias, Y, ldy, mc);
+}
+
+inline bool use_pb(const ConvShape& s) { return s.KH == 3 && s.KW == 3 && s.OW() % kPbPix == 0 && s.O >= kPV; }
+
 }  // namespace int8
 #endif
 
@@ -193,6 +273,34 @@ inline void conv2d_forward_int8(const ConvShape& s, const float* x, int na, cons
 #if defined(__AVX512F__) && defined(__AVX512VNNI__)
   using namespace int8;
   const Grid g(s);
+  if (use_pb(s)) {
+    const std::vector<int32_t> wp = pack_weights_pb(s, b);
+    const int64_t C4 = g.C4, T = C4 * 9, P = g.OH * g.OW;
+    const float out_scale = scale / static_cast<float>(na);
+#pragma omp parallel for schedule(static) if (conv_detail::worth_parallel(s))
+    for (int64_t n = 0; n < s.N; ++n) {
+      uint32_t* buf = conv_detail::scratch<uint32_t>(0, static_cast<size_t>(g.buffer_pixels(s)));
+      fill_grid(s, g, x + n * s.C * s.H * s.W, static_cast<float>(na), buf);
+      float* yn = y + n * s.O * P;
+      for (int64_t o0 = 0; o0 < s.O; o0 += kPbNW) {
+        const int64_t mc = std::min(kPbNW, s.O - o0);
+        const int32_t* wpan = wp.data() + o0 * T;
+        const float* bo = bias ? bias + o0 : nullptr;
+        for (int64_t oh = 0; oh < g.OH; ++oh) {
+          // As in conv.hpp's conv_grid_pb: the kernel rows and edge pixels that read padding.
+          const int64_t kh0 = std::max<int64_t>(0, g.PH - oh), kh1 = std::min<int64_t>(3, g.H + g.PH - oh);
+          for (int64_t ow0 = 0; ow0 < g.OW; ow0 += kPbPix) {
+            const bool l = ow0 < g.PW, r = ow0 + kPbPix + 1 - g.PW >= g.W;
+            const uint32_t* X = buf + oh * g.Ws + ow0;
+            float* Y = yn + o0 * P + oh * g.OW + ow0;
+            if (mc > kPV) pb_tile_at<2>(l, r, X, C4, kh0, kh1, g.plane, g.Ws, wpan, out_scale, bo, Y, P, mc);
+            else pb_tile_at<1>(l, r, X, C4, kh0, kh1, g.plane, g.Ws, wpan, out_scale, bo, Y, P, mc);
+          }
+        }
+      }
+    }
+    return;
+  }
   const std::vector<int32_t> wp = pack_weights(s, b);
   const int64_t T = g.C4 * s.KH * s.KW, OT = (s.O + kMR - 1) / kMR, P = g.OH * g.OW;
   std::vector<int64_t> off(static_cast<size_t>(T));
