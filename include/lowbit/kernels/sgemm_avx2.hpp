@@ -400,14 +400,6 @@ inline void pb_kernel(int64_t K, const float* __restrict X, const int64_t* __res
              add);
 }
 
-// pb_kernel for 3x3 taps on the padded grid (conv.hpp's PadGrid, tap (kh, kw) at kh*Ws + kw of
-// a channel plane), skipping the multiply-adds that read zero padding. Zero taps are 16% of a
-// 3x3 pad-1 conv on 8x8 outputs ((22/24)^2 of the nominal work is real) and 8% on 16x16;
-// oneDNN's direct convolution skips them too, and doing all 9 taps everywhere had lowbit at
-// 0.80-0.87x of it on VGG-Small's 8x8 layers. The caller passes which kernel rows are real for
-// this output row ([kh0, kh1)) and whether the tile's first pixel (tap kw = 0) or last pixel
-// (tap kw = 2) sits on the left / right padding; skipping a product with an exact zero leaves
-// every sum bit-identical. Wp is pack_pb's panel with K in (c, kh, kw) order.
 // One tap column kw of pb3_kernel for pixels [I0, I1) (a template, so the tile stays in
 // registers: with runtime pixel bounds GCC kept the accumulators in memory, at half speed).
 template <int NV, int KW, int I0, int I1>
@@ -421,6 +413,14 @@ template <int NV, int KW, int I0, int I1>
   }
 }
 
+// pb_kernel for 3x3 taps on the padded grid (conv.hpp's PadGrid, tap (kh, kw) at kh*Ws + kw of
+// a channel plane), skipping the multiply-adds that read zero padding. Zero taps are 16% of a
+// 3x3 pad-1 conv on 8x8 outputs ((22/24)^2 of the nominal work is real) and 8% on 16x16;
+// oneDNN's direct convolution skips them too, and doing all 9 taps everywhere had lowbit at
+// 0.80-0.87x of it on VGG-Small's 8x8 layers. The caller passes which kernel rows are real for
+// this output row ([kh0, kh1)) and whether the tile's first pixel (tap kw = 0) or last pixel
+// (tap kw = 2) sits on the left / right padding; skipping a product with an exact zero leaves
+// every sum bit-identical. Wp is pack_pb's panel with K in (c, kh, kw) order.
 template <int NV, bool SkipL, bool SkipR>
 inline void pb3_kernel(int64_t C, int64_t kh0, int64_t kh1, int64_t plane, int64_t ws, const float* __restrict X,
                        const float* __restrict Wp, float* Y, int64_t ldy, int64_t mc, const float* bias, bool add) {
