@@ -289,3 +289,25 @@ TEST_CASE("conv kernels: repeated runs are bit-identical at a fixed thread count
     lowbit::set_num_threads(saved);
   }
 }
+
+#ifdef LOWBIT_HAVE_AVX2_FMA
+TEST_CASE("conv kernels: dy panel transpose matches the scalar definition", "[conv_kernels]") {
+  // avx2::transpose_panel: dst[p * w + o] = src[o * P + p] for o < oc, zeros for oc <= o < w.
+  // Pixel counts off and on the 8x8 blocks, channel counts below, at and past 8, panel widths
+  // wider than oc (the zero columns of a channel tail).
+  std::mt19937 rng(31);
+  for (int64_t P : {1, 7, 8, 9, 16, 49, 64})
+    for (int64_t oc : {1, 5, 8, 13, 16, 32})
+      for (int64_t w : {oc, (oc + 7) / 8 * 8, (oc + 15) / 16 * 16 + 16}) {
+        INFO("P " << P << " oc " << oc << " w " << w);
+        const auto src = random_vec<float>(oc * P, rng);
+        std::vector<float> dst(static_cast<size_t>(P * w + 8), -7.0f);  // guard floats at the end
+        k::avx2::transpose_panel(src.data(), P, oc, w, dst.data());
+        bool ok = true;
+        for (int64_t p = 0; p < P; ++p)
+          for (int64_t o = 0; o < w; ++o) ok &= dst[p * w + o] == (o < oc ? src[o * P + p] : 0.0f);
+        for (int64_t i = P * w; i < P * w + 8; ++i) ok &= dst[i] == -7.0f;
+        CHECK(ok);
+      }
+}
+#endif

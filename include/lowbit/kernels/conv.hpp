@@ -928,25 +928,18 @@ void backward_weight_3x3(const ConvShape& s, const float* x, const float* dy, fl
       float* buf = scratch<float>(0, static_cast<size_t>(g.buffer_size()));
       float* dyp = scratch<float>(1, static_cast<size_t>(Op * G * P));  // panel j0 at dyp + j0 * L
       g.fill(x + n0 * s.C * s.H * s.W, s.C * s.H * s.W, gn, buf);
-      // Transpose dy into the panels: pixel outer, channel inner, so the panel is written
-      // sequentially (channel-outer order would store with a stride of wj floats, touching a
-      // new cache line per float, the whole panel once per channel).
+      // Transpose dy into the panels ([pixel][channel], written sequentially).
       for (int64_t j0 = 0; j0 < s.O; j0 += avx2::kWgNW) {
         const int64_t wj = std::min(avx2::kWgNW, Op - j0), oc = std::min(avx2::kWgNW, s.O - j0);
-        float* d = dyp + j0 * L;
-        for (int64_t i = 0; i < gn; ++i) {
-          const float* src = dy + ((n0 + i) * s.O + j0) * P;
-          for (int64_t p = 0; p < P; ++p, d += wj) {
-            for (int64_t o = 0; o < oc; ++o) d[o] = src[o * P + p];
-            for (int64_t o = oc; o < wj; ++o) d[o] = 0.0f;
-          }
+        for (int64_t i = 0; i < gn; ++i)
+          avx2::transpose_panel(dy + ((n0 + i) * s.O + j0) * P, P, oc, wj, dyp + j0 * L + i * P * wj);
+      }
+      if (db)  // a full pass over dy: only for convolutions with a bias
+        for (int64_t o = 0; o < s.O; ++o) {
+          float acc = 0.0f;
+          for (int64_t i = 0; i < gn; ++i) acc += sum_floats(dy + ((n0 + i) * s.O + o) * P, P);
+          dbl[o] += acc;
         }
-      }
-      for (int64_t o = 0; o < s.O; ++o) {
-        float acc = 0.0f;
-        for (int64_t i = 0; i < gn; ++i) acc += sum_floats(dy + ((n0 + i) * s.O + o) * P, P);
-        dbl[o] += acc;
-      }
       const int64_t nrows = gn * OH;
       // Stride 1, padding 1 (every stride-1 3x3 layer of ResNet-20 and VGG-Small): the
       // kernel that skips the products with zero padding.
