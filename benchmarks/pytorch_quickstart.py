@@ -3,9 +3,15 @@
 accuracy and time with `examples/quickstart.sh` on the same machine.
 
     /usr/bin/python3 benchmarks/pytorch_quickstart.py [--data DIR] [--threads N] [--epochs E]
+                                                      [--per-class K]
+
+(Needs python3-torch and python3-pil, both installed by scripts/install_deps.sh.)
+--per-class 0 trains on all 50,000 images, the recipe of docs/results.md's full FP32 run when
+--epochs 160 (or that recipe shortened, for a side-by-side run with train_cifar
+--set train_per_class=0 --set epochs=E).
 
 Recipe, as train_cifar's: ResNet-20 option A (He et al. CIFAR; the model of
-benchmarks/pytorch_train.py), 500 training images per class drawn with seed 0 (a different
+benchmarks/pytorch_train.py), 500 training images per class (--per-class) drawn with seed 0 (a different
 draw than lowbit's generator, same size and balance), the full 10,000-image test set,
 10 epochs, batch 128, SGD momentum 0.9 + Nesterov, lr 0.1 with one epoch of linear warmup
 then cosine to 0 per step, weight decay 5e-4 on conv/linear weights only, pad-4 random
@@ -71,7 +77,11 @@ def main():
     ap.add_argument("--data", default=os.path.join(here, "..", "..", "shared", "data", "cifar10-jpg"))
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--per-class", type=int, default=500, help="training images per class; 0: all")
     args = ap.parse_args()
+    if args.epochs < 1 or args.per_class < 0:
+        sys.exit(f"pytorch_quickstart: --epochs {args.epochs} --per-class {args.per_class}: expected "
+                 "epochs >= 1 and per-class >= 0")
     if not os.path.isdir(os.path.join(args.data, "train")):
         sys.exit(f"pytorch_quickstart: no train/ folder under --data {args.data}")
     torch.set_num_threads(args.threads)
@@ -79,7 +89,7 @@ def main():
     rng = np.random.default_rng(0)
 
     t0 = time.time()
-    xtr, ytr = load_split(args.data, "train", 500, rng)
+    xtr, ytr = load_split(args.data, "train", args.per_class, rng)
     xte, yte = load_split(args.data, "test", 0, rng)
     decode_s = time.time() - t0
     model = ResNet20().to(memory_format=torch.channels_last)
@@ -101,14 +111,20 @@ def main():
         model.train()
         t = time.time()
         order = rng.permutation(len(xtr))
+        loss_sum, hits = 0.0, 0
         for b in range(steps_per_epoch):
             idx = order[b * batch:(b + 1) * batch]
             x = normalize(augment(xtr[idx], rng)).contiguous(memory_format=torch.channels_last)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step)
             opt.zero_grad()
-            F.cross_entropy(model(x), torch.from_numpy(ytr[idx])).backward()
+            y = torch.from_numpy(ytr[idx])
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            loss.backward()
             opt.step()
+            loss_sum += loss.item() * len(idx)
+            hits += (logits.argmax(1) == y).sum().item()
             step += 1
         epoch_s = time.time() - t
         train_s += epoch_s
@@ -119,7 +135,8 @@ def main():
                 correct += (model(xte_t[b:b + 500]).argmax(1) == yte_t[b:b + 500]).sum().item()
         acc = correct / len(yte)
         best = max(best, acc)
-        print(json.dumps({"epoch": epoch + 1, "test_acc": acc, "epoch_s": round(epoch_s, 2),
+        print(json.dumps({"epoch": epoch + 1, "train_loss": loss_sum / len(xtr), "train_acc": hits / len(xtr),
+                          "test_acc": acc, "epoch_s": round(epoch_s, 2),
                           "images_per_s": round(len(xtr) / epoch_s, 1)}), flush=True)
     print(json.dumps({"framework": "pytorch", "torch": torch.__version__, "threads": args.threads,
                       "train_images": len(xtr), "test_images": len(yte), "epochs": args.epochs,

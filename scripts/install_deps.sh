@@ -3,8 +3,9 @@
 # no-op when everything is already installed.
 set -euo pipefail
 
-# jq: the benchmarks/reproduce_*.sh scripts read summary.json files with it.
-PACKAGES=(cmake g++ make libeigen3-dev catch2 nlohmann-json3-dev libstb-dev python3-torch jq)
+# jq: the benchmarks/reproduce_*.sh scripts read summary.json files with it. python3-pil:
+# benchmarks/pytorch_quickstart.py decodes the JPEG folders with it.
+PACKAGES=(cmake g++ make libeigen3-dev catch2 nlohmann-json3-dev libstb-dev python3-torch python3-pil jq)
 
 is_installed() {
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"

@@ -258,6 +258,106 @@ def cross_entropy_cases(out, gen):
         out.case(name, "cross_entropy", attrs, ins, {"y": y}, grads)
 
 
+class _ResNet20(torch.nn.Module):
+    """ResNet-20 option A with lowbit's parameter names (nn::resnet20): conv1, bn1,
+    layer{1,2,3}.{0,1,2}.{conv1,bn1,conv2,bn2}, fc. The shortcut subsamples by the stride and
+    pads the extra channels half before, half after, as ops/shortcut.hpp."""
+
+    class Block(torch.nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1 = torch.nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1 = torch.nn.BatchNorm2d(cout)
+            self.conv2 = torch.nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn2 = torch.nn.BatchNorm2d(cout)
+            self.stride, self.extra = stride, cout - cin
+
+        def forward(self, x):
+            h = F.relu(self.bn1(self.conv1(x)))
+            h = self.bn2(self.conv2(h))
+            s = x
+            if self.stride != 1 or self.extra:
+                s = F.pad(x[:, :, ::self.stride, ::self.stride], (0, 0, 0, 0, self.extra // 2, self.extra // 2))
+            return F.relu(h + s)
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        self.bn1 = torch.nn.BatchNorm2d(16)
+        cin = 16
+        for s, width in enumerate((16, 32, 64)):
+            blocks = []
+            for b in range(3):
+                blocks.append(self.Block(cin, width, 2 if s > 0 and b == 0 else 1))
+                cin = width
+            setattr(self, f"layer{s + 1}", torch.nn.Sequential(*blocks))
+        self.fc = torch.nn.Linear(64, 10)
+
+    def forward(self, x):
+        h = F.relu(self.bn1(self.conv1(x)))
+        h = self.layer3(self.layer2(self.layer1(h)))
+        return self.fc(h.mean(dim=(2, 3)))
+
+
+def model_cases(out, gen):
+    """One whole ResNet-20 training step at the trainer's shapes (batch 128, 32x32): the
+    logits, the mean cross-entropy loss, the gradient of that loss for every parameter, and
+    every BN's updated running statistics. This exercises the fast kernels' batch-128 paths
+    (thread splits, fused BN + ReLU, add + ReLU) that the small per-op cases do not reach."""
+    model = _ResNet20()
+    params, buffers = {}, {}
+    for name, p in model.named_parameters():
+        if name.endswith("bn1.weight") or name.endswith("bn2.weight"):
+            params[name] = uniform(gen, 0.5, 1.5, *p.shape)
+        elif p.dim() == 4:
+            params[name] = randn(gen, *p.shape, scale=(2.0 / (p.shape[1] * p.shape[2] * p.shape[3])) ** 0.5)
+        else:
+            params[name] = randn(gen, *p.shape, scale=0.1)
+    for name, b in model.named_buffers():
+        if name.endswith("running_mean"):
+            buffers[name] = randn(gen, *b.shape, scale=0.1)
+        elif name.endswith("running_var"):
+            buffers[name] = uniform(gen, 0.5, 1.5, *b.shape)
+    x = randn(gen, 128, 3, 32, 32)
+    labels = torch.randint(0, 10, (128,), generator=gen)
+
+    def step(dtype):
+        m = _ResNet20().to(dtype)
+        with torch.no_grad():
+            for name, p in m.named_parameters():
+                p.copy_(params[name])
+            for name, b in m.named_buffers():
+                if name in buffers:
+                    b.copy_(buffers[name])
+        m.train()
+        logits = m(x.to(dtype))
+        loss = F.cross_entropy(logits, labels)
+        loss.backward()
+        grads = {n: p.grad.detach() for n, p in m.named_parameters()}
+        after = {n: b.detach() for n, b in m.named_buffers() if n in buffers}
+        return logits.detach(), loss.detach().reshape(1), grads, after
+
+    # Unlike the single ops, a whole step is ill-conditioned in float32 by nature: ReLU masks
+    # flip where a pre-activation is within rounding of 0, and train-mode BN's backward cancels
+    # most of each weight gradient, so PyTorch's own float32 early-layer weight gradients are
+    # ~1e-3 away from float64. The fixture therefore stores the float64 results (rounded to
+    # float32) as the reference and, per tensor, the tolerance max(1e-4, 10 x PyTorch float32's
+    # error): lowbit must be as accurate as PyTorch within a factor 10. A wrong kernel path
+    # gives errors of order 1.
+    y, loss, grads, after = step(torch.float32)
+    y64, loss64, grads64, after64 = step(torch.float64)
+    checks = [("y", y, y64), ("loss_out", loss, loss64)] + [("grad_" + k, grads[k], grads64[k]) for k in grads]
+    checks += [("buffer." + k + "_out", after[k], after64[k]) for k in after]
+    tolerance = {what: max(1e-4, 10 * rel_err(a, b)) for what, a, b in checks}
+    inputs = {"x": x}
+    inputs.update({"param." + k: v for k, v in params.items()})
+    inputs.update({"buffer." + k: v for k, v in buffers.items()})
+    outputs = {"y": y64, "loss_out": loss64}
+    outputs.update({"buffer." + k + "_out": v for k, v in after64.items()})
+    out.case("resnet20_step", "resnet20_step", {"labels": labels.tolist(), "tolerance": tolerance}, inputs,
+             outputs, grads64)
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: /usr/bin/python3 tests/pytorch/make_fixtures.py OUTPUT_DIR")
@@ -271,7 +371,7 @@ def main():
     gen = torch.Generator().manual_seed(20240611)
     out = Writer(out_dir)
     for make in (conv_cases, linear_cases, batch_norm_cases, pool_cases, activation_cases, softmax_cases,
-                 cross_entropy_cases):
+                 cross_entropy_cases, model_cases):
         make(out, gen)
     out.finish()
     print(f"make_fixtures: wrote {len(out.names)} cases (torch {torch.__version__}) to {out_dir}")

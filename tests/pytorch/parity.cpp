@@ -276,3 +276,43 @@ TEST_CASE("pytorch parity: the comparison detects a hardtanh/clamp boundary mix-
     CHECK(rel_err(x.grad(), fx.tensors.at("grad_x")) > 100 * kTolerance);
   }
 }
+
+// The whole model at the trainer's shapes: a ResNet-20 (option A) training step at batch 128
+// on 32x32 inputs, from PyTorch's parameters and running statistics. Compared: the logits,
+// the mean cross-entropy, every parameter's gradient and every BN's updated running
+// statistics. The reference is PyTorch in float64 and each tensor has its own tolerance
+// (see model_cases in make_fixtures.py: a whole step is ill-conditioned in float32).
+TEST_CASE("pytorch parity: a ResNet-20 training step at batch 128 (every gradient, running stats)",
+          "[pytorch][model]") {
+  for (Fixture& fx : load_op("resnet20_step")) {
+    Generator gen(0);
+    auto model = nn::resnet20(gen);
+    nn::StateDict sd;
+    for (auto& kv : model->named_parameters()) sd.emplace(kv.first, fx.get("param." + kv.first));
+    for (auto& kv : model->named_buffers()) sd.emplace(kv.first, fx.get("buffer." + kv.first));
+    model->load_state_dict(sd);
+    model->train();
+    const auto labels = fx.attrs.at("labels").get<std::vector<int64_t>>();
+    F logits = (*model)(fx.get("x"));
+    F loss = cross_entropy(logits, labels);
+    loss.backward();
+
+    const json& tol = fx.attrs.at("tolerance");
+    auto compare = [&](const std::string& key, const F& got) {
+      INFO("case " << fx.name << ", tensor " << key);
+      fx.compared.insert(key);
+      REQUIRE(fx.has(key));
+      const F& want = fx.tensors.at(key);
+      REQUIRE(got.defined());
+      REQUIRE(shape_str(got.shape()) == shape_str(want.shape()));
+      const double err = rel_err(got, want), limit = tol.at(key).get<double>();
+      INFO("relative error " << err << " against PyTorch float64, tolerance " << limit);
+      CHECK(err <= limit);
+    };
+    compare("y", logits);
+    compare("loss_out", reshape(loss, {1}));
+    for (auto& kv : model->named_parameters()) compare("grad_" + kv.first, kv.second.grad());
+    for (auto& kv : model->named_buffers()) compare("buffer." + kv.first + "_out", kv.second);
+    expect_all_compared(fx);
+  }
+}
