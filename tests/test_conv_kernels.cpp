@@ -310,4 +310,26 @@ TEST_CASE("conv kernels: dy panel transpose matches the scalar definition", "[co
         CHECK(ok);
       }
 }
+
+TEST_CASE("conv kernels: grid row copy and zero fill write exactly the first n floats", "[conv_kernels]") {
+  // conv_detail::copy_row / zero_row: every length from 0 to 41 (the 4/2/1-float steps below
+  // a vector, whole vectors, and the overlapping last vector), at offsets 0..3 so the stores
+  // are unaligned; guard floats before and after must stay untouched.
+  std::mt19937 rng(37);
+  for (int64_t n = 0; n <= 41; ++n)
+    for (int64_t at = 0; at < 4; ++at) {
+      INFO("n " << n << " offset " << at);
+      const auto src = random_vec<float>(n + 8, rng);
+      std::vector<float> a(static_cast<size_t>(n + 16), -7.0f), z(a);
+      k::conv_detail::copy_row(a.data() + 4 + at, src.data() + at, n);
+      k::conv_detail::zero_row(z.data() + 4 + at, n);
+      bool ok = true;
+      for (int64_t i = 0; i < n + 16; ++i) {
+        const bool inside = i >= 4 + at && i < 4 + at + n;
+        ok &= a[i] == (inside ? src[i - 4] : -7.0f);
+        ok &= z[i] == (inside ? 0.0f : -7.0f);
+      }
+      CHECK(ok);
+    }
+}
 #endif
