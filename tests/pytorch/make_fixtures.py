@@ -337,18 +337,27 @@ def model_cases(out, gen):
         after = {n: b.detach() for n, b in m.named_buffers() if n in buffers}
         return logits.detach(), loss.detach().reshape(1), grads, after
 
-    # Unlike the single ops, a whole step is ill-conditioned in float32 by nature: ReLU masks
-    # flip where a pre-activation is within rounding of 0, and train-mode BN's backward cancels
-    # most of each weight gradient, so PyTorch's own float32 early-layer weight gradients are
-    # ~1e-3 away from float64. The fixture therefore stores the float64 results (rounded to
-    # float32) as the reference and, per tensor, the tolerance max(1e-4, 10 x PyTorch float32's
-    # error): lowbit must be as accurate as PyTorch within a factor 10. A wrong kernel path
-    # gives errors of order 1.
+    # Unlike the single ops, a whole step's weight gradients are ill-conditioned in float32 by
+    # nature: each is a sum over 128*32*32 positions that train-mode BN's backward makes cancel
+    # down to ~1/sqrt(131072) of its terms, and a ReLU mask that flips where a pre-activation is
+    # within rounding of 0 changes one term. PyTorch's own float32 gradients are up to ~1e-2
+    # (max-normalised) from float64, a lowbit build with another summation order or kernel
+    # path lands elsewhere in that noise (up to ~4e-3 seen where PyTorch's was < 1e-5). So the
+    # reference is float64 (rounded to float32 for storage) and the tolerances are: 1e-4 for
+    # the forward results (logits, loss, running statistics: well conditioned), and for each
+    # gradient max(2e-2, 10 x PyTorch float32's error). A wiring error (a wrong shortcut,
+    # momentum convention, fused op or parameter name) gives errors of order 1; the kernels
+    # themselves are held to 1e-4 by the per-op cases above and the fast-vs-reference tests.
     y, loss, grads, after = step(torch.float32)
     y64, loss64, grads64, after64 = step(torch.float64)
     checks = [("y", y, y64), ("loss_out", loss, loss64)] + [("grad_" + k, grads[k], grads64[k]) for k in grads]
     checks += [("buffer." + k + "_out", after[k], after64[k]) for k in after]
-    tolerance = {what: max(1e-4, 10 * rel_err(a, b)) for what, a, b in checks}
+    tolerance = {what: (max(2e-2, 10 * rel_err(a, b)) if what.startswith("grad_") else 1e-4)
+                 for what, a, b in checks}
+    for what, a, b in checks:
+        if not what.startswith("grad_") and not rel_err(a, b) <= CONDITIONING_TOL:
+            sys.exit(f"make_fixtures: case resnet20_step: PyTorch float32 {what} is {rel_err(a, b):.2e} "
+                     f"away from float64 (> {CONDITIONING_TOL}); pick other values")
     inputs = {"x": x}
     inputs.update({"param." + k: v for k, v in params.items()})
     inputs.update({"buffer." + k: v for k, v in buffers.items()})
