@@ -44,6 +44,8 @@ def load_split(root, split, per_class, rng):
     for label, name in enumerate(CLASSES):
         folder = os.path.join(root, split, name)
         files = sorted(f for f in os.listdir(folder) if f.lower().endswith((".jpg", ".jpeg", ".png", ".bmp")))
+        if per_class > len(files):
+            sys.exit(f"pytorch_quickstart: --per-class {per_class}, but {folder} has only {len(files)} images")
         if per_class:
             files = [files[i] for i in sorted(rng.choice(len(files), per_class, replace=False))]
         for f in files:
