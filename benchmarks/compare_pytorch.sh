@@ -2,7 +2,7 @@
 # lowbit vs PyTorch (CPU): images/s of a full training step (zero_grad, forward,
 # cross-entropy, backward, SGD momentum 0.9 + weight decay 5e-4) at batch 128, 3x32x32.
 #
-#   benchmarks/compare_pytorch.sh [--quick]
+#   benchmarks/compare_pytorch.sh [--quick] [--rounds N] [--models resnet20,vgg_small]
 #
 # For model in resnet20 vgg_small, threads in 1 2: runs lowbit's bench_train and
 # benchmarks/pytorch_train.py in both memory layouts (NCHW, channels_last), one process per
@@ -19,6 +19,9 @@
 #   --quick   1 round, fewer steps (a few minutes at most; numbers are rougher)
 #   default   3 rounds; resnet20: 2 warm-up + 10 timed steps, vgg_small: 1 + 4
 #             (roughly 10-15 minutes on a 2-core AVX2 machine)
+#   --rounds N  N rounds instead (after --quick: N quick rounds). On a shared machine a
+#             few-percent difference needs 5 or more; per-round ratios go to stderr.
+#   --models  a comma-separated subset of resnet20,vgg_small (default: both)
 #
 # Environment:
 #   LOWBIT_BUILD_DIR       build directory (default: <repo>/build, as tests/run.sh); the
@@ -34,16 +37,35 @@ BUILD_DIR="${LOWBIT_BUILD_DIR:-$ROOT/build}"
 PY="${LOWBIT_PYTORCH_PYTHON:-/usr/bin/python3}"
 JOBS="${LOWBIT_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 
+USAGE="usage: $0 [--quick] [--rounds N] [--models resnet20,vgg_small]"
 QUICK=0
-for arg in "$@"; do
-  case "$arg" in
+ROUNDS_ARG=""
+MODELS=(resnet20 vgg_small)
+while [ $# -gt 0 ]; do
+  case "$1" in
     --quick) QUICK=1 ;;
+    --rounds)
+      if [ $# -lt 2 ] || ! [[ "$2" =~ ^[1-9][0-9]*$ ]]; then
+        echo "compare_pytorch: --rounds '${2:-}': expected a positive integer ($USAGE)" >&2; exit 2
+      fi
+      ROUNDS_ARG="$2"; shift ;;
+    --models)
+      IFS=, read -r -a MODELS <<< "${2:-}"
+      if [ $# -lt 2 ] || [ "${#MODELS[@]}" -eq 0 ]; then
+        echo "compare_pytorch: --models '${2:-}': expected a comma-separated subset of resnet20,vgg_small ($USAGE)" >&2; exit 2
+      fi
+      for m in "${MODELS[@]}"; do
+        if [ "$m" != resnet20 ] && [ "$m" != vgg_small ]; then
+          echo "compare_pytorch: --models: unknown model '$m' (expected resnet20 or vgg_small)" >&2; exit 2
+        fi
+      done
+      shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "compare_pytorch: unknown argument '$arg' (usage: $0 [--quick])" >&2; exit 2 ;;
+    *) echo "compare_pytorch: unknown argument '$1' ($USAGE)" >&2; exit 2 ;;
   esac
+  shift
 done
 
-MODELS=(resnet20 vgg_small)
 THREADS=(1 2)
 BATCH=128
 if [ "$QUICK" -eq 1 ]; then
@@ -53,6 +75,7 @@ else
   ROUNDS=3
   declare -A STEPS=([resnet20]=10 [vgg_small]=4) WARMUP=([resnet20]=2 [vgg_small]=1)
 fi
+ROUNDS="${ROUNDS_ARG:-$ROUNDS}"
 
 log() { echo "compare_pytorch: $*" >&2; }
 
@@ -139,14 +162,18 @@ def load(name, model, nthreads):
             if row.get("model") != model or int(row.get("threads", -1)) != nthreads:
                 sys.exit(f"compare_pytorch: {name}: expected model {model}, threads {nthreads}, got {line!r}")
             rows.append(row)
-    return statistics.median(r["img_s"] for r in rows), max(r["peak_rss_mb"] for r in rows)
+    per_round = [r["img_s"] for r in rows]
+    return statistics.median(per_round), max(r["peak_rss_mb"] for r in rows), per_round
 
 for model in models:
     for t in threads:
-        lb_img_s, lb_rss = load(f"lowbit_{model}_{t}", model, t)
+        lb_img_s, lb_rss, lb_rounds = load(f"lowbit_{model}_{t}", model, t)
         layouts = {l: load(f"pytorch_{model}_{t}_{l}", model, t) for l in ("nchw", "channels_last")}
         layout = max(layouts, key=lambda l: layouts[l][0])
-        pt_img_s, pt_rss = layouts[layout]
+        pt_img_s, pt_rss, pt_rounds = layouts[layout]
+        ratios = sorted(round(a / b, 3) for a, b in zip(lb_rounds, pt_rounds))
+        print(f"compare_pytorch: {model} threads {t}: per-round ratios vs {layout}, sorted: {ratios}",
+              file=sys.stderr)
         print(json.dumps({"model": model, "threads": t, "lowbit_img_s": round(lb_img_s, 2),
                           "pytorch_img_s": round(pt_img_s, 2), "pytorch_layout": layout,
                           "ratio": round(lb_img_s / pt_img_s, 3), "lowbit_rss_mb": round(lb_rss, 1),

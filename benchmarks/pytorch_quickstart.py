@@ -3,7 +3,7 @@
 accuracy and time with `examples/quickstart.sh` on the same machine.
 
     /usr/bin/python3 benchmarks/pytorch_quickstart.py [--data DIR] [--threads N] [--epochs E]
-                                                      [--per-class K]
+                                                      [--per-class K] [--cutout L]
 
 (Needs python3-torch and python3-pil, both installed by scripts/install_deps.sh.)
 --per-class 0 trains on all 50,000 images, the recipe of docs/results.md's full FP32 run when
@@ -15,7 +15,8 @@ benchmarks/pytorch_train.py), 500 training images per class (--per-class) drawn 
 draw than lowbit's generator, same size and balance), the full 10,000-image test set,
 10 epochs, batch 128, SGD momentum 0.9 + Nesterov, lr 0.1 with one epoch of linear warmup
 then cosine to 0 per step, weight decay 5e-4 on conv/linear weights only, pad-4 random
-crop + horizontal flip, CIFAR mean/std normalization. DATA is the image-folder layout
+crop + horizontal flip, CIFAR mean/std normalization; --cutout L adds Cutout with an LxL
+square as train_cifar's `cutout` key (examples/configs/resnet20_fp32_cutout.json). DATA is the image-folder layout
 (train/<class>/*.jpg, test/<class>/*.jpg), default ../shared/data/cifar10-jpg.
 Prints one JSON line per epoch and a final summary line.
 """
@@ -73,6 +74,17 @@ def augment(u8, rng):
     return out
 
 
+def cutout(x, length, rng):
+    """Cutout (DeVries & Taylor 2017) on a normalized batch, as lowbit's data/augment.hpp: a
+    centre uniform over the 32x32 pixels, rows and columns [c - L//2, c + L//2) clipped to the
+    image, set to 0 (the channel mean)."""
+    n, h = x.shape[0], length // 2
+    cy, cx = rng.integers(0, 32, n), rng.integers(0, 32, n)
+    for i in range(n):
+        x[i, :, max(0, cy[i] - h):min(32, cy[i] + h), max(0, cx[i] - h):min(32, cx[i] + h)] = 0
+    return x
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser()
@@ -80,10 +92,13 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--per-class", type=int, default=500, help="training images per class; 0: all")
+    ap.add_argument("--cutout", type=int, default=0, help="Cutout square side in pixels; 0: off")
     args = ap.parse_args()
     if args.epochs < 1 or args.per_class < 0:
         sys.exit(f"pytorch_quickstart: --epochs {args.epochs} --per-class {args.per_class}: expected "
                  "epochs >= 1 and per-class >= 0")
+    if not 0 <= args.cutout <= 32:
+        sys.exit(f"pytorch_quickstart: --cutout {args.cutout}: expected a square side in pixels, 0..32 (0 = off)")
     if not os.path.isdir(os.path.join(args.data, "train")):
         sys.exit(f"pytorch_quickstart: no train/ folder under --data {args.data}")
     torch.set_num_threads(args.threads)
@@ -116,7 +131,10 @@ def main():
         loss_sum, hits = 0.0, 0
         for b in range(steps_per_epoch):
             idx = order[b * batch:(b + 1) * batch]
-            x = normalize(augment(xtr[idx], rng)).contiguous(memory_format=torch.channels_last)
+            x = normalize(augment(xtr[idx], rng))
+            if args.cutout:
+                x = cutout(x, args.cutout, rng)
+            x = x.contiguous(memory_format=torch.channels_last)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step)
             opt.zero_grad()

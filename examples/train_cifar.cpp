@@ -89,6 +89,7 @@ json default_config() {
       {"weight_decay", 5e-4},    // on conv and linear weights only
       {"label_smoothing", 0.0},
       {"augment", true},         // pad-4 random crop + horizontal flip
+      {"cutout", 0},             // Cutout square side in pixels after the crop and flip (16 for CIFAR-10; 0 = off)
       {"seed", 0},
       {"threads", 0},            // 0 = all cores
       {"out", "runs/quickstart"},
@@ -184,6 +185,11 @@ void validate(const json& c) {
   non_negative("threads");
   LOWBIT_CHECK(c.at("label_smoothing").get<double>() >= 0 && c.at("label_smoothing").get<double>() <= 1,
                "config key 'label_smoothing' must be in [0, 1], got ", c.at("label_smoothing").dump());
+  LOWBIT_CHECK(c.at("cutout").get<int>() >= 0 && c.at("cutout").get<int>() <= 32,
+               "config key 'cutout' must be a square side in pixels, 0..32 (0 = off), got ", c.at("cutout").dump());
+  LOWBIT_CHECK(c.at("cutout").get<int>() == 0 || c.at("augment").get<bool>(),
+               "config key 'cutout' = ", c.at("cutout").dump(), " needs 'augment' = true (Cutout is part of the "
+               "training augmentation)");
   const std::string opt = c.at("optimizer");
   LOWBIT_CHECK(opt == "sgd" || opt == "adam" || opt == "adamw", "config key 'optimizer': unknown optimizer '", opt,
                "' (expected sgd, adam or adamw)");
@@ -601,6 +607,7 @@ int run_train(json cfg, const std::string& resume_dir, const std::vector<std::st
   data::LoaderOptions lo;
   lo.batch_size = cfg.at("batch");
   lo.augment = cfg.at("augment");
+  lo.augment_config.cutout = cfg.at("cutout");
   lo.seed = cfg.at("seed");
   const auto train_ds = std::make_shared<const data::Dataset>(std::move(d.train));
   data::DataLoader loader(train_ds, lo);

@@ -385,6 +385,40 @@ TEST_CASE("subsets: first N, balanced per class (seeded), train/validation split
 // Augmentation
 // ---------------------------------------------------------------------------------------
 
+TEST_CASE("augmentation: Cutout zeroes its rectangle of the normalized output and nothing else", "[data][augment]") {
+  Dataset r = synthetic({0}, 1);
+  Generator rg(3);
+  for (auto& v : r.images) v = static_cast<uint8_t>(1 + rg.randint(255));
+  const NormalizeTable t(Normalize::cifar10());
+  std::vector<float> plain(3072), cut(3072);
+  // Crop (2, 7) + flip, square rows [0, 6) x columns [20, 32): the corner case of a
+  // centre near the top-right border. Output coordinates, i.e. after the flip.
+  AugmentParams p{2, 7, true};
+  augment_image(r.image(0), p, 4, t, plain.data());
+  p.cut_y0 = 0, p.cut_y1 = 6, p.cut_x0 = 20, p.cut_x1 = 32;
+  augment_image(r.image(0), p, 4, t, cut.data());
+  int zeroed = 0, kept = 0;
+  for (int c = 0; c < 3; ++c)
+    for (int y = 0; y < 32; ++y)
+      for (int x = 0; x < 32; ++x) {
+        const auto k = static_cast<size_t>((c * 32 + y) * 32 + x);
+        if (y < 6 && x >= 20) {
+          zeroed += cut[k] == 0.0f;  // the channel mean, not the padding value -mean/std
+        } else {
+          kept += cut[k] == plain[k];
+        }
+      }
+  CHECK(zeroed == 3 * 6 * 12);
+  CHECK(kept == 3 * 1024 - 3 * 6 * 12);
+  CHECK(t.value[0][0] != 0.0f);
+  // A rectangle outside the image is refused with its coordinates.
+  p.cut_y1 = 33;
+  CHECK_THROWS_WITH(augment_image(r.image(0), p, 4, t, cut.data()), Contains("Cutout rows [0, 33)"));
+  AugmentConfig bad;
+  bad.cutout = 40;
+  CHECK_THROWS_WITH(bad.check(), Contains("cutout = 40"));
+}
+
 TEST_CASE("augmentation: crop offsets, flips and normalization match hand-computed values", "[data][augment]") {
   // R = row + 1, G = column + 1, B = 200: every output pixel reveals where it came from,
   // and 0 marks padding.
@@ -488,6 +522,27 @@ TEST_CASE("augmentation: crop offsets, flips and normalization match hand-comput
   const AugmentParams p0 = draw_augment_params(g3, off);
   CHECK((p0.dy == 4 && p0.dx == 4 && !p0.flip));
   CHECK(g3.state_string() == before);  // disabled parts draw nothing
+
+  // Cutout comes after the flip: cy = randint(32), cx = randint(32), square
+  // [c - 8, c + 8) clipped to the image; the crop and flip draws are unchanged.
+  AugmentConfig cut;
+  cut.cutout = 16;
+  Generator g4(5), g5(5);
+  int clipped = 0;
+  for (int i = 0; i < 300; ++i) {
+    const AugmentParams p = draw_augment_params(g4, cut);
+    CHECK(p.dy == static_cast<int>(g5.randint(9)));
+    CHECK(p.dx == static_cast<int>(g5.randint(9)));
+    CHECK(p.flip == (g5.uniform() < 0.5));
+    const int cy = static_cast<int>(g5.randint(32)), cx = static_cast<int>(g5.randint(32));
+    CHECK(p.cut_y0 == std::max(0, cy - 8));
+    CHECK(p.cut_y1 == std::min(32, cy + 8));
+    CHECK(p.cut_x0 == std::max(0, cx - 8));
+    CHECK(p.cut_x1 == std::min(32, cx + 8));
+    clipped += (p.cut_y1 - p.cut_y0) * (p.cut_x1 - p.cut_x0) < 256;
+  }
+  CHECK(clipped > 100);  // a full 16x16 needs cy and cx in 8..24: (17/32)^2 = 28% of draws
+  CHECK(clipped < 290);
 
   // Normalization, CIFAR-10 defaults: (v / 255 - mean) / std.
   const NormalizeTable t(Normalize::cifar10());

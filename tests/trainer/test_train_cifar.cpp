@@ -170,10 +170,11 @@ TEST_CASE("train_cifar: a tiny run learns and writes its summary", "[trainer]") 
 TEST_CASE("train_cifar: 1 epoch + resume + 1 epoch equals 2 epochs, loss for loss", "[trainer]") {
   Fixture fx;
   const fs::path straight = fx.root / "straight", split = fx.root / "split";
-  Run a = run(fx.args(straight, 2));
+  // With Cutout, so that its draws are part of the resumed generator state too.
+  Run a = run(fx.args(straight, 2) + " --set cutout=16");
   INFO(a.output);
   REQUIRE(a.status == 0);
-  Run b1 = run(fx.args(split, 2) + " --stop-after-epochs 1");  // the interruption
+  Run b1 = run(fx.args(split, 2) + " --set cutout=16 --stop-after-epochs 1");  // the interruption
   REQUIRE(b1.status == 0);
   CHECK(!fs::exists(split / "summary.json"));
   Run b2 = run("--resume " + split.string());
@@ -206,6 +207,8 @@ TEST_CASE("train_cifar: bad input exits 2 with one clear line and overwrites not
   expect_error(fx.args(fx.root / "x2", 1) + " --set batch=big", {"'batch' expects an integer"});
   expect_error(fx.args(fx.root / "x3", 1) + " --set epochs=-1", {"'epochs' must be positive", "-1"});
   expect_error(fx.args(fx.root / "x4", 1) + " --set model=resnet1000", {"unknown model 'resnet1000'"});
+  expect_error(fx.args(fx.root / "x4", 1) + " --set cutout=33", {"'cutout' must be", "0..32", "33"});
+  expect_error(fx.args(fx.root / "x4", 1) + " --set cutout=16 --set augment=false", {"'cutout' = 16 needs 'augment' = true"});
   const fs::path bad_cfg = fx.root / "bad.json";
   std::ofstream(bad_cfg) << "{\"epochs\": 2, \"lr\": \"fast\"}";
   expect_error("--config " + bad_cfg.string(), {bad_cfg.string(), "'lr' expects a number"});

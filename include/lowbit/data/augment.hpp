@@ -6,9 +6,16 @@
 //   2. crop 32x32 at a random top-left corner (dy, dx), each uniform in 0..2*pad,
 //   3. mirror left-right with probability 0.5,
 //   4. x = (v / 255 - mean[c]) / std[c] per channel, in float with the same operations as
-//      torchvision (padded zeros become -mean/std, as in torchvision).
+//      torchvision (padded zeros become -mean/std, as in torchvision),
+//   5. optional Cutout (DeVries & Taylor 2017, "Improved Regularization of Convolutional
+//      Neural Networks with Cutout"): one square of the normalized image is set to 0, the
+//      per-channel mean. As in the authors' code (applied after Normalize), the centre
+//      (cy, cx) is uniform over all 32x32 pixels and the square is rows
+//      [cy - L/2, cy + L/2) x columns [cx - L/2, cx + L/2) clipped to the image, L/2
+//      rounded down, so a centre near the border cuts less than L x L (L = 16 for CIFAR-10).
 // Random numbers are drawn from a lowbit::Generator, per image in batch order:
-//   dy = randint(2*pad + 1), dx = randint(2*pad + 1), flip = uniform() < flip_prob
+//   dy = randint(2*pad + 1), dx = randint(2*pad + 1), flip = uniform() < flip_prob,
+//   then with Cutout cy = randint(32), cx = randint(32)
 // (the same order as torchvision: crop row, crop column, then the flip). All numbers for a
 // batch are drawn first (draw_augment_params), so assembling the images is a pure function
 // of (dataset, indices, params): the same bytes in any loop order or thread count.
@@ -60,20 +67,26 @@ struct AugmentConfig {
   int pad = 4;                   // padding on each side for the crop
   bool horizontal_flip = true;   // random left-right mirror
   double flip_prob = 0.5;
+  int cutout = 0;                // Cutout square side L in pixels (16 for CIFAR-10); 0 = off
 
   void check() const {
     LOWBIT_CHECK(pad >= 0 && pad <= 32, "AugmentConfig: pad = ", pad, ", expected 0..32");
+    LOWBIT_CHECK(cutout >= 0 && cutout <= 32, "AugmentConfig: cutout = ", cutout,
+                 ", expected a square side in pixels, 0..32 (0 = off)");
     LOWBIT_CHECK(flip_prob >= 0.0 && flip_prob <= 1.0, "AugmentConfig: flip_prob = ", flip_prob,
                  ", expected a probability in [0, 1]");
   }
 };
 
 // What to do to one image. (dy, dx) is the crop's top-left corner in the padded image, so
-// (pad, pad) without flip is the identity.
+// (pad, pad) without flip is the identity. The Cutout square is rows [cut_y0, cut_y1) x
+// columns [cut_x0, cut_x1) of the output image (after crop and flip); empty by default.
 struct AugmentParams {
   int dy = 0;
   int dx = 0;
   bool flip = false;
+  int cut_y0 = 0, cut_y1 = 0;
+  int cut_x0 = 0, cut_x1 = 0;
 };
 
 inline AugmentParams identity_params(int pad) { return AugmentParams{pad, pad, false}; }
@@ -88,6 +101,15 @@ inline AugmentParams draw_augment_params(Generator& gen, const AugmentConfig& cf
     p.dx = static_cast<int>(gen.randint(range));
   }
   if (cfg.horizontal_flip) p.flip = gen.uniform() < cfg.flip_prob;
+  if (cfg.cutout > 0) {
+    const int H = static_cast<int>(kHeight), W = static_cast<int>(kWidth), half = cfg.cutout / 2;
+    const int cy = static_cast<int>(gen.randint(static_cast<uint64_t>(H)));
+    const int cx = static_cast<int>(gen.randint(static_cast<uint64_t>(W)));
+    p.cut_y0 = std::max(0, cy - half);
+    p.cut_y1 = std::min(H, cy + half);
+    p.cut_x0 = std::max(0, cx - half);
+    p.cut_x1 = std::min(W, cx + half);
+  }
   return p;
 }
 
@@ -100,6 +122,10 @@ inline void augment_image(const uint8_t* src_chw, const AugmentParams& p, int pa
   LOWBIT_CHECK(p.dy >= 0 && p.dy <= 2 * pad && p.dx >= 0 && p.dx <= 2 * pad,
                "augment_image: crop offset (dy, dx) = (", p.dy, ", ", p.dx,
                ") out of range for pad ", pad, ", expected 0..", 2 * pad);
+  LOWBIT_CHECK(0 <= p.cut_y0 && p.cut_y0 <= p.cut_y1 && p.cut_y1 <= H && 0 <= p.cut_x0 &&
+                   p.cut_x0 <= p.cut_x1 && p.cut_x1 <= W,
+               "augment_image: Cutout rows [", p.cut_y0, ", ", p.cut_y1, ") x columns [", p.cut_x0, ", ",
+               p.cut_x1, ") is not a rectangle inside the ", H, "x", W, " image");
   const int oy = p.dy - pad, ox = p.dx - pad;  // source offset of output pixel (0, 0)
   for (int c = 0; c < 3; ++c) {
     const uint8_t* s = src_chw + c * H * W;
@@ -126,6 +152,10 @@ inline void augment_image(const uint8_t* src_chw, const AugmentParams& p, int pa
       }
       for (int x = std::max(x0, x1); x < W; ++x) orow[x] = zero;
     }
+    // Cutout: 0 in normalized units is the channel mean (the authors' mask multiplies the
+    // normalized tensor), not the padding value lut[0].
+    for (int y = p.cut_y0; y < p.cut_y1; ++y)
+      for (int x = p.cut_x0; x < p.cut_x1; ++x) o[y * W + x] = 0.0f;
   }
 }
 

@@ -127,17 +127,16 @@ inline void transpose8x8(const float* src, int64_t lds, float* dst, int64_t ldd)
 // the 16-channel 3x3 weight gradient.)
 inline void transpose_panel(const float* src, int64_t P, int64_t oc, int64_t w, float* dst) {
   const int64_t p8 = P / 8 * 8, o8 = oc / 8 * 8;
+  // Panel row p from channel `from` on, one float at a time, then its zero columns.
+  const auto scalar_row = [&](int64_t p, int64_t from) {
+    for (int64_t o = from; o < oc; ++o) dst[p * w + o] = src[o * P + p];
+    for (int64_t o = oc; o < w; ++o) dst[p * w + o] = 0.0f;
+  };
   for (int64_t p0 = 0; p0 < p8; p0 += 8) {
     for (int64_t o0 = 0; o0 < o8; o0 += 8) transpose8x8(src + o0 * P + p0, P, dst + p0 * w + o0, w);
-    for (int64_t p = p0; p < p0 + 8; ++p) {
-      for (int64_t o = o8; o < oc; ++o) dst[p * w + o] = src[o * P + p];
-      for (int64_t o = oc; o < w; ++o) dst[p * w + o] = 0.0f;
-    }
+    for (int64_t p = p0; p < p0 + 8; ++p) scalar_row(p, o8);
   }
-  for (int64_t p = p8; p < P; ++p) {
-    for (int64_t o = 0; o < oc; ++o) dst[p * w + o] = src[o * P + p];
-    for (int64_t o = oc; o < w; ++o) dst[p * w + o] = 0.0f;
-  }
+  for (int64_t p = p8; p < P; ++p) scalar_row(p, 0);
 }
 
 // Packs an M x K matrix given by element strides (element (i, k) at A[i*rs + k*cs]) into
