@@ -153,6 +153,67 @@ TEST_CASE("a large request of a new size is built from pooled pages, without pag
   release_cached_memory();
   CHECK(cached_memory_bytes() == 0);
 }
+
+TEST_CASE("a split free range heals: both halves freed are one range again, reused without faults", "[tensor][cache]") {
+  if (!detail::kBlockCacheEnabled) return;
+  release_cached_memory();
+  const int64_t n = 1 << 19;  // 2 MiB of floats
+  const float* whole = nullptr;
+  { whole = Tensor<float>::full({n}, 1.f).data(); }
+  CHECK(detail::thread_block_cache().free_ranges() == 1);
+  {
+    auto a = Tensor<float>::full({n / 2}, 2.f);  // best fit: the head of the 2 MiB range, in place
+    auto b = Tensor<float>::full({n / 2}, 3.f);  // the rest
+    CHECK(a.data() == whole);
+    CHECK(b.data() == whole + n / 2);
+    CHECK(cached_memory_bytes() == 0);
+  }
+  CHECK(detail::thread_block_cache().free_ranges() == 1);  // b merged with a's range
+  CHECK(cached_memory_bytes() == size_t(n) * sizeof(float));
+  const long f0 = minor_faults();
+  auto again = Tensor<float>::full({n}, 4.f);
+  CHECK(minor_faults() - f0 < 16);
+  CHECK(again.data() == whole);
+  CHECK(again.data()[n - 1] == 4.f);
+}
+
+namespace {
+long mappings() {  // this process's memory mappings (VMAs): lines of /proc/self/maps
+  std::ifstream f("/proc/self/maps");
+  long lines = 0;
+  for (std::string line; std::getline(f, line);) ++lines;
+  return lines;
+}
+}  // namespace
+
+TEST_CASE("a repeated mix of sizes does not multiply the process's mappings", "[tensor][cache]") {
+  // The shape of a training step: a fixed script of allocations and frees of mixed sizes,
+  // repeated; sizes whose peaks fall at different times keep missing the pool. An earlier
+  // pool moved pooled pages into fresh mappings (mremap) on every miss, and the pieces never
+  // merged back into one mapping: their count grew without bound (vm.max_map_count, 65,530,
+  // ends such a run) and each move cost a TLB shootdown.
+  if (!detail::kBlockCacheEnabled) return;
+  release_cached_memory();
+  Generator g(11);
+  std::vector<int64_t> sizes;  // in floats: 64 KiB .. 4 MiB
+  for (int k = 0; k < 40; ++k) sizes.push_back(int64_t(1) << (14 + g.randint(7)));
+  std::vector<uint64_t> drop;  // which live tensor each step frees
+  for (int k = 0; k < 40; ++k) drop.push_back(g.randint(1000));
+  long after_warmup = 0;
+  for (int cycle = 0; cycle < 200; ++cycle) {
+    std::vector<Tensor<float>> live;
+    for (int k = 0; k < 40; ++k) {
+      live.push_back(Tensor<float>::empty({sizes[static_cast<size_t>(k)] + (k % 3) * 1024}));
+      live.back().data()[0] = 1.f;  // touch a page
+      if (k % 2 == 1) live.erase(live.begin() + static_cast<int64_t>(drop[static_cast<size_t>(k)] % live.size()));
+    }
+    if (cycle == 10) after_warmup = mappings();
+  }
+  const long grown = mappings() - after_warmup;
+  INFO("mappings after 10 cycles " << after_warmup << ", after 200: +" << grown);
+  CHECK(grown < 20);
+  release_cached_memory();
+}
 #endif
 
 TEST_CASE("random factories are reproducible and their state round-trips", "[tensor][random]") {

@@ -11,21 +11,25 @@
 // (ResNet-20 238 MB against 201 MB live, VGG-Small 539-551 against 410 MB;
 // docs/performance.md, "Memory").
 //
-// How (Linux): every block of at least kMinBytes is its own anonymous mapping, a whole number
-// of pages. A freed block is kept here (the pool). A request takes
-//   1. a pooled block of exactly its size, if there is one (the steady state of a training
-//      step: the same sizes in the same order);
-//   2. otherwise a fresh mapping of its size whose pages are *moved in* from pooled blocks
-//      with mremap (the smallest pooled block that covers the request, split, or else the
-//      largest ones first): moving a page changes the page table only, nothing is copied
-//      or zeroed, so there is no fault. The part of the request the pool cannot cover gets
-//      new pages.
-// New pages are therefore touched only when the pool is empty, i.e. when what is live is at a
-// new high: the resident set is what is live plus what the pool holds, and its peak is the
-// peak of what is live (up to page rounding). No fragmentation: the pool's pages have no
-// addresses to fit, only a count.
-// Other POSIX systems and Windows (no mremap): the blocks are malloc'ed and only an exact-size
-// block is reused; a request that finds none hands the pool back first (so blocks of sizes no
+// How (Linux): large blocks are anonymous mappings, and the pool keeps freed ones as *free
+// ranges* of address space whose pages stay resident, ordered by address and by size. A
+// request takes
+//   1. the smallest free range that covers it (best fit; in the steady state of a training
+//      step, a range of exactly its size): its head is the block, in place, and the rest
+//      stays a free range. No system call, no page fault.
+//   2. when no range covers it: a fresh mapping, after handing back (munmap) free ranges of at
+//      least as many bytes, the largest first, so what is mapped does not grow past what is
+//      live at its peak plus what the pool already held.
+// A freed block merges with the free ranges on either side of it. Splits therefore heal: two
+// halves of an 8 MB range cut for two 4 MB tensors are one 8 MB range again once both are
+// freed. Nothing is moved between mappings, so the kernel's mappings (VMAs) stay as few as
+// the blocks: an earlier version moved pooled pages into each fresh mapping with mremap;
+// pages from different mappings never merge back into one VMA, and a long training run
+// collected ~550 more mappings per CIFAR-10 epoch (14,700 after 27 epochs, on its way to
+// vm.max_map_count = 65,530, where mmap fails) and spent ~12% of its time in mremap's TLB
+// shootdowns (docs/performance.md, "Memory").
+// Other POSIX systems and Windows: the blocks are malloc'ed and only an exact-size block is
+// reused; a request that finds none hands the pool back first (so blocks of sizes no
 // longer asked for do not pile up), then allocates.
 //
 // Only a block freed on the thread that allocated it is pooled (in practice the main thread:
@@ -42,6 +46,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdlib>
+#include <iterator>
 #include <map>
 #include <thread>
 #include <vector>
@@ -92,18 +97,112 @@ class BlockCache {
     alive() = false;  // later frees on this thread (static tensors at exit) bypass the pool
   }
 
+  // Whether this thread's pool still exists (a trivially destructible flag, readable during
+  // thread or program exit after the pool itself is gone).
+  static bool& alive() {
+    thread_local bool a = true;
+    return a;
+  }
+
+  size_t held_bytes() const { return held_; }
+  void set_limit(size_t bytes) {
+    limit_ = bytes;
+    if (held_ > limit_) release();
+  }
+
+#ifdef LOWBIT_PAGE_POOL
   // A block of `bytes` (a whole number of pages): step 1 or 2 of the file comment.
   void* allocate(size_t bytes) {
-    auto it = free_.find(bytes);
-    if (it != free_.end()) return pop(it);
-#ifdef LOWBIT_PAGE_POOL
-    return assemble(bytes);
+    const auto fit = by_size_.lower_bound(bytes);
+    if (fit == by_size_.end()) {
+      hand_back(bytes);
+      return map_block(bytes);
+    }
+    char* p = fit->second;
+    const size_t have = fit->first;
+    erase(p, have);
+    if (have > bytes) insert(p + bytes, have - bytes);
+    return p;
+  }
+  // Pools p (of `bytes`), merged with free neighbours; false when the pool is full (the
+  // caller unmaps it).
+  bool keep(void* p, size_t bytes) {
+    if (held_ + bytes > limit_) return false;
+    char* b = static_cast<char*>(p);
+    const auto right = by_addr_.find(b + bytes);
+    if (right != by_addr_.end()) {
+      const size_t n = right->second;
+      erase(b + bytes, n);
+      bytes += n;
+    }
+    auto left = by_addr_.lower_bound(b);
+    if (left != by_addr_.begin() && std::prev(left)->first + std::prev(left)->second == b) {
+      --left;
+      char* l = left->first;
+      const size_t n = left->second;
+      erase(l, n);
+      b = l;
+      bytes += n;
+    }
+    insert(b, bytes);
+    return true;
+  }
+  void release() {
+    for (const auto& r : by_addr_) unmap_block(r.first, r.second);
+    by_addr_.clear();
+    by_size_.clear();
+    held_ = 0;
+  }
+  // Free ranges the pool holds (a test's view of the merging).
+  size_t free_ranges() const { return by_addr_.size(); }
+
+ private:
+  void insert(char* p, size_t n) {
+    by_addr_.emplace(p, n);
+    by_size_.emplace(n, p);
+    held_ += n;
+  }
+  void erase(char* p, size_t n) {
+    by_addr_.erase(p);
+    auto r = by_size_.equal_range(n);
+    for (auto it = r.first; it != r.second; ++it)
+      if (it->second == p) {
+        by_size_.erase(it);
+        break;
+      }
+    held_ -= n;
+  }
+  // Unmaps free ranges, the largest first, until at least `bytes` are handed back or none is
+  // left (step 2: the fresh mapping then does not add to what this thread has mapped).
+  void hand_back(size_t bytes) {
+    size_t done = 0;
+    while (done < bytes && !by_size_.empty()) {
+      const auto last = std::prev(by_size_.end());
+      char* p = last->second;
+      const size_t n = last->first;
+      erase(p, n);
+      unmap_block(p, n);
+      done += n;
+    }
+  }
+
+  std::map<char*, size_t> by_addr_;       // free ranges: start -> bytes
+  std::multimap<size_t, char*> by_size_;  // the same ranges: bytes -> start
 #else
+  // A block of `bytes`: a pooled block of exactly that size, else a new one after handing
+  // the whole pool back.
+  void* allocate(size_t bytes) {
+    auto it = free_.find(bytes);
+    if (it != free_.end()) {
+      void* p = it->second.back();
+      held_ -= it->first;
+      it->second.pop_back();
+      if (it->second.empty()) free_.erase(it);
+      return p;
+    }
     release();
     return map_block(bytes);
-#endif
   }
-  // Pools p (of `bytes`); false when the pool is full (the caller unmaps it).
   bool keep(void* p, size_t bytes) {
     if (held_ + bytes > limit_) return false;
     free_[bytes].push_back(p);
@@ -117,57 +216,9 @@ class BlockCache {
     held_ = 0;
   }
 
-  size_t held_bytes() const { return held_; }
-  void set_limit(size_t bytes) {
-    limit_ = bytes;
-    if (held_ > limit_) release();
-  }
-
-  // Whether this thread's pool still exists (a trivially destructible flag, readable during
-  // thread or program exit after the pool itself is gone).
-  static bool& alive() {
-    thread_local bool a = true;
-    return a;
-  }
-
  private:
-  using Pool = std::map<size_t, std::vector<void*>>;
-
-  void* pop(Pool::iterator it) {
-    void* p = it->second.back();
-    held_ -= it->first;
-    it->second.pop_back();
-    if (it->second.empty()) free_.erase(it);
-    return p;
-  }
-
-#ifdef LOWBIT_PAGE_POOL
-  // A fresh mapping of `bytes` filled with pooled pages: the smallest pooled block that covers
-  // it (its rest stays pooled), else the largest blocks first; new pages for what is left.
-  void* assemble(size_t bytes) {
-    char* dst = static_cast<char*>(map_block(bytes));
-    if (!dst) return nullptr;
-    size_t filled = 0;
-    while (filled < bytes && !free_.empty()) {
-      auto it = free_.lower_bound(bytes - filled);
-      if (it == free_.end()) --it;  // none covers the rest: the largest
-      const size_t have = it->first;
-      char* src = static_cast<char*>(pop(it));
-      const size_t take = std::min(have, bytes - filled);
-      // Moves the page-table entries of [src, src + take) over [dst + filled, ...), replacing
-      // the fresh (untouched) pages there; nothing is copied.
-      if (::mremap(src, take, take, MREMAP_MAYMOVE | MREMAP_FIXED, dst + filled) == MAP_FAILED) {
-        unmap_block(src, have);  // cannot happen for our own mappings; those pages stay fresh
-        continue;
-      }
-      if (take < have && !keep(src + take, have - take)) unmap_block(src + take, have - take);  // a split's rest
-      filled += take;
-    }
-    return dst;
-  }
+  std::map<size_t, std::vector<void*>> free_;  // exact-size blocks
 #endif
-
-  Pool free_;
   size_t held_ = 0;
   size_t limit_ = size_t(1) << 30;  // 1 GiB pooled per thread at most
 };
