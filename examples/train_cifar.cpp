@@ -2,7 +2,7 @@
 // read the result. The README's first command runs it with examples/configs/quickstart.json.
 //
 //   train_cifar [--config FILE.json] [--set key=value]... [--resume OUT] [--eval CHECKPOINT]
-//               [--stop-after-epochs K] [--init-from CHECKPOINT]
+//               [--tta flip] [--stop-after-epochs K] [--init-from CHECKPOINT]
 //
 // Output folder (config key "out"):
 //   metrics.jsonl   one JSON object per epoch (losses, accuracies, lr, images/s)
@@ -361,7 +361,9 @@ struct EvalResult {
   double loss = 0, acc = 0;
 };
 
-EvalResult evaluate(nn::Module& model, const data::Dataset& ds, int64_t batch) {
+// flip_tta: score each image by its flip-averaged probabilities (nn/tta.hpp) instead of
+// its own logits; loss is then -log of that probability at the label.
+EvalResult evaluate(nn::Module& model, const data::Dataset& ds, int64_t batch, bool flip_tta = false) {
   data::LoaderOptions lo;
   lo.batch_size = batch;
   lo.shuffle = false;
@@ -373,9 +375,18 @@ EvalResult evaluate(nn::Module& model, const data::Dataset& ds, int64_t batch) {
   double loss = 0;
   int64_t correct = 0, seen = 0;
   while (loader.next(b)) {
-    Tensor<float> logits = model(b.images);
-    loss += cross_entropy(logits, b.labels).item() * static_cast<double>(b.size());
-    Tensor<int64_t> pred = argmax(logits, 1);
+    Tensor<int64_t> pred;
+    if (flip_tta) {
+      const Tensor<float> p = nn::flip_tta_probs(model, b.images);
+      const int64_t classes = p.shape()[1];
+      for (int64_t i = 0; i < b.size(); ++i)
+        loss -= std::log(static_cast<double>(p.data()[i * classes + b.labels[static_cast<size_t>(i)]]));
+      pred = argmax(p, 1);
+    } else {
+      Tensor<float> logits = model(b.images);
+      loss += cross_entropy(logits, b.labels).item() * static_cast<double>(b.size());
+      pred = argmax(logits, 1);
+    }
     for (int64_t i = 0; i < b.size(); ++i) correct += pred.data()[i] == b.labels[static_cast<size_t>(i)];
     seen += b.size();
   }
@@ -494,7 +505,8 @@ int64_t count_params(const nn::Module& m) {
 
 // --eval accepts a checkpoint.bin (the training model) or a model.lbq (the exported
 // quantized model, rebuilt as an inference model with frozen integer-code weights).
-int run_eval(const std::string& path, const std::vector<std::string>& sets) {
+// tta "flip" adds a second line: the same images scored with flip TTA.
+int run_eval(const std::string& path, const std::vector<std::string>& sets, const std::string& tta) {
   const bool lbq = quant::is_quantized_file(path);
   io::Checkpoint ck;
   quant::QuantizedModelFile qf;
@@ -528,6 +540,11 @@ int run_eval(const std::string& path, const std::vector<std::string>& sets) {
   const EvalResult r = evaluate(*model, test, cfg.at("batch").get<int64_t>());
   std::printf("%s: test accuracy %.2f%% (loss %.4f) on %lld images\n", path.c_str(), 100 * r.acc, r.loss,
               static_cast<long long>(test.size()));
+  if (tta == "flip") {
+    const EvalResult f = evaluate(*model, test, cfg.at("batch").get<int64_t>(), true);
+    std::printf("%s: test accuracy with flip TTA (softmax averaged over each image and its mirror) %.2f%% "
+                "(loss %.4f) on %lld images\n", path.c_str(), 100 * f.acc, f.loss, static_cast<long long>(test.size()));
+  }
   return 0;
 }
 
@@ -789,11 +806,12 @@ int run_train(json cfg, const std::string& resume_dir, const std::vector<std::st
 }
 
 const char* kUsage =
-    "usage: train_cifar [--config FILE.json] [--set key=value]... [--resume OUT] [--eval CHECKPOINT]\n"
+    "usage: train_cifar [--config FILE.json] [--set key=value]... [--resume OUT] [--eval CHECKPOINT [--tta flip]]\n"
     "  --config FILE   JSON object of config keys (see examples/configs/quickstart.json)\n"
     "  --set k=v       override one key (repeatable); unknown keys and wrong types are errors\n"
     "  --resume OUT    continue the run in folder OUT from its checkpoint.bin\n"
     "  --eval FILE     evaluate a checkpoint.bin or an exported model.lbq on the test set\n"
+    "  --tta flip      with --eval: also report the accuracy with flip test-time augmentation\n"
     "  --stop-after-epochs K  stop after K epochs as if interrupted (resume later)\n"
     "  --init-from FILE  start from the matching parameters of another run's checkpoint.bin\n"
     "                  (progressive initialization; FP32 'X.weight' -> quantized 'X.wq.latent')\n"
@@ -804,7 +822,7 @@ const char* kUsage =
 int main(int argc, char** argv) {
   try {
     json cfg = default_config();
-    std::string resume, eval, init_path;
+    std::string resume, eval, init_path, tta;
     int64_t stop_after = 0;
     std::vector<std::string> sets;
     for (int i = 1; i < argc; ++i) {
@@ -818,6 +836,10 @@ int main(int argc, char** argv) {
       else if (a == "--resume") resume = value();
       else if (a == "--eval") eval = value();
       else if (a == "--init-from") init_path = value();
+      else if (a == "--tta") {
+        tta = value();
+        LOWBIT_CHECK(tta == "flip", "--tta expects 'flip' (the only test-time augmentation), got '", tta, "'");
+      }
       else if (a == "--stop-after-epochs") {
         const std::string v = value();
         char* end = nullptr;
@@ -837,7 +859,8 @@ int main(int argc, char** argv) {
     LOWBIT_CHECK(resume.empty() || eval.empty(), "--resume and --eval cannot be combined");
     LOWBIT_CHECK(init_path.empty() || (resume.empty() && eval.empty()),
                  "--init-from starts a new run: it cannot be combined with --resume or --eval");
-    if (!eval.empty()) return run_eval(eval, sets);
+    LOWBIT_CHECK(tta.empty() || !eval.empty(), "--tta applies to --eval only (training runs evaluate without TTA)");
+    if (!eval.empty()) return run_eval(eval, sets, tta);
     if (resume.empty())
       for (auto& s : sets) io::apply_override(cfg, s);
     return run_train(cfg, resume, sets, stop_after, init_path);

@@ -87,6 +87,8 @@ TEST_CASE("gradcheck: shape ops", "[gradcheck]") {
   expect_ok(gradcheck([](const Inputs& x) { return select(x[0], 2); }, {param({4, 3}, g)}));
   expect_ok(gradcheck([](const Inputs& x) { return permute(x[0], {1, 2, 0}); }, {param({2, 3, 4}, g)}));
   expect_ok(gradcheck([](const Inputs& x) { return transpose(x[0], 0, -1); }, {param({2, 3, 4}, g)}));
+  for (int64_t d : {0, 1, -1})
+    expect_ok(gradcheck([d](const Inputs& x) { return flip(x[0], d); }, {param({2, 3, 4}, g)}));
 }
 
 TEST_CASE("gradcheck: matmul", "[gradcheck]") {

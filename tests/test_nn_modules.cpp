@@ -75,6 +75,41 @@ TEST_CASE("train/eval propagate; eval uses running statistics", "[nn]") {
   CHECK(!allclose(bn->running_mean, before, 0, 0));
 }
 
+TEST_CASE("flip TTA averages the softmax of an image and its mirror, and cannot tell them apart", "[nn][tta]") {
+  Generator gen(3);
+  nn::Sequential seq;  // not mirror-symmetric: the conv kernel and the linear map see position
+  seq.push_back(std::make_shared<nn::Conv2d>(3, 4, 3, 1, 1, true, gen));
+  seq.push_back(std::make_shared<nn::Flatten>());
+  seq.push_back(std::make_shared<nn::Linear>(4 * 5 * 6, 7, true, gen));
+  seq.eval();
+  auto x = Tensor<float>::randn({2, 3, 5, 6}, gen);
+  auto mirror = flip(x, 3);
+  // Hand-computed: softmax of each image's logits and of its mirror's, then the mean.
+  auto la = seq(x), lb = seq(mirror);
+  auto p = nn::flip_tta_probs(seq, x);
+  REQUIRE(p.shape() == Shape{2, 7});
+  CHECK(!p.requires_grad());
+  for (int64_t n = 0; n < 2; ++n) {
+    double za = 0, zb = 0, total = 0;
+    for (int64_t k = 0; k < 7; ++k) {
+      za += std::exp(static_cast<double>(la.at({n, k})));
+      zb += std::exp(static_cast<double>(lb.at({n, k})));
+    }
+    for (int64_t k = 0; k < 7; ++k) {
+      const double want = 0.5 * (std::exp(static_cast<double>(la.at({n, k}))) / za +
+                                 std::exp(static_cast<double>(lb.at({n, k}))) / zb);
+      CHECK(p.at({n, k}) == Approx(want).margin(1e-6));
+      total += p.at({n, k});
+    }
+    CHECK(total == Approx(1.0).margin(1e-5));
+  }
+  // The model alone tells the image from its mirror; the flip-averaged prediction cannot.
+  CHECK(!allclose(softmax(la, 1), softmax(lb, 1), 1e-3, 1e-3));
+  CHECK(allclose(nn::flip_tta_probs(seq, mirror), p, 1e-6, 1e-6));
+  CHECK_THROWS_WITH(nn::flip_tta_probs(seq, Tensor<float>::zeros({3, 5, 6})),
+                    Contains("flip_tta_probs: expected an NCHW batch"));
+}
+
 TEST_CASE("state_dict round-trips and reports every mismatch", "[nn][state_dict]") {
   Generator g1(3), g2(4);
   auto a = nn::resnet20(g1), b = nn::resnet20(g2);

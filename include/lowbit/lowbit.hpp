@@ -59,6 +59,7 @@
 #include "nn/layers.hpp"
 #include "nn/module.hpp"
 #include "nn/resnet.hpp"
+#include "nn/tta.hpp"
 #include "nn/vgg.hpp"
 
 // optim: optimizers

@@ -165,6 +165,12 @@ TEST_CASE("train_cifar: a tiny run learns and writes its summary", "[trainer]") 
   char acc[32];
   std::snprintf(acc, sizeof acc, "%.2f%%", 100 * s.at("final_test_acc").get<double>());
   CHECK_THAT(e.output, Contains(acc));
+  // --tta flip: the plain line as before, then one scored with flip TTA.
+  Run t = run("--eval " + (out / "checkpoint.bin").string() + " --tta flip --set data=" + fx.data.string());
+  INFO(t.output);
+  CHECK(t.status == 0);
+  CHECK_THAT(t.output, Contains("test accuracy " + std::string(acc)));
+  CHECK_THAT(t.output, Contains("test accuracy with flip TTA"));
 }
 
 TEST_CASE("train_cifar: 1 epoch + resume + 1 epoch equals 2 epochs, loss for loss", "[trainer]") {
@@ -237,6 +243,9 @@ TEST_CASE("train_cifar: bad input exits 2 with one clear line and overwrites not
   fs::resize_file(trunc, fs::file_size(trunc) / 2);
   expect_error("--eval " + trunc.string(), {trunc.string(), "truncated"});
   expect_error("--resume " + (fx.root / "nothing").string(), {"checkpoint.bin", "cannot open"});
+  expect_error("--eval " + (out / "checkpoint.bin").string() + " --tta mirror", {"--tta expects 'flip'", "'mirror'"});
+  expect_error(fx.args(fx.root / "x11", 1) + " --tta flip", {"--tta applies to --eval only"});
+  CHECK(!fs::exists(fx.root / "x11"));
   expect_error(fx.args(out, 1), {"already holds a run", "--resume"});
   expect_error("--resume " + out.string() + " --set lr=1", {"'lr' cannot change when resuming"});
   // A diverged run (lr 1e300 makes the first step's weights inf) stops at the first

@@ -135,14 +135,16 @@ class BlockCache {
       erase(b + bytes, n);
       bytes += n;
     }
-    auto left = by_addr_.lower_bound(b);
-    if (left != by_addr_.begin() && std::prev(left)->first + std::prev(left)->second == b) {
-      --left;
+    const auto after = by_addr_.lower_bound(b);  // the first free range above b
+    if (after != by_addr_.begin()) {
+      const auto left = std::prev(after);
       char* l = left->first;
       const size_t n = left->second;
-      erase(l, n);
-      b = l;
-      bytes += n;
+      if (l + n == b) {
+        erase(l, n);
+        b = l;
+        bytes += n;
+      }
     }
     insert(b, bytes);
     return true;

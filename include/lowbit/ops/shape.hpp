@@ -1,5 +1,5 @@
-// Shape ops. reshape and slice are views (they share storage); permute and transpose copy
-// so that every tensor stays contiguous. Rows in docs/gradients.md.
+// Shape ops. reshape and slice are views (they share storage); permute, transpose and flip
+// copy so that every tensor stays contiguous. Rows in docs/gradients.md.
 #pragma once
 #include <numeric>
 #include <vector>
@@ -131,6 +131,42 @@ Tensor<T> transpose(const Tensor<T>& x, int64_t d0, int64_t d1) {
   d1 = normalize_axis(d1, x.dim(), "transpose");
   std::swap(dims[static_cast<size_t>(d0)], dims[static_cast<size_t>(d1)]);
   return permute(x, dims);
+}
+
+namespace detail {
+// y[o, i, r] = x[o, n - 1 - i, r] with x seen as [outer, n, inner] around dimension `dim`.
+template <class T>
+Tensor<T> flip_copy(const Tensor<T>& x, int64_t dim) {
+  const Shape& s = x.shape();
+  const int64_t n = s[static_cast<size_t>(dim)];
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < dim; ++d) outer *= s[static_cast<size_t>(d)];
+  for (int64_t d = dim + 1; d < x.dim(); ++d) inner *= s[static_cast<size_t>(d)];
+  Tensor<T> y = Tensor<T>::empty(s);
+  const T* px = x.data();
+  T* py = y.data();
+#pragma omp parallel for if (x.numel() > kParallelGrain)
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < n; ++i) {
+      const T* src = px + (o * n + (n - 1 - i)) * inner;
+      std::copy(src, src + inner, py + (o * n + i) * inner);
+    }
+  return y;
+}
+}  // namespace detail
+
+// Reverses the order along one dimension (a copy); flip(x, 3) mirrors an NCHW image batch
+// left-right, as test-time augmentation does. Gradient: the output gradient flipped back
+// (a flip is its own inverse).
+template <class T>
+Tensor<T> flip(const Tensor<T>& x, int64_t dim) {
+  dim = normalize_axis(dim, x.dim(), "flip");
+  Tensor<T> y = detail::flip_copy(x, dim);
+  if (autograd::needs_grad({&x}))
+    autograd::record(y, "flip", {&x}, [dim](const Tensor<T>& g) {
+      return std::vector<Tensor<T>>{detail::flip_copy(g, dim)};
+    });
+  return y;
 }
 
 }  // namespace lowbit
