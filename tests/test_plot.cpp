@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <lowbit/lowbit.hpp>
@@ -277,6 +278,35 @@ TEST_CASE("report: an SLB-like run with layers and a weight histogram gets every
   CHECK(!fs::exists(path + ".tmp"));
   fs::remove_all(d);
   fs::remove_all(d2);
+}
+
+TEST_CASE("report: the loss plot is on a log axis; an ALQ run's lr plot shows the AMSGrad lr it trained with", "[plot][report]") {
+  const fs::path d = temp_run("fp32"), a = temp_run("alq");
+  {
+    std::ofstream m(d / "metrics.jsonl"), q(a / "metrics.jsonl");
+    for (int e = 1; e <= 3; ++e) {
+      m << nlohmann::json{{"epoch", e}, {"train_loss", 2.0 / e}, {"test_loss", 2.1 / e}, {"lr", 0.1 / e}}.dump() << '\n';
+      q << nlohmann::json{{"epoch", e}, {"train_loss", 1.0 / e}, {"test_loss", 1.1 / e}, {"lr", 0.1},
+                          {"alq_lr", 1e-3 * std::pow(0.8, e)}}.dump() << '\n';
+    }
+  }
+  const std::vector<io::RunRecord> runs = {io::read_run(d.string()), io::read_run(a.string())};
+  const io::LinePlot loss = io::detail::loss_plot(runs);
+  CHECK(loss.log_y);
+  CHECK(loss.series.size() == 4);  // train and test of each run
+  const io::LinePlot lr = io::detail::lr_plot(runs);
+  REQUIRE(lr.series.size() == 2);
+  CHECK(lr.series[0].y == std::vector<double>{0.1, 0.05, 0.1 / 3});
+  CHECK_THAT(lr.series[1].label, Contains("_alq (ALQ's AMSGrad lr)"));
+  CHECK(lr.series[1].color == 1);
+  REQUIRE(lr.series[1].y.size() == 3);
+  CHECK(lr.series[1].y[2] == Approx(1e-3 * 0.512));
+  // A loss of exactly 0 cannot go on a log axis: the plot stays linear instead of failing.
+  std::ofstream(d / "metrics.jsonl", std::ios::app) << nlohmann::json{{"epoch", 4}, {"train_loss", 0.0}}.dump() << '\n';
+  CHECK(!io::detail::loss_plot({io::read_run(d.string())}).log_y);
+  CHECK(xml_problem(io::report_html({io::read_run(d.string()), io::read_run(a.string())})).empty());
+  fs::remove_all(d);
+  fs::remove_all(a);
 }
 
 TEST_CASE("report: bad folders and files give errors naming them", "[plot][report][errors]") {
