@@ -32,10 +32,9 @@
 #   LOWBIT_JOBS            build jobs (default: nproc)
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BUILD_DIR="${LOWBIT_BUILD_DIR:-$ROOT/build}"
-PY="${LOWBIT_PYTORCH_PYTHON:-/usr/bin/python3}"
-JOBS="${LOWBIT_JOBS:-$(nproc 2>/dev/null || echo 2)}"
+log() { echo "compare_pytorch: $*" >&2; }
+# shellcheck source=benchmarks/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 USAGE="usage: $0 [--quick] [--rounds N] [--models resnet20,vgg_small]"
 QUICK=0
@@ -77,26 +76,10 @@ else
 fi
 ROUNDS="${ROUNDS_ARG:-$ROUNDS}"
 
-log() { echo "compare_pytorch: $*" >&2; }
-
 # --- prerequisites ---------------------------------------------------------------
-if ! "$PY" -c 'import torch' 2>/dev/null; then
-  log "cannot import torch with $PY; install python3-torch (scripts/install_deps.sh) or set LOWBIT_PYTORCH_PYTHON"
-  exit 1
-fi
-
-if [ -n "${LOWBIT_BENCH_TRAIN:-}" ]; then
-  BENCH="$LOWBIT_BENCH_TRAIN"
-else
-  if [ -f "$BUILD_DIR/CMakeCache.txt" ] && grep -q '^LOWBIT_SANITIZE:BOOL=ON' "$BUILD_DIR/CMakeCache.txt"; then
-    log "$BUILD_DIR is a sanitizer build; set LOWBIT_BUILD_DIR to a normal (Release) build directory"
-    exit 1
-  fi
-  log "configure + build bench_train (Release) in $BUILD_DIR"
-  cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DLOWBIT_BUILD_BENCHMARKS=ON >&2
-  cmake --build "$BUILD_DIR" --target bench_train -j "$JOBS" >&2
-  BENCH="$BUILD_DIR/bin/bench_train"
-fi
+require_python torch
+BENCH="${LOWBIT_BENCH_TRAIN:-}"
+[ -n "$BENCH" ] || BENCH="$(build_release bench_train -DLOWBIT_BUILD_BENCHMARKS=ON)"
 if [ ! -x "$BENCH" ]; then
   log "bench_train not found or not executable: $BENCH"
   exit 1

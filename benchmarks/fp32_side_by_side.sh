@@ -16,17 +16,17 @@
 #
 # Environment: LOWBIT_BUILD_DIR (default <repo>/build; configured Release, target
 # train_cifar built), LOWBIT_TRAIN_CIFAR (use this binary instead), LOWBIT_PYTORCH_PYTHON
-# (default /usr/bin/python3), LOWBIT_DATA (image folders; default ../shared/data/cifar10-jpg).
+# (default /usr/bin/python3), LOWBIT_DATA (image folders; default ../shared/data/cifar10-jpg),
+# LOWBIT_JOBS (build jobs, default nproc).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BUILD_DIR="${LOWBIT_BUILD_DIR:-$ROOT/build}"
-PY="${LOWBIT_PYTORCH_PYTHON:-/usr/bin/python3}"
+log() { echo "fp32_side_by_side: $*" >&2; }
+# shellcheck source=benchmarks/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 DATA="${LOWBIT_DATA:-$ROOT/../shared/data/cifar10-jpg}"
 EPOCHS="${1:-15}"
 OUT="${2:-runs/fp32_side_by_side}"
 
-log() { echo "fp32_side_by_side: $*" >&2; }
 case "$EPOCHS" in
   ''|*[!0-9]*|0) log "EPOCHS = '$EPOCHS', expected a positive integer"; exit 2 ;;
 esac
@@ -38,17 +38,9 @@ if [ -e "$OUT" ]; then
   log "'$OUT' exists; pass another OUT or remove it (nothing is overwritten)"
   exit 2
 fi
-if ! "$PY" -c 'import torch, PIL' 2>/dev/null; then
-  log "cannot import torch and PIL with $PY; run scripts/install_deps.sh (python3-torch, python3-pil)"
-  exit 1
-fi
-if [ -n "${LOWBIT_TRAIN_CIFAR:-}" ]; then
-  TRAIN="$LOWBIT_TRAIN_CIFAR"
-else
-  cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >&2
-  cmake --build "$BUILD_DIR" --target train_cifar -j "$(nproc 2>/dev/null || echo 2)" >&2
-  TRAIN="$BUILD_DIR/bin/train_cifar"
-fi
+require_python torch PIL
+TRAIN="${LOWBIT_TRAIN_CIFAR:-}"
+[ -n "$TRAIN" ] || TRAIN="$(build_release train_cifar)"
 
 mkdir -p "$OUT"
 log "lowbit and PyTorch, $EPOCHS epochs each, 1 thread each, concurrently; logs in $OUT"
