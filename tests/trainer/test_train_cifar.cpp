@@ -21,6 +21,9 @@
 #ifndef LOWBIT_TRAIN_CIFAR_EXE
 #error "LOWBIT_TRAIN_CIFAR_EXE must name the train_cifar executable (set by tests/CMakeLists.txt)"
 #endif
+#ifndef LOWBIT_SOURCE_DIR
+#error "LOWBIT_SOURCE_DIR must name the repository root (set by tests/CMakeLists.txt)"
+#endif
 
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
@@ -165,6 +168,20 @@ TEST_CASE("train_cifar: a tiny run learns and writes its summary", "[trainer]") 
   char acc[32];
   std::snprintf(acc, sizeof acc, "%.2f%%", 100 * s.at("final_test_acc").get<double>());
   CHECK_THAT(e.output, Contains(acc));
+  // benchmarks/metrics_table.py (docs/results.md's tables) reads the run's metrics.jsonl.
+  const fs::path table = fx.root / "table.md";
+  const std::string cmd = "/usr/bin/python3 " + std::string(LOWBIT_SOURCE_DIR) + "/benchmarks/metrics_table.py " +
+                          out.string() + " > " + table.string() + " 2>&1";
+  CHECK(std::system(cmd.c_str()) == 0);
+  const std::string md = slurp(table);
+  INFO(md);
+  CHECK_THAT(md, Contains("| epoch | 1 | 2 | 3 |"));
+  const size_t row = md.find("| test accuracy % |");
+  REQUIRE(row != std::string::npos);
+  const std::string test_row = md.substr(row, md.find('\n', row) - row);
+  std::snprintf(acc, sizeof acc, " %.2f |", 100 * s.at("final_test_acc").get<double>());
+  CHECK_THAT(test_row, Catch::Matchers::EndsWith(acc));  // the last epoch's column
+  std::snprintf(acc, sizeof acc, "%.2f%%", 100 * s.at("final_test_acc").get<double>());
   // --tta flip: the plain line as before, then one scored with flip TTA.
   Run t = run("--eval " + (out / "checkpoint.bin").string() + " --tta flip --set data=" + fx.data.string());
   INFO(t.output);
