@@ -362,7 +362,7 @@ struct EvalResult {
 };
 
 // flip_tta: score each image by its flip-averaged probabilities (nn/tta.hpp) instead of
-// its own logits; loss is then -log of that probability at the label.
+// its own logits; the loss is then -log of that probability at the label.
 EvalResult evaluate(nn::Module& model, const data::Dataset& ds, int64_t batch, bool flip_tta = false) {
   data::LoaderOptions lo;
   lo.batch_size = batch;
@@ -377,11 +377,10 @@ EvalResult evaluate(nn::Module& model, const data::Dataset& ds, int64_t batch, b
   while (loader.next(b)) {
     Tensor<int64_t> pred;
     if (flip_tta) {
-      const Tensor<float> p = nn::flip_tta_probs(model, b.images);
-      const int64_t classes = p.shape()[1];
-      for (int64_t i = 0; i < b.size(); ++i)
-        loss -= std::log(static_cast<double>(p.data()[i * classes + b.labels[static_cast<size_t>(i)]]));
-      pred = argmax(p, 1);
+      const Tensor<float> lp = nn::flip_tta_log_probs(model, b.images);
+      const int64_t classes = lp.shape()[1];
+      for (int64_t i = 0; i < b.size(); ++i) loss -= lp.data()[i * classes + b.labels[static_cast<size_t>(i)]];
+      pred = argmax(lp, 1);
     } else {
       Tensor<float> logits = model(b.images);
       loss += cross_entropy(logits, b.labels).item() * static_cast<double>(b.size());

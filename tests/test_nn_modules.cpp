@@ -80,15 +80,15 @@ TEST_CASE("flip TTA averages the softmax of an image and its mirror, and cannot 
   nn::Sequential seq;  // not mirror-symmetric: the conv kernel and the linear map see position
   seq.push_back(std::make_shared<nn::Conv2d>(3, 4, 3, 1, 1, true, gen));
   seq.push_back(std::make_shared<nn::Flatten>());
-  seq.push_back(std::make_shared<nn::Linear>(4 * 5 * 6, 7, true, gen));
+  auto fc = seq.push_back(std::make_shared<nn::Linear>(4 * 5 * 6, 7, true, gen));
   seq.eval();
   auto x = Tensor<float>::randn({2, 3, 5, 6}, gen);
   auto mirror = flip(x, 3);
-  // Hand-computed: softmax of each image's logits and of its mirror's, then the mean.
+  // Hand-computed: softmax of each image's logits and of its mirror's, the mean, its log.
   auto la = seq(x), lb = seq(mirror);
-  auto p = nn::flip_tta_probs(seq, x);
-  REQUIRE(p.shape() == Shape{2, 7});
-  CHECK(!p.requires_grad());
+  auto lp = nn::flip_tta_log_probs(seq, x);
+  REQUIRE(lp.shape() == Shape{2, 7});
+  CHECK(!lp.requires_grad());
   for (int64_t n = 0; n < 2; ++n) {
     double za = 0, zb = 0, total = 0;
     for (int64_t k = 0; k < 7; ++k) {
@@ -98,16 +98,22 @@ TEST_CASE("flip TTA averages the softmax of an image and its mirror, and cannot 
     for (int64_t k = 0; k < 7; ++k) {
       const double want = 0.5 * (std::exp(static_cast<double>(la.at({n, k}))) / za +
                                  std::exp(static_cast<double>(lb.at({n, k}))) / zb);
-      CHECK(p.at({n, k}) == Approx(want).margin(1e-6));
-      total += p.at({n, k});
+      CHECK(lp.at({n, k}) == Approx(std::log(want)).margin(1e-5));
+      total += std::exp(static_cast<double>(lp.at({n, k})));
     }
     CHECK(total == Approx(1.0).margin(1e-5));
   }
   // The model alone tells the image from its mirror; the flip-averaged prediction cannot.
   CHECK(!allclose(softmax(la, 1), softmax(lb, 1), 1e-3, 1e-3));
-  CHECK(allclose(nn::flip_tta_probs(seq, mirror), p, 1e-6, 1e-6));
-  CHECK_THROWS_WITH(nn::flip_tta_probs(seq, Tensor<float>::zeros({3, 5, 6})),
-                    Contains("flip_tta_probs: expected an NCHW batch"));
+  CHECK(allclose(nn::flip_tta_log_probs(seq, mirror), lp, 1e-5, 1e-5));
+  // Logits thousands apart: most probabilities underflow float in both views, and their log
+  // is still finite (about the logit gap below the largest).
+  for (int64_t i = 0; i < fc->weight.numel(); ++i) fc->weight.data()[i] *= 3000.0f;
+  const std::vector<float> extreme = nn::flip_tta_log_probs(seq, x).to_vector();
+  CHECK(std::exp(static_cast<double>(*std::min_element(extreme.begin(), extreme.end()))) == 0.0);
+  for (float v : extreme) CHECK(std::isfinite(v));
+  CHECK_THROWS_WITH(nn::flip_tta_log_probs(seq, Tensor<float>::zeros({3, 5, 6})),
+                    Contains("flip_tta_log_probs: expected an NCHW batch"));
 }
 
 TEST_CASE("state_dict round-trips and reports every mismatch", "[nn][state_dict]") {

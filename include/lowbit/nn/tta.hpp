@@ -1,18 +1,26 @@
-// Test-time augmentation by horizontal flip: the class probabilities of an NCHW batch,
-// averaged over each image and its left-right mirror.
+// Test-time augmentation by horizontal flip: the log class probabilities of an NCHW batch,
+// with each image's probabilities averaged over the image and its left-right mirror.
 //
 // Why: training samples the mirror of every image with probability 1/2 (data/augment.hpp),
-// so the network has learned both orientations, and its errors on the two are not the same.
-// Averaging the two predictions is the cheapest test-time ensemble (two forwards), used in
-// CIFAR papers as "flip TTA"; its result is, by construction, the same for an image and its
-// mirror. Probabilities, not logits, are averaged, so that the output is itself a
-// distribution whose -log at the label is a cross-entropy.
+// so the network has learned both orientations, and its errors on the two are not the same
+// (it is not mirror-equivariant: stride-2 convolutions and option-A subsampling read the even
+// columns of an image and the odd columns of its mirror). Averaging the two predictions is the
+// cheapest test-time ensemble (two forwards), used in CIFAR papers as "flip TTA"; its result
+// is, by construction, the same for an image and its mirror. Probabilities, not logits, are
+// averaged, so the result is itself a distribution and -log of it at the label is a
+// cross-entropy.
+//
+// Returned as log probabilities, log((p + q) / 2) = logaddexp(log p, log q) - log 2 from the
+// two log-softmaxes, so a class whose probability underflows float in both views still has a
+// finite loss (exp then log would give -inf).
 //
 // Evaluation only: it runs the model as it is (call model.eval() first for running BN
 // statistics) under no_grad, so no graph is recorded.
 #pragma once
+#include <algorithm>
+#include <cmath>
+
 #include "../autograd/grad_mode.hpp"
-#include "../ops/binary.hpp"
 #include "../ops/shape.hpp"
 #include "../ops/softmax.hpp"
 #include "module.hpp"
@@ -20,13 +28,21 @@
 namespace lowbit {
 namespace nn {
 
-// p = (softmax(model(x)) + softmax(model(flip(x, 3)))) / 2, shape [N, classes].
-inline Tensor<float> flip_tta_probs(Module& model, const Tensor<float>& x) {
-  LOWBIT_CHECK(x.dim() == 4, "flip_tta_probs: expected an NCHW batch, got shape ", shape_str(x.shape()));
+// log((softmax(model(x)) + softmax(model(flip(x, 3)))) / 2), shape [N, classes].
+inline Tensor<float> flip_tta_log_probs(Module& model, const Tensor<float>& x) {
+  LOWBIT_CHECK(x.dim() == 4, "flip_tta_log_probs: expected an NCHW batch, got shape ", shape_str(x.shape()));
   NoGradGuard no_grad;
-  Tensor<float> p = softmax(model(x), 1);
-  Tensor<float> q = softmax(model(flip(x, 3)), 1);
-  return (p + q) * 0.5f;
+  const Tensor<float> a = log_softmax(model(x), 1), b = log_softmax(model(flip(x, 3)), 1);
+  Tensor<float> out = Tensor<float>::empty(a.shape());
+  const float* pa = a.data();
+  const float* pb = b.data();
+  float* po = out.data();
+  const double log2 = std::log(2.0);
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    const double hi = std::max(pa[i], pb[i]), lo = std::min(pa[i], pb[i]);
+    po[i] = static_cast<float>(hi + std::log1p(std::exp(lo - hi)) - log2);
+  }
+  return out;
 }
 
 }  // namespace nn
