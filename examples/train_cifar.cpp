@@ -88,6 +88,9 @@ json default_config() {
       {"gamma", 0.1},            // multistep / exp factor (exp: per epoch)
       {"weight_decay", 5e-4},    // on conv and linear weights only
       {"label_smoothing", 0.0},
+      {"kd_teacher", ""},        // knowledge distillation: a trained checkpoint.bin or model.lbq ("" = off)
+      {"kd_alpha", 0.5},         // loss (and train_loss) = (1 - kd_alpha) cross-entropy + kd_alpha distillation (ops/softmax.hpp)
+      {"kd_temperature", 4.0},   // T of the softened distributions (Hinton et al. 2015)
       {"augment", true},         // pad-4 random crop + horizontal flip
       {"cutout", 0},             // Cutout square side in pixels after the crop and flip (16 for CIFAR-10; 0 = off)
       {"seed", 0},
@@ -185,6 +188,9 @@ void validate(const json& c) {
   non_negative("threads");
   LOWBIT_CHECK(c.at("label_smoothing").get<double>() >= 0 && c.at("label_smoothing").get<double>() <= 1,
                "config key 'label_smoothing' must be in [0, 1], got ", c.at("label_smoothing").dump());
+  LOWBIT_CHECK(c.at("kd_alpha").get<double>() >= 0 && c.at("kd_alpha").get<double>() <= 1,
+               "config key 'kd_alpha' must be in [0, 1], got ", c.at("kd_alpha").dump());
+  positive("kd_temperature");
   LOWBIT_CHECK(c.at("cutout").get<int>() >= 0 && c.at("cutout").get<int>() <= 32,
                "config key 'cutout' must be a square side in pixels, 0..32 (0 = off), got ", c.at("cutout").dump());
   LOWBIT_CHECK(c.at("cutout").get<int>() == 0 || c.at("augment").get<bool>(),
@@ -502,10 +508,14 @@ int64_t count_params(const nn::Module& m) {
   return n;
 }
 
-// --eval accepts a checkpoint.bin (the training model) or a model.lbq (the exported
-// quantized model, rebuilt as an inference model with frozen integer-code weights).
-// tta "flip" adds a second line: the same images scored with flip TTA.
-int run_eval(const std::string& path, const std::vector<std::string>& sets, const std::string& tta) {
+// A trained model and the config it was trained with (`sets` applied, e.g. --set data=DIR):
+// from a checkpoint.bin (the training model) or a model.lbq (the exported quantized model,
+// rebuilt as an inference model with frozen integer-code weights).
+struct TrainedModel {
+  std::shared_ptr<nn::Module> model;
+  json cfg;
+};
+TrainedModel load_trained(const std::string& path, const std::vector<std::string>& sets) {
   const bool lbq = quant::is_quantized_file(path);
   io::Checkpoint ck;
   quant::QuantizedModelFile qf;
@@ -519,9 +529,8 @@ int run_eval(const std::string& path, const std::vector<std::string>& sets, cons
   const json& saved = lbq ? qf.meta.at("config") : ck.meta.at("config");
   json cfg = default_config();
   for (auto it = saved.begin(); it != saved.end(); ++it) io::set_checked(cfg, it.key(), it.value(), path);
-  for (auto& s : sets) io::apply_override(cfg, s);  // e.g. --set data=DIR or test_images=N
+  for (auto& s : sets) io::apply_override(cfg, s);
   validate(cfg);
-  set_num_threads(cfg.at("threads").get<int>());
   Generator gen(cfg.at("seed").get<uint64_t>());
   std::shared_ptr<nn::Module> model;
   if (lbq) {
@@ -531,16 +540,26 @@ int run_eval(const std::string& path, const std::vector<std::string>& sets, cons
     model = build_model(cfg, gen);
     model->load_state_dict(model_state(ck, path));
   }
+  return {model, cfg};
+}
+
+// --eval: the test accuracy of a checkpoint.bin or model.lbq (load_trained); tta "flip" adds
+// a second line, the same images scored with flip TTA.
+int run_eval(const std::string& path, const std::vector<std::string>& sets, const std::string& tta) {
+  const TrainedModel t = load_trained(path, sets);
+  const json& cfg = t.cfg;
+  nn::Module& model = *t.model;
+  set_num_threads(cfg.at("threads").get<int>());
   const data::DataLocation loc = data::find_cifar10(cfg.at("data").get<std::string>());
   std::printf("data: %s\n", loc.description.c_str());
   data::Dataset test = data::load_cifar10(loc, data::Split::Test);
   const int64_t n_test = cfg.at("test_images");
   if (n_test > 0) test = random_subset(test, n_test, cfg.at("seed").get<uint64_t>());
-  const EvalResult r = evaluate(*model, test, cfg.at("batch").get<int64_t>());
+  const EvalResult r = evaluate(model, test, cfg.at("batch").get<int64_t>());
   std::printf("%s: test accuracy %.2f%% (loss %.4f) on %lld images\n", path.c_str(), 100 * r.acc, r.loss,
               static_cast<long long>(test.size()));
   if (tta == "flip") {
-    const EvalResult f = evaluate(*model, test, cfg.at("batch").get<int64_t>(), true);
+    const EvalResult f = evaluate(model, test, cfg.at("batch").get<int64_t>(), true);
     std::printf("%s: test accuracy with flip TTA (softmax averaged over each image and its mirror) %.2f%% "
                 "(loss %.4f) on %lld images\n", path.c_str(), 100 * f.acc, f.loss, static_cast<long long>(test.size()));
   }
@@ -601,6 +620,18 @@ int run_train(json cfg, const std::string& resume_dir, const std::vector<std::st
   validate(cfg);
   io::Checkpoint init_ck;  // read before anything is written, so a bad file changes nothing
   if (!init_path.empty()) model_state(init_ck = io::load_checkpoint(init_path), init_path);
+  // Knowledge distillation's teacher (kd_teacher), also loaded before anything is written; it
+  // stays in eval mode (running BN statistics) and is never trained.
+  std::shared_ptr<nn::Module> teacher;
+  if (const std::string kd = cfg.at("kd_teacher"); !kd.empty()) {
+    try {
+      teacher = load_trained(kd, {}).model;
+    } catch (const std::exception& e) {
+      lowbit::detail::fail("config key 'kd_teacher' = '", kd, "': ", e.what());
+    }
+    teacher->eval();
+  }
+  const double kd_alpha = cfg.at("kd_alpha"), kd_temperature = cfg.at("kd_temperature");
   const fs::path out = cfg.at("out").get<std::string>();
   if (resume_dir.empty())
     for (const char* f : {"checkpoint.bin", "metrics.jsonl", "summary.json"})
@@ -677,6 +708,15 @@ int run_train(json cfg, const std::string& resume_dir, const std::vector<std::st
       hooks->begin_step(*model, ctx);
       Tensor<float> logits = (*model)(b.images);
       Tensor<float> loss = cross_entropy(logits, b.labels, label_smoothing);
+      if (teacher) {  // Hinton et al. 2015: the teacher's softened outputs on the same augmented batch
+        Tensor<float> target;
+        {
+          NoGradGuard no_grad;
+          target = (*teacher)(b.images);
+        }
+        loss = loss * static_cast<float>(1 - kd_alpha) +
+               distillation_loss(logits, target, kd_temperature) * static_cast<float>(kd_alpha);
+      }
       const double lv = loss.item();
       // A diverged run stops here, before its NaN/inf gradients reach the weights; the
       // checkpoint of the last finished epoch stays as it was (APoT's Table 3 reports such a

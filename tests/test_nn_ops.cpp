@@ -225,6 +225,29 @@ TEST_CASE("cross_entropy: value, label smoothing, fused gradient, bad labels", "
   CHECK_THROWS_WITH(cross_entropy(logits, std::vector<int64_t>{0}), Contains("1 labels") && Contains("[2, 3]"));
 }
 
+TEST_CASE("distillation_loss: T^2 KL value, fused gradient, its relation to soft cross-entropy, errors", "[nn][softmax]") {
+  // Hand-computed, K = 2, T = 2: teacher logits (2, 0) -> p = softmax(1, 0); student (0, 0) -> q = (1/2, 1/2).
+  D s({1, 2}, {0, 0}), t({1, 2}, {2, 0});
+  const double p0 = std::exp(1.0) / (std::exp(1.0) + 1), p1 = 1 - p0;
+  const double kl = p0 * std::log(p0 / 0.5) + p1 * std::log(p1 / 0.5);
+  CHECK(distillation_loss(s, t, 2.0).item() == Approx(4 * kl));
+  CHECK(distillation_loss(t, t, 3.0).item() == Approx(0.0).margin(1e-15));  // a student equal to its teacher
+  Generator g(8);
+  const D teacher = param({4, 5}, g, -3, 3).detach();
+  for (double temp : {1.0, 4.0})
+    expect_ok(gradcheck([&teacher, temp](const Inputs& v) { return distillation_loss(v[0], teacher, temp); },
+                        {param({4, 5}, g, -3, 3)}));
+  // At T = 1 its gradient is soft-target cross-entropy's, -mean sum p log_softmax(z): the
+  // teacher's entropy, the difference of the two, does not depend on the student.
+  D z = param({4, 5}, g, -2, 2), z2 = z.detach().clone().set_requires_grad();
+  distillation_loss(z, teacher, 1.0).backward();
+  (-sum(softmax(teacher, 1) * log_softmax(z2, 1)) / 4.0).backward();
+  CHECK(max_abs_diff(z.grad(), z2.grad()) < 1e-12);
+  CHECK_THROWS_WITH(distillation_loss(s, D::zeros({2, 2}), 1.0), Contains("[1, 2]") && Contains("[2, 2]"));
+  CHECK_THROWS_WITH(distillation_loss(s, t, 0.0), Contains("temperature 0 must be > 0"));
+  CHECK_THROWS_WITH(distillation_loss(s, t.clone().set_requires_grad(), 1.0), Contains("teacher's logits require a gradient"));
+}
+
 TEST_CASE("conv2d op: gradcheck of input, weight and bias; shape errors", "[nn][conv][gradcheck]") {
   Generator g(41);
   struct Case {

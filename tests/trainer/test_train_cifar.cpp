@@ -212,6 +212,41 @@ TEST_CASE("train_cifar: 1 epoch + resume + 1 epoch equals 2 epochs, loss for los
   CHECK(ma.at("final_test_acc") == mb.at("final_test_acc"));
 }
 
+TEST_CASE("train_cifar: knowledge distillation from a trained teacher; resumes bit-exactly", "[trainer]") {
+  Fixture fx;
+  const fs::path teacher = fx.root / "teacher";
+  Run t = run(fx.args(teacher, 3));
+  INFO(t.output);
+  REQUIRE(t.status == 0);
+  const std::string kd = " --set kd_teacher=" + (teacher / "checkpoint.bin").string();
+  // kd_alpha = 0: the teacher runs every step but weighs nothing, and it touches none of the
+  // student's state or random draws: every loss equals a run without a teacher, bit for bit.
+  Run plain = run(fx.args(fx.root / "plain", 2));
+  Run zero = run(fx.args(fx.root / "zero", 2) + kd + " --set kd_alpha=0");
+  REQUIRE(plain.status == 0);
+  REQUIRE(zero.status == 0);
+  const auto lp = losses(fx.root / "plain" / "steps.jsonl"), lz = losses(fx.root / "zero" / "steps.jsonl");
+  REQUIRE(lp.size() == 4);
+  CHECK(lz == lp);
+  // kd_alpha = 0.7, T = 2: another objective (the first step's loss differs), and it trains.
+  const fs::path straight = fx.root / "kd", split = fx.root / "kd_split";
+  const std::string recipe = kd + " --set kd_alpha=0.7 --set kd_temperature=2";
+  Run a = run(fx.args(straight, 2) + recipe);
+  INFO(a.output);
+  REQUIRE(a.status == 0);
+  const auto la = losses(straight / "steps.jsonl");
+  REQUIRE(la.size() == 4);
+  CHECK(la[0] != lp[0]);
+  CHECK(la[3] < la[0]);
+  const json summary = json::parse(slurp(straight / "summary.json"));
+  CHECK(summary.at("config").at("kd_alpha") == 0.7);
+  // Interrupted after epoch 1 and resumed: the teacher is reloaded from the config, and the
+  // losses are those of the straight run.
+  REQUIRE(run(fx.args(split, 2) + recipe + " --stop-after-epochs 1").status == 0);
+  REQUIRE(run("--resume " + split.string()).status == 0);
+  CHECK(losses(split / "steps.jsonl") == la);
+}
+
 TEST_CASE("train_cifar: bad input exits 2 with one clear line and overwrites nothing", "[trainer][errors]") {
   Fixture fx;
   const fs::path out = fx.root / "good";
@@ -261,6 +296,12 @@ TEST_CASE("train_cifar: bad input exits 2 with one clear line and overwrites not
   expect_error("--eval " + trunc.string(), {trunc.string(), "truncated"});
   expect_error("--resume " + (fx.root / "nothing").string(), {"checkpoint.bin", "cannot open"});
   expect_error("--eval " + (out / "checkpoint.bin").string() + " --tta mirror", {"--tta expects 'flip'", "'mirror'"});
+  // Knowledge distillation: a teacher that is not there, and weights out of range.
+  expect_error(fx.args(fx.root / "x12", 1) + " --set kd_teacher=" + (fx.root / "no_teacher.bin").string(),
+               {"config key 'kd_teacher'", "no_teacher.bin"});
+  CHECK(!fs::exists(fx.root / "x12"));
+  expect_error(fx.args(fx.root / "x13", 1) + " --set kd_alpha=1.5", {"'kd_alpha' must be in [0, 1]", "1.5"});
+  expect_error(fx.args(fx.root / "x14", 1) + " --set kd_temperature=0", {"kd_temperature"});
   expect_error(fx.args(fx.root / "x11", 1) + " --tta flip", {"--tta applies to --eval only"});
   CHECK(!fs::exists(fx.root / "x11"));
   expect_error(fx.args(out, 1), {"already holds a run", "--resume"});

@@ -1,4 +1,5 @@
-// softmax, log_softmax over an axis, and cross-entropy from logits with a fused backward.
+// softmax, log_softmax over an axis, and cross-entropy from logits and knowledge distillation's
+// KL loss, each with a fused backward.
 // All subtract the row maximum first, so exp never overflows. Rows in docs/gradients.md.
 #pragma once
 #include <cmath>
@@ -131,6 +132,53 @@ template <class T>
 Tensor<T> cross_entropy(const Tensor<T>& logits, const Tensor<int64_t>& labels, double label_smoothing = 0.0) {
   LOWBIT_CHECK(labels.dim() == 1, "cross_entropy: labels must be 1-d, got ", shape_str(labels.shape()));
   return cross_entropy(logits, labels.to_vector(), label_smoothing);
+}
+
+// Knowledge distillation (Hinton et al. 2015): the mean KL divergence from the teacher's
+// softened distribution to the student's, scaled by T^2 so that its gradient keeps the size
+// of a cross-entropy gradient whatever the temperature (Hinton et al., Sec. 2):
+//   L = T^2 / N sum_n sum_k p_{n,k} (log p_{n,k} - log q_{n,k}),
+//   p = softmax(teacher / T), q = softmax(student / T), both [N, K].
+// The teacher is a fixed target: its logits must not require a gradient.
+// Fused backward: dstudent = g T / N (q - p).
+template <class T>
+Tensor<T> distillation_loss(const Tensor<T>& student, const Tensor<T>& teacher, double temperature) {
+  LOWBIT_CHECK(student.dim() == 2 && student.shape() == teacher.shape(), "distillation_loss: student logits ",
+               shape_str(student.shape()), " and teacher logits ", shape_str(teacher.shape()),
+               " must be the same [N, K]");
+  LOWBIT_CHECK(student.numel() > 0, "distillation_loss: empty logits of shape ", shape_str(student.shape()));
+  LOWBIT_CHECK(temperature > 0, "distillation_loss: temperature ", temperature, " must be > 0");
+  LOWBIT_CHECK(!teacher.requires_grad(), "distillation_loss: the teacher's logits require a gradient; "
+               "compute them under NoGradGuard (the teacher is a fixed target)");
+  const int64_t N = student.shape()[0], K = student.shape()[1];
+  const kernels::AxisShape rows{N, K, 1};
+  const T inv_t = static_cast<T>(1.0 / temperature);
+  Tensor<T> logq = Tensor<T>::empty(student.shape()), logp = Tensor<T>::empty(student.shape());
+  {
+    Tensor<T> s = Tensor<T>::empty(student.shape()), t = Tensor<T>::empty(student.shape());
+    for (int64_t i = 0; i < N * K; ++i) {
+      s.data()[i] = student.data()[i] * inv_t;
+      t.data()[i] = teacher.data()[i] * inv_t;
+    }
+    kernels::softmax_forward(rows, s.data(), logq.data(), true);
+    kernels::softmax_forward(rows, t.data(), logp.data(), true);
+  }
+  double kl = 0;
+  for (int64_t i = 0; i < N * K; ++i) {
+    const double lp = logp.data()[i];
+    kl += std::exp(lp) * (lp - static_cast<double>(logq.data()[i]));
+  }
+  Tensor<T> y = Tensor<T>::scalar(static_cast<T>(temperature * temperature * kl / static_cast<double>(N)));
+  if (autograd::needs_grad({&student}))
+    autograd::record(y, "distillation_loss", {&student}, [logq, logp, N, K, temperature](const Tensor<T>& g) {
+      Tensor<T> dx = Tensor<T>::empty({N, K});
+      const double scale = static_cast<double>(g.item()) * temperature / static_cast<double>(N);
+      for (int64_t i = 0; i < N * K; ++i)
+        dx.data()[i] = static_cast<T>(scale * (std::exp(static_cast<double>(logq.data()[i])) -
+                                                std::exp(static_cast<double>(logp.data()[i]))));
+      return std::vector<Tensor<T>>{dx};
+    });
+  return y;
 }
 
 }  // namespace lowbit
