@@ -91,6 +91,7 @@ json default_config() {
       {"kd_teacher", ""},        // knowledge distillation: a trained checkpoint.bin or model.lbq ("" = off)
       {"kd_alpha", 0.5},         // loss (and train_loss) = (1 - kd_alpha) cross-entropy + kd_alpha distillation (ops/softmax.hpp)
       {"kd_temperature", 4.0},   // T of the softened distributions (Hinton et al. 2015)
+      {"kd_teacher_tta", "none"},  // none | flip: the teacher's softened outputs averaged over the image and its mirror (nn/tta.hpp)
       {"augment", true},         // pad-4 random crop + horizontal flip
       {"cutout", 0},             // Cutout square side in pixels after the crop and flip (16 for CIFAR-10; 0 = off)
       {"seed", 0},
@@ -191,6 +192,8 @@ void validate(const json& c) {
   LOWBIT_CHECK(c.at("kd_alpha").get<double>() >= 0 && c.at("kd_alpha").get<double>() <= 1,
                "config key 'kd_alpha' must be in [0, 1], got ", c.at("kd_alpha").dump());
   positive("kd_temperature");
+  LOWBIT_CHECK(c.at("kd_teacher_tta") == "none" || c.at("kd_teacher_tta") == "flip",
+               "config key 'kd_teacher_tta' must be none or flip, got ", c.at("kd_teacher_tta").dump());
   LOWBIT_CHECK(c.at("cutout").get<int>() >= 0 && c.at("cutout").get<int>() <= 32,
                "config key 'cutout' must be a square side in pixels, 0..32 (0 = off), got ", c.at("cutout").dump());
   LOWBIT_CHECK(c.at("cutout").get<int>() == 0 || c.at("augment").get<bool>(),
@@ -632,6 +635,7 @@ int run_train(json cfg, const std::string& resume_dir, const std::vector<std::st
     teacher->eval();
   }
   const double kd_alpha = cfg.at("kd_alpha"), kd_temperature = cfg.at("kd_temperature");
+  const bool kd_flip = cfg.at("kd_teacher_tta") == "flip";
   const fs::path out = cfg.at("out").get<std::string>();
   if (resume_dir.empty())
     for (const char* f : {"checkpoint.bin", "metrics.jsonl", "summary.json"})
@@ -712,7 +716,11 @@ int run_train(json cfg, const std::string& resume_dir, const std::vector<std::st
         Tensor<float> target;
         {
           NoGradGuard no_grad;
-          target = (*teacher)(b.images);
+          // Flip-averaged: T log(mean of the two softened distributions) are logits whose
+          // softmax at temperature T is that mean.
+          target = kd_flip ? nn::flip_tta_log_probs(*teacher, b.images, kd_temperature) *
+                                 static_cast<float>(kd_temperature)
+                           : (*teacher)(b.images);
         }
         loss = loss * static_cast<float>(1 - kd_alpha) +
                distillation_loss(logits, target, kd_temperature) * static_cast<float>(kd_alpha);

@@ -106,6 +106,11 @@ TEST_CASE("flip TTA averages the softmax of an image and its mirror, and cannot 
   // The model alone tells the image from its mirror; the flip-averaged prediction cannot.
   CHECK(!allclose(softmax(la, 1), softmax(lb, 1), 1e-3, 1e-3));
   CHECK(allclose(nn::flip_tta_log_probs(seq, mirror), lp, 1e-5, 1e-5));
+  // Temperature 3: the mean of the two softened distributions softmax(logits / 3).
+  auto lp3 = nn::flip_tta_log_probs(seq, x, 3.0);
+  auto want3 = (softmax(la * (1.0f / 3), 1) + softmax(lb * (1.0f / 3), 1)) * 0.5f;
+  for (int64_t i = 0; i < lp3.numel(); ++i)
+    CHECK(std::exp(static_cast<double>(lp3.data()[i])) == Approx(want3.data()[i]).margin(1e-6));
   // Logits thousands apart: most probabilities underflow float in both views, and their log
   // is still finite (about the logit gap below the largest).
   for (int64_t i = 0; i < fc->weight.numel(); ++i) fc->weight.data()[i] *= 3000.0f;

@@ -245,6 +245,13 @@ TEST_CASE("train_cifar: knowledge distillation from a trained teacher; resumes b
   REQUIRE(run(fx.args(split, 2) + recipe + " --stop-after-epochs 1").status == 0);
   REQUIRE(run("--resume " + split.string()).status == 0);
   CHECK(losses(split / "steps.jsonl") == la);
+  // A flip-averaged teacher: other targets, so other losses from the first step on.
+  Run f = run(fx.args(fx.root / "kd_flip", 2) + recipe + " --set kd_teacher_tta=flip");
+  INFO(f.output);
+  REQUIRE(f.status == 0);
+  const auto lf = losses(fx.root / "kd_flip" / "steps.jsonl");
+  REQUIRE(lf.size() == 4);
+  CHECK(lf[0] != la[0]);
 }
 
 TEST_CASE("train_cifar: bad input exits 2 with one clear line and overwrites nothing", "[trainer][errors]") {
@@ -302,6 +309,7 @@ TEST_CASE("train_cifar: bad input exits 2 with one clear line and overwrites not
   CHECK(!fs::exists(fx.root / "x12"));
   expect_error(fx.args(fx.root / "x13", 1) + " --set kd_alpha=1.5", {"'kd_alpha' must be in [0, 1]", "1.5"});
   expect_error(fx.args(fx.root / "x14", 1) + " --set kd_temperature=0", {"kd_temperature"});
+  expect_error(fx.args(fx.root / "x15", 1) + " --set kd_teacher_tta=crop", {"'kd_teacher_tta' must be none or flip", "crop"});
   expect_error(fx.args(fx.root / "x11", 1) + " --tta flip", {"--tta applies to --eval only"});
   CHECK(!fs::exists(fx.root / "x11"));
   expect_error(fx.args(out, 1), {"already holds a run", "--resume"});

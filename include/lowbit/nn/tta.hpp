@@ -28,11 +28,15 @@
 namespace lowbit {
 namespace nn {
 
-// log((softmax(model(x)) + softmax(model(flip(x, 3)))) / 2), shape [N, classes].
-inline Tensor<float> flip_tta_log_probs(Module& model, const Tensor<float>& x) {
+// log((softmax(model(x) / T) + softmax(model(flip(x, 3)) / T)) / 2), shape [N, classes].
+// temperature T = 1 scores test images; T > 1 gives knowledge distillation's softened
+// targets of a flip-averaged teacher (train_cifar's kd_teacher_tta).
+inline Tensor<float> flip_tta_log_probs(Module& model, const Tensor<float>& x, double temperature = 1.0) {
   LOWBIT_CHECK(x.dim() == 4, "flip_tta_log_probs: expected an NCHW batch, got shape ", shape_str(x.shape()));
+  LOWBIT_CHECK(temperature > 0, "flip_tta_log_probs: temperature ", temperature, " must be > 0");
   NoGradGuard no_grad;
-  const Tensor<float> a = log_softmax(model(x), 1), b = log_softmax(model(flip(x, 3)), 1);
+  const float inv_t = static_cast<float>(1.0 / temperature);
+  const Tensor<float> a = log_softmax(model(x) * inv_t, 1), b = log_softmax(model(flip(x, 3)) * inv_t, 1);
   Tensor<float> out = Tensor<float>::empty(a.shape());
   const float* pa = a.data();
   const float* pb = b.data();
