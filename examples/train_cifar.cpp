@@ -368,6 +368,7 @@ quant::BatchSource train_batches(std::shared_ptr<const data::Dataset> ds, int64_
 
 struct EvalResult {
   double loss = 0, acc = 0;
+  double mirror_acc = 0, disagree = 0;  // flip TTA only: the mirror view alone; views' predictions differ
 };
 
 // flip_tta: score each image by its flip-averaged probabilities (nn/tta.hpp) instead of
@@ -382,14 +383,20 @@ EvalResult evaluate(nn::Module& model, const data::Dataset& ds, int64_t batch, b
   model.eval();
   data::Batch b;
   double loss = 0;
-  int64_t correct = 0, seen = 0;
+  int64_t correct = 0, seen = 0, mirror_correct = 0, disagree = 0;
   while (loader.next(b)) {
     Tensor<int64_t> pred;
     if (flip_tta) {
-      const Tensor<float> lp = nn::flip_tta_log_probs(model, b.images);
+      const auto views = nn::flip_views_log_softmax(model, b.images);
+      const Tensor<float> lp = nn::log_mean_probs(views.first, views.second);
       const int64_t classes = lp.shape()[1];
       for (int64_t i = 0; i < b.size(); ++i) loss -= lp.data()[i * classes + b.labels[static_cast<size_t>(i)]];
       pred = argmax(lp, 1);
+      const Tensor<int64_t> p1 = argmax(views.first, 1), p2 = argmax(views.second, 1);
+      for (int64_t i = 0; i < b.size(); ++i) {
+        mirror_correct += p2.data()[i] == b.labels[static_cast<size_t>(i)];
+        disagree += p1.data()[i] != p2.data()[i];
+      }
     } else {
       Tensor<float> logits = model(b.images);
       loss += cross_entropy(logits, b.labels).item() * static_cast<double>(b.size());
@@ -399,7 +406,9 @@ EvalResult evaluate(nn::Module& model, const data::Dataset& ds, int64_t batch, b
     seen += b.size();
   }
   model.train();
-  return {loss / static_cast<double>(seen), static_cast<double>(correct) / static_cast<double>(seen)};
+  const double n = static_cast<double>(seen);
+  return {loss / n, static_cast<double>(correct) / n, static_cast<double>(mirror_correct) / n,
+          static_cast<double>(disagree) / n};
 }
 
 io::Checkpoint make_checkpoint(const json& cfg, const nn::Module& model, const optim::Optimizer& opt,
@@ -564,7 +573,10 @@ int run_eval(const std::string& path, const std::vector<std::string>& sets, cons
   if (tta == "flip") {
     const EvalResult f = evaluate(model, test, cfg.at("batch").get<int64_t>(), true);
     std::printf("%s: test accuracy with flip TTA (softmax averaged over each image and its mirror) %.2f%% "
-                "(loss %.4f) on %lld images\n", path.c_str(), 100 * f.acc, f.loss, static_cast<long long>(test.size()));
+                "(loss %.4f) on %lld images; the mirrored images alone %.2f%%, the two views predict different "
+                "classes for %.2f%%\n",
+                path.c_str(), 100 * f.acc, f.loss, static_cast<long long>(test.size()), 100 * f.mirror_acc,
+                100 * f.disagree);
   }
   return 0;
 }

@@ -111,6 +111,12 @@ TEST_CASE("flip TTA averages the softmax of an image and its mirror, and cannot 
   auto want3 = (softmax(la * (1.0f / 3), 1) + softmax(lb * (1.0f / 3), 1)) * 0.5f;
   for (int64_t i = 0; i < lp3.numel(); ++i)
     CHECK(std::exp(static_cast<double>(lp3.data()[i])) == Approx(want3.data()[i]).margin(1e-6));
+  // The parts: each view's log-softmax, and their log-mean.
+  const auto views = nn::flip_views_log_softmax(seq, x);
+  CHECK(allclose(views.first, log_softmax(la, 1), 1e-6, 1e-6));
+  CHECK(allclose(views.second, log_softmax(lb, 1), 1e-6, 1e-6));
+  CHECK(allclose(nn::log_mean_probs(views.first, views.second), lp, 0, 0));
+  CHECK_THROWS_WITH(nn::log_mean_probs(views.first, reshape(la, {7, 2})), Contains("log_mean_probs: shapes"));
   // Logits thousands apart: most probabilities underflow float in both views, and their log
   // is still finite (about the logit gap below the largest).
   for (int64_t i = 0; i < fc->weight.numel(); ++i) fc->weight.data()[i] *= 3000.0f;

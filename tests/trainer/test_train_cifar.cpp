@@ -187,7 +187,8 @@ TEST_CASE("train_cifar: a tiny run learns and writes its summary", "[trainer]") 
   INFO(t.output);
   CHECK(t.status == 0);
   CHECK_THAT(t.output, Contains("test accuracy " + std::string(acc)));
-  CHECK_THAT(t.output, Contains("test accuracy with flip TTA"));
+  CHECK_THAT(t.output, Contains("test accuracy with flip TTA") && Contains("the mirrored images alone") &&
+                           Contains("the two views predict different classes for"));
 }
 
 TEST_CASE("train_cifar: 1 epoch + resume + 1 epoch equals 2 epochs, loss for loss", "[trainer]") {

@@ -19,6 +19,7 @@
 #pragma once
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "../autograd/grad_mode.hpp"
 #include "../ops/shape.hpp"
@@ -28,15 +29,22 @@
 namespace lowbit {
 namespace nn {
 
-// log((softmax(model(x) / T) + softmax(model(flip(x, 3)) / T)) / 2), shape [N, classes].
-// temperature T = 1 scores test images; T > 1 gives knowledge distillation's softened
-// targets of a flip-averaged teacher (train_cifar's kd_teacher_tta).
-inline Tensor<float> flip_tta_log_probs(Module& model, const Tensor<float>& x, double temperature = 1.0) {
+// The two views' log-softmaxes at temperature T, each [N, classes]: first of x, second of
+// its mirror flip(x, 3).
+inline std::pair<Tensor<float>, Tensor<float>> flip_views_log_softmax(Module& model, const Tensor<float>& x,
+                                                                      double temperature = 1.0) {
   LOWBIT_CHECK(x.dim() == 4, "flip_tta_log_probs: expected an NCHW batch, got shape ", shape_str(x.shape()));
   LOWBIT_CHECK(temperature > 0, "flip_tta_log_probs: temperature ", temperature, " must be > 0");
   NoGradGuard no_grad;
   const float inv_t = static_cast<float>(1.0 / temperature);
-  const Tensor<float> a = log_softmax(model(x) * inv_t, 1), b = log_softmax(model(flip(x, 3)) * inv_t, 1);
+  return {log_softmax(model(x) * inv_t, 1), log_softmax(model(flip(x, 3)) * inv_t, 1)};
+}
+
+// log((exp(a) + exp(b)) / 2) elementwise: the log of the mean of two distributions given as
+// log probabilities, computed as logaddexp(a, b) - log 2.
+inline Tensor<float> log_mean_probs(const Tensor<float>& a, const Tensor<float>& b) {
+  LOWBIT_CHECK(a.shape() == b.shape(), "log_mean_probs: shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()),
+               " differ");
   Tensor<float> out = Tensor<float>::empty(a.shape());
   const float* pa = a.data();
   const float* pb = b.data();
@@ -47,6 +55,14 @@ inline Tensor<float> flip_tta_log_probs(Module& model, const Tensor<float>& x, d
     po[i] = static_cast<float>(hi + std::log1p(std::exp(lo - hi)) - log2);
   }
   return out;
+}
+
+// log((softmax(model(x) / T) + softmax(model(flip(x, 3)) / T)) / 2), shape [N, classes].
+// temperature T = 1 scores test images; T > 1 gives knowledge distillation's softened
+// targets of a flip-averaged teacher (train_cifar's kd_teacher_tta).
+inline Tensor<float> flip_tta_log_probs(Module& model, const Tensor<float>& x, double temperature = 1.0) {
+  const auto views = flip_views_log_softmax(model, x, temperature);
+  return log_mean_probs(views.first, views.second);
 }
 
 }  // namespace nn
