@@ -124,7 +124,7 @@ TEST_CASE("flip TTA averages the softmax of an image and its mirror, and cannot 
   CHECK(std::exp(static_cast<double>(*std::min_element(extreme.begin(), extreme.end()))) == 0.0);
   for (float v : extreme) CHECK(std::isfinite(v));
   CHECK_THROWS_WITH(nn::flip_tta_log_probs(seq, Tensor<float>::zeros({3, 5, 6})),
-                    Contains("flip_tta_log_probs: expected an NCHW batch"));
+                    Contains("flip TTA: expected an NCHW batch"));
 }
 
 TEST_CASE("state_dict round-trips and reports every mismatch", "[nn][state_dict]") {

@@ -33,8 +33,8 @@ namespace nn {
 // its mirror flip(x, 3).
 inline std::pair<Tensor<float>, Tensor<float>> flip_views_log_softmax(Module& model, const Tensor<float>& x,
                                                                       double temperature = 1.0) {
-  LOWBIT_CHECK(x.dim() == 4, "flip_tta_log_probs: expected an NCHW batch, got shape ", shape_str(x.shape()));
-  LOWBIT_CHECK(temperature > 0, "flip_tta_log_probs: temperature ", temperature, " must be > 0");
+  LOWBIT_CHECK(x.dim() == 4, "flip TTA: expected an NCHW batch, got shape ", shape_str(x.shape()));
+  LOWBIT_CHECK(temperature > 0, "flip TTA: temperature ", temperature, " must be > 0");
   NoGradGuard no_grad;
   const float inv_t = static_cast<float>(1.0 / temperature);
   return {log_softmax(model(x) * inv_t, 1), log_softmax(model(flip(x, 3)) * inv_t, 1)};
