@@ -103,6 +103,7 @@ inline void pack_b_row(const float* row, int64_t N, int64_t k, int64_t K, float*
 // column r of the source rows (src + r * lds). The classic unpack / shuffle / lane-swap steps.
 inline void transpose8x8(const float* src, int64_t lds, float* dst, int64_t ldd) {
   __m256 r[8], t[8];
+  #pragma GCC unroll 16
   for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * lds);
   for (int i = 0; i < 8; i += 2) {
     t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
@@ -114,6 +115,7 @@ inline void transpose8x8(const float* src, int64_t lds, float* dst, int64_t ldd)
     r[h + 2] = _mm256_shuffle_ps(t[h + 1], t[h + 3], 0x44);
     r[h + 3] = _mm256_shuffle_ps(t[h + 1], t[h + 3], 0xEE);
   }
+  #pragma GCC unroll 16
   for (int i = 0; i < 4; ++i) {
     _mm256_storeu_ps(dst + i * ldd, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
     _mm256_storeu_ps(dst + (i + 4) * ldd, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
@@ -162,20 +164,27 @@ inline void micro_kernel(int64_t kc, const float* __restrict A, const float* __r
                          float* __restrict C, int64_t ldc, bool accumulate, const float* bias,
                          int64_t mr, int64_t nr) {
   vfloat acc[kMR][NV];
+  #pragma GCC unroll 16
   for (int i = 0; i < kMR; ++i)
+    #pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) acc[i][v] = vzero();
   for (int64_t k = 0; k < kc; ++k) {
     vfloat b[NV];
+    #pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) b[v] = vload(B + kVW * v);
+    #pragma GCC unroll 16
     for (int i = 0; i < kMR; ++i) {
       const vfloat a = vbroadcast(A + i);
+      #pragma GCC unroll 16
       for (int v = 0; v < NV; ++v) acc[i][v] = vfmadd(a, b[v], acc[i][v]);
     }
     A += kMR;
     B += kVW * NV;
   }
   if (mr == kMR && nr == kVW * NV) {
+    #pragma GCC unroll 16
     for (int i = 0; i < kMR; ++i)
+      #pragma GCC unroll 16
       for (int v = 0; v < NV; ++v) {
         float* c = C + i * ldc + kVW * v;
         vfloat r = acc[i][v];
@@ -186,7 +195,9 @@ inline void micro_kernel(int64_t kc, const float* __restrict A, const float* __r
     return;
   }
   alignas(64) float tile[kMR][kVW * NV];
+  #pragma GCC unroll 16
   for (int i = 0; i < kMR; ++i)
+    #pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) vstore(&tile[i][kVW * v], acc[i][v]);
   for (int64_t i = 0; i < mr; ++i) {
     float* c = C + i * ldc;
@@ -226,17 +237,24 @@ template <int OB, int KB>
 inline void dot_block(int64_t L, const float* __restrict X, int64_t ldx, const float* __restrict Y,
                       int64_t ldy, float* C, int64_t ldc) {
   vfloat acc[OB][KB];
+  #pragma GCC unroll 16
   for (int o = 0; o < OB; ++o)
+    #pragma GCC unroll 16
     for (int k = 0; k < KB; ++k) acc[o][k] = vzero();
   for (int64_t l = 0; l < L; l += kVW) {
     vfloat y[KB];
+    #pragma GCC unroll 16
     for (int k = 0; k < KB; ++k) y[k] = vload(Y + k * ldy + l);
+    #pragma GCC unroll 16
     for (int o = 0; o < OB; ++o) {
       const vfloat x = vload(X + o * ldx + l);
+      #pragma GCC unroll 16
       for (int k = 0; k < KB; ++k) acc[o][k] = vfmadd(x, y[k], acc[o][k]);
     }
   }
+  #pragma GCC unroll 16
   for (int o = 0; o < OB; ++o)
+    #pragma GCC unroll 16
     for (int k = 0; k < KB; ++k) C[o * ldc + k] += vhsum(acc[o][k]);
 }
 
@@ -294,6 +312,9 @@ inline void dot_gemm(int64_t M, int64_t K, int64_t L, const float* X, int64_t ld
 // 24 independent chains cover the 4-cycle FMA latency 3 times over. 8 rows divide every
 // channel count of ResNet-20 / VGG-Small, so no rows are padding.
 // AVX2 (16 ymm): the 4 x 3 shape of micro_kernel (12 accumulators + 3 + 1 = 16).
+// The small fixed loops over the tile carry "#pragma GCC unroll": without it GCC 12 keeps
+// the acc[][] array in memory as well and stores every accumulator after every FMA (on an
+// AVX2-only host that made ResNet-20 training 1.5x slower; docs/performance.md).
 #if defined(__AVX512F__)
 constexpr int64_t kIgMR = 8;
 #else
@@ -321,19 +342,26 @@ template <int MR, int NV>
 inline void ig_kernel(int64_t kc, const float* __restrict A, const float* __restrict B,
                       const int64_t* __restrict off, float* __restrict C, int64_t ldc, bool accumulate) {
   vfloat acc[MR][NV];
+  #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
+    #pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) acc[i][v] = vzero();
   for (int64_t k = 0; k < kc; ++k) {
     const float* b = B + off[k];
     vfloat bv[NV];
+    #pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) bv[v] = vload(b + kVW * v);
+    #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
       const vfloat a = vbroadcast(A + i);
+      #pragma GCC unroll 16
       for (int v = 0; v < NV; ++v) acc[i][v] = vfmadd(a, bv[v], acc[i][v]);
     }
     A += kIgMR;
   }
+  #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
+    #pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) {
       float* c = C + i * ldc + kVW * v;
       vstore(c, accumulate ? vadd(vload(c), acc[i][v]) : acc[i][v]);
@@ -389,6 +417,7 @@ constexpr int64_t kPbNW = 2 * kVW;  // output channels per weight panel
 // register.
 inline void pb_store(const vfloat* r, float* Y, int64_t ldy, int64_t mc, const float* bias, bool add) {
   vfloat t[8], tt[8];
+  #pragma GCC unroll 16
   for (int h = 0; h < 2; ++h) {  // pixels 4h .. 4h+3
     const vfloat* q = r + 4 * h;
     t[4 * h + 0] = _mm512_unpacklo_ps(q[0], q[1]);
@@ -402,9 +431,12 @@ inline void pb_store(const vfloat* r, float* Y, int64_t ldy, int64_t mc, const f
   }
   const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
   const __m512i hi = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+  #pragma GCC unroll 16
   for (int c = 0; c < 4; ++c)
+    #pragma GCC unroll 16
     for (int half = 0; half < 2; ++half) {
       const vfloat z = _mm512_permutex2var_ps(tt[c], half ? hi : lo, tt[c + 4]);
+      #pragma GCC unroll 16
       for (int e = 0; e < 2; ++e) {  // channel 8*half + 4*e + c
         const int64_t ch = 8 * half + 4 * e + c;
         if (ch >= mc) continue;
@@ -423,14 +455,19 @@ template <int NV>
 inline void pb_kernel(int64_t K, const float* __restrict X, const int64_t* __restrict off,
                       const float* __restrict Wp, float* Y, int64_t ldy, int64_t mc, const float* bias, bool add) {
   vfloat acc[NV][kPbMR];
+  #pragma GCC unroll 16
   for (int v = 0; v < NV; ++v)
+    #pragma GCC unroll 16
     for (int i = 0; i < kPbMR; ++i) acc[v][i] = vzero();
   for (int64_t k = 0; k < K; ++k) {
     const float* x = X + off[k];
     vfloat w[NV];
+    #pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) w[v] = vload(Wp + kVW * v);
+    #pragma GCC unroll 16
     for (int i = 0; i < kPbMR; ++i) {
       const vfloat a = vbroadcast(x + i);
+      #pragma GCC unroll 16
       for (int v = 0; v < NV; ++v) acc[v][i] = vfmadd(a, w[v], acc[v][i]);
     }
     Wp += NV * kVW;
@@ -446,9 +483,11 @@ template <int NV, int KW, int I0, int I1>
 [[gnu::always_inline]] inline void pb3_tap(vfloat (&acc)[NV][kPbMR], const float* __restrict x,
                                            const float* __restrict wk) {
   vfloat w[NV];
+  #pragma GCC unroll 16
   for (int v = 0; v < NV; ++v) w[v] = vload(wk + (KW * NV + v) * kVW);
   for (int i = I0; i < I1; ++i) {
     const vfloat a = vbroadcast(x + KW + i);
+    #pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) acc[v][i] = vfmadd(a, w[v], acc[v][i]);
   }
 }
@@ -465,7 +504,9 @@ template <int NV, bool SkipL, bool SkipR>
 inline void pb3_kernel(int64_t C, int64_t kh0, int64_t kh1, int64_t plane, int64_t ws, const float* __restrict X,
                        const float* __restrict Wp, float* Y, int64_t ldy, int64_t mc, const float* bias, bool add) {
   vfloat acc[NV][kPbMR];
+  #pragma GCC unroll 16
   for (int v = 0; v < NV; ++v)
+    #pragma GCC unroll 16
     for (int i = 0; i < kPbMR; ++i) acc[v][i] = vzero();
   for (int64_t c = 0; c < C; ++c)
     for (int64_t kh = kh0; kh < kh1; ++kh) {
@@ -509,18 +550,26 @@ inline void dot_block_off(int64_t L, const float* __restrict X, int64_t ldx, con
                           const int64_t* yoff, float* C, int64_t ldc) {
   vfloat acc[OB][KB];
   const float* yr[KB];
+  #pragma GCC unroll 16
   for (int k = 0; k < KB; ++k) yr[k] = Y + yoff[k];
+  #pragma GCC unroll 16
   for (int o = 0; o < OB; ++o)
+    #pragma GCC unroll 16
     for (int k = 0; k < KB; ++k) acc[o][k] = vzero();
   for (int64_t l = 0; l < L; l += kVW) {
     vfloat y[KB];
+    #pragma GCC unroll 16
     for (int k = 0; k < KB; ++k) y[k] = vload(yr[k] + l);
+    #pragma GCC unroll 16
     for (int o = 0; o < OB; ++o) {
       const vfloat x = vload(X + o * ldx + l);
+      #pragma GCC unroll 16
       for (int k = 0; k < KB; ++k) acc[o][k] = vfmadd(x, y[k], acc[o][k]);
     }
   }
+  #pragma GCC unroll 16
   for (int o = 0; o < OB; ++o)
+    #pragma GCC unroll 16
     for (int k = 0; k < KB; ++k) C[o * ldc + k] += vhsum(acc[o][k]);
 }
 
@@ -571,23 +620,32 @@ inline void wg3x3_kernel(int64_t nrows, int64_t OW, const int64_t* rowoff, const
   static_assert(S == 1 || S == 2, "3x3 weight-gradient kernel: stride 1 or 2");
   constexpr int NB = S == 1 ? 1 : 2;  // phases per row of the grid layout
   vfloat acc[NCH * 9][NV];
+  #pragma GCC unroll 16
   for (int r = 0; r < NCH * 9; ++r)
+    #pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) acc[r][v] = vzero();
   for (int64_t row = 0; row < nrows; ++row) {
     const float* xrow = X + rowoff[row];
     for (int64_t l = 0; l < OW; ++l, D += w) {
       vfloat d[NV];
+      #pragma GCC unroll 16
       for (int v = 0; v < NV; ++v) d[v] = vload(D + kVW * v);
+      #pragma GCC unroll 16
       for (int ch = 0; ch < NCH; ++ch)
+        #pragma GCC unroll 16
         for (int kh = 0; kh < 3; ++kh)
+          #pragma GCC unroll 16
           for (int kw = 0; kw < 3; ++kw) {
             const float* xr = xrow + ch * plane + ((kh % S) * NB + kw % S) * pp + (kh / S) * ws + l;
             const vfloat a = vbroadcast(xr + kw / S);
+            #pragma GCC unroll 16
             for (int v = 0; v < NV; ++v) acc[ch * 9 + kh * 3 + kw][v] = vfmadd(a, d[v], acc[ch * 9 + kh * 3 + kw][v]);
           }
     }
   }
+  #pragma GCC unroll 16
   for (int r = 0; r < NCH * 9; ++r)
+    #pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) {
       float* c = C + r * ldc + kVW * v;
       vstore(c, vadd(vload(c), acc[r][v]));
@@ -604,11 +662,14 @@ template <int NCH, int NV, int KH0, int KH1, int KW0, int KW1>
 [[gnu::always_inline]] inline void wg3x3_point(vfloat (&acc)[NCH * 9][NV], const float* __restrict x, int64_t plane,
                                                int64_t ws, const float* __restrict D) {
   vfloat d[NV];
+  #pragma GCC unroll 16
   for (int v = 0; v < NV; ++v) d[v] = vload(D + kVW * v);
+  #pragma GCC unroll 16
   for (int ch = 0; ch < NCH; ++ch)
     for (int kh = KH0; kh < KH1; ++kh)
       for (int kw = KW0; kw < KW1; ++kw) {
         const vfloat a = vbroadcast(x + ch * plane + kh * ws + kw);
+        #pragma GCC unroll 16
         for (int v = 0; v < NV; ++v) acc[ch * 9 + kh * 3 + kw][v] = vfmadd(a, d[v], acc[ch * 9 + kh * 3 + kw][v]);
       }
 }
@@ -627,7 +688,9 @@ inline void wg3x3_pad1_kernel(int64_t nrows, int64_t oh_rows, int64_t OW, const 
                               const float* __restrict X, int64_t plane, int64_t ws, const float* __restrict D,
                               int64_t w, float* __restrict C, int64_t ldc) {
   vfloat acc[NCH * 9][NV];
+  #pragma GCC unroll 16
   for (int r = 0; r < NCH * 9; ++r)
+    #pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) acc[r][v] = vzero();
   for (int64_t row = 0; row < nrows; ++row, D += OW * w) {
     const float* x = X + rowoff[row];
@@ -637,7 +700,9 @@ inline void wg3x3_pad1_kernel(int64_t nrows, int64_t oh_rows, int64_t OW, const 
     else if (oh == oh_rows - 1) wg3x3_row<NCH, NV, 0, 2>(acc, OW, x, plane, ws, D, w);
     else wg3x3_row<NCH, NV, 0, 3>(acc, OW, x, plane, ws, D, w);
   }
+  #pragma GCC unroll 16
   for (int r = 0; r < NCH * 9; ++r)
+    #pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) {
       float* c = C + r * ldc + kVW * v;
       vstore(c, vadd(vload(c), acc[r][v]));
