@@ -2,8 +2,9 @@
 // method and its hooks, i.e. what train_cifar does per step minus data loading:
 //   hooks.begin_step (SLB: temperature; SBN swap), forward, cross-entropy, backward, SGD step,
 //   zero_grad (set_to_none), hooks.end_step (SLB with SBN: the discrete no-grad forward).
-// Issue 6, item 7: SLB's extra work (softmax over 2^q values per weight, the SBN pass)
-// against lowbit's own FP32 step. One configuration per process, so the peak RSS is its own;
+// It measures SLB's extra work (softmax over 2^q values per weight, the SBN pass) against
+// lowbit's own FP32 step (docs/performance.md, "SLB: the cost of the search"). One
+// configuration per process, so the peak RSS is its own;
 // benchmarks/bench_slb.sh runs the configurations side by side.
 //
 //   bench_slb [--method fp32|ste|slb] [--w-bits N] [--a-bits N] [--sbn 0|1] [--integer 0|1]
@@ -64,7 +65,7 @@ int main(int argc, char** argv) {
   }
   if (spec.method == "slb") spec.options["sbn"] = sbn != 0, spec.options["integer_pass"] = integer != 0;
   try {
-    spec.validate();
+    spec = quant::resolve(spec);
   } catch (const lowbit::Error& e) {
     usage(e.what());
   }

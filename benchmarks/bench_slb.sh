@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# SLB speed and memory (issue 6, item 7): ResNet-20 training images/s and peak RSS for
-# FP32, STE 2/2, SLB 1/1, 2/2, 4/4 (with SBN; 4/4 also with the discrete pass on float convs
-# instead of integer codes, slb_integer_pass = false) and SLB 4/32 without SBN, with their
-# ratios to lowbit's own FP32 step measured in the same rounds.
+# SLB speed and memory (docs/performance.md, "SLB: the cost of the search"): ResNet-20
+# training images/s and peak RSS for FP32, STE 2/2, SLB 1/1, 2/2, 4/4 (with SBN; 4/4 also
+# with the discrete pass on float convs instead of integer codes, slb_integer_pass = false)
+# and SLB 4/32 without SBN, with their ratios to lowbit's own FP32 step measured in the
+# same rounds.
 #
 #   benchmarks/bench_slb.sh [ROUNDS] [extra bench_slb args, e.g. --threads 2 --steps 5]
 #

@@ -1,4 +1,4 @@
-// bench_slb_op: the SLB softmax-expectation op alone (quant/slb.hpp) on ResNet-20's
+// bench_slb_op: the SLB softmax-expectation op alone (quant/slb/slb.hpp) on ResNet-20's
 // quantized weights (267,264 weights: every conv but the first), per step: forward (Eqs. 5-6,
 // P not kept), backward (P recomputed from A, then dL/dA_i = P_i (v_i - W_c) g / tau) and the argmax of
 // W_q (Eq. 7; evaluation and the SBN pass). Mean over 10 repetitions, for 1, 2 and 4 bits.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # APoT's progressive initialization on CIFAR-10 (paper Sec. 4.2; the authors' CIFAR scripts,
-# method-notes §1.6): FP32 -> APoT 4/4 -> 3/3 -> 2/2, each stage started with
+# docs/notes/apot.md §1.6): FP32 -> APoT 4/4 -> 3/3 -> 2/2, each stage started with
 #   train_cifar --init-from <previous stage>/checkpoint.bin
 # (matching tensors copied; FP32 "X.weight" -> quantized "X.wq.latent"; see docs/apot.md).
 #

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Reproduces the ALQ comparison of issue 8 (ALQ paper Tables 1 and 3) on a CIFAR-10 subset
-# with ALQ's BinaryConnect-style VGG (model vgg_bc), in one command:
+# Reproduces the ALQ comparison (ALQ paper Tables 1 and 3; docs/alq.md, the ALQ table in
+# docs/results.md) on a CIFAR-10 subset with ALQ's BinaryConnect-style VGG (model vgg_bc),
+# in one command:
 #
 #   benchmarks/reproduce_alq.sh                 # the default budget (about 30 minutes)
 #   BUDGET=medium benchmarks/reproduce_alq.sh   # 10x the training steps (about 1 h 45 min)
@@ -65,9 +66,9 @@ mkdir -p "$RUNS"
 
 COMMON=(--set model=vgg_bc --set train_per_class="$TRAIN_PER_CLASS" --set test_images="$TEST_IMAGES"
         --set batch="$BATCH" --set threads="$THREADS" --set seed=0)
-ALQ=(--set method=alq --set alq_init="$RUNS/fp32/checkpoint.bin" --set epochs="$ALQ_EPOCHS"
-     --set alq_rounds="$ROUNDS" --set alq_epoch_basis="$EB" --set alq_epoch_coord="$EC" --set alq_epoch_prune="$EP"
-     --set alq_ste_epochs="$STE" --set alq_final_coord_epochs="$FC" --set alq_calibrate_batches="$CALIB")
+ALQ=(--set method=alq --init-from "$RUNS/fp32/checkpoint.bin" --set epochs="$ALQ_EPOCHS"
+     --set alq.rounds="$ROUNDS" --set alq.epoch_basis="$EB" --set alq.epoch_coord="$EC" --set alq.epoch_prune="$EP"
+     --set alq.ste_epochs="$STE" --set alq.final_coord_epochs="$FC" --set alq.calibrate_batches="$CALIB")
 
 run() {  # name, args...: skips a run whose summary.json exists, resumes an interrupted one
   local name=$1; shift
@@ -93,9 +94,9 @@ case "$FP32_RECIPE" in
         --set milestones="[$(( FP_EPOCHS * 3 / 10 )),$(( FP_EPOCHS * 6 / 10 )),$(( FP_EPOCHS * 9 / 10 ))]" ;;
   *) echo "reproduce_alq: FP32_RECIPE=$FP32_RECIPE, expected sgd or authors" >&2; exit 2 ;;
 esac
-run alq_1bit "${ALQ[@]}" --set w_bits=6 --set alq_target_bits=1.0
-run alq_066 "${ALQ[@]}" --set w_bits=6 --set alq_target_bits=0.66
-run uniform_1 "${ALQ[@]}" --set w_bits=1 --set alq_target_bits=1.0
+run alq_1bit "${ALQ[@]}" --set w_bits=6 --set alq.target_bits=1.0
+run alq_066 "${ALQ[@]}" --set w_bits=6 --set alq.target_bits=0.66
+run uniform_1 "${ALQ[@]}" --set w_bits=1 --set alq.target_bits=1.0
 run bwn_1 --set method=ste --set w_bits=1 --set epochs="$BWN_EPOCHS"
 
 python3 - "$RUNS" "$BUDGET" "$TRAIN_PER_CLASS" "$TEST_IMAGES" "$FP_EPOCHS" "$ALQ_EPOCHS" <<'EOF'

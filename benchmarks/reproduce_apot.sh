@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The APoT comparison on CIFAR-10 (issue 7; docs/apot.md), one command, one budget for every
+# The APoT comparison on CIFAR-10 (docs/apot.md), one command, one budget for every
 # row, then a markdown table on stdout built from each run's summary.json:
 #   FP32; APoT 4/4, 3/3, 2/2 initialized progressively (benchmarks/progressive_apot.sh);
 #   uniform 3/3 and PoT 3/3 (level sets, paper Table 3); APoT 3/3 without WN and without RCF
-#   (Table 3's ablation: apot_wn=off; apot_rcf=off = no clipping, alpha = max|W|).
+#   (Table 3's ablation: apot.wn=off; apot.rcf=off = no clipping, alpha = max|W|).
 # Every 3/3 row uses the same recipe (examples/configs/apot_resnet20_3bit.json) and starts
 # from the same APoT 4/4 checkpoint, so it differs from APoT 3/3 in one setting -- except the
 # row without WN, which starts from the FP32 run: the 4/4 run's alphas were learned on
@@ -11,7 +11,7 @@
 # from FP32 its alphas start at apot_w_alpha * std(W) (docs/apot.md). Without WN the paper
 # reports divergence (Table 3: 2.0%); a run that stops with an error (a non-finite loss or
 # alpha) is shown as "diverged" with the error line, its log is RUNS_DIR/NAME.log. A weight
-# alpha that SGD pushes below 0 acts as |alpha|, as in the authors' code (quant/apot.hpp).
+# alpha that SGD pushes below 0 acts as |alpha|, as in the authors' code (quant/apot/apot.hpp).
 #
 #   benchmarks/reproduce_apot.sh [RUNS_DIR]          (default runs/apot)
 #   APOT_SET="train_per_class=20 epochs=1 test_images=500" benchmarks/reproduce_apot.sh runs/apot_smoke
@@ -51,10 +51,10 @@ variant() {  # variant NAME INIT_STAGE key=value...
   "$TRAIN" --config "$ROOT/examples/configs/apot_resnet20_3bit.json" "${SETS[@]}" "${extra[@]}" \
     --set "out=$out" --init-from "$RUNS/$from/checkpoint.bin" 2>&1 | tee "$RUNS/$name.log" >&2 || true
 }
-variant uniform_w3a3 w4a4 apot_levels=uniform
-variant pot_w3a3 w4a4 apot_levels=pot
-variant apot_w3a3_nown fp32 apot_wn=off
-variant apot_w3a3_norcf w4a4 apot_rcf=off
+variant uniform_w3a3 w4a4 apot.levels=uniform
+variant pot_w3a3 w4a4 apot.levels=pot
+variant apot_w3a3_nown fp32 apot.wn=off
+variant apot_w3a3_norcf w4a4 apot.rcf=off
 
 python3 - "$RUNS" <<'PY'
 import json, os, sys
@@ -78,8 +78,9 @@ for label, d in rows:
     c = s["config"]
     q = c["method"] == "apot"
     fx, fu = s.get("fixops_per_image", 0), s.get("fixops_uniform_per_image", 0)
-    print(f"| {label} | {s['w_bits']}/{s['a_bits']} | {c['apot_levels'] if q else '-'} | "
-          f"{c['apot_wn'] if q else '-'} | {c['apot_rcf'] if q else '-'} | {100 * s['best_test_acc']:.2f}% | "
+    a = c["apot"] if q else {}
+    print(f"| {label} | {s['w_bits']}/{s['a_bits']} | {a.get('levels', '-')} | "
+          f"{a.get('wn', '-')} | {a.get('rcf', '-')} | {100 * s['best_test_acc']:.2f}% | "
           f"{100 * s['final_test_acc']:.2f}% | {s['model_bytes']} | {fx:.0f} | "
           f"{(f'{fx / fu:.3f}') if fu else '-'} | {s['wall_s']:.0f} |")
 PY

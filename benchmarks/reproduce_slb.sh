@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces the SLB table of issue 6 (docs/slb.md, docs/results.md): ResNet-20 on a CIFAR-10
+# Reproduces the SLB table (docs/slb.md, docs/results.md): ResNet-20 on a CIFAR-10
 # subset, one budget for every row, one command:
 #
 #   benchmarks/reproduce_slb.sh            # 10,000 training images (1000 per class), the full
@@ -59,10 +59,10 @@ ROWS=(
   "slb_1w32a|SLB 1/32|--set method=slb --set w_bits=1 --set a_bits=32"
   "slb_2w2a|SLB 2/2|--set method=slb --set w_bits=2 --set a_bits=2"
   "slb_4w4a|SLB 4/4|--set method=slb --set w_bits=4 --set a_bits=4"
-  "slb_1w1a_nosbn|SLB 1/1 w/o SBN|--set method=slb --set w_bits=1 --set a_bits=1 --set slb_sbn=false"
-  "slb_1w1a_linear|SLB 1/1 linear schedule|--set method=slb --set w_bits=1 --set a_bits=1 --set slb_schedule=linear"
-  "slb_1w1a_sin|SLB 1/1 sin schedule|--set method=slb --set w_bits=1 --set a_bits=1 --set slb_schedule=sin"
-  "slb_1w1a_te1000|SLB 1/1, T_e = 1000 (not in the paper)|--set method=slb --set w_bits=1 --set a_bits=1 --set slb_t_end=1000"
+  "slb_1w1a_nosbn|SLB 1/1 w/o SBN|--set method=slb --set w_bits=1 --set a_bits=1 --set slb.sbn=false"
+  "slb_1w1a_linear|SLB 1/1 linear schedule|--set method=slb --set w_bits=1 --set a_bits=1 --set slb.schedule=linear"
+  "slb_1w1a_sin|SLB 1/1 sin schedule|--set method=slb --set w_bits=1 --set a_bits=1 --set slb.schedule=sin"
+  "slb_1w1a_te1000|SLB 1/1, T_e = 1000 (not in the paper)|--set method=slb --set w_bits=1 --set a_bits=1 --set slb.t_end=1000"
 )
 
 for row in "${ROWS[@]}"; do

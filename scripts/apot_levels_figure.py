@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Prints docs/apot.md's text version of the APoT paper's Fig. 2 and the APoT magnitude sets
 M(B), B = 1..5, as exact fractions. An independent transcription of Eqs. 2, 3 (the authors'
-PoT set), 5 and 6 (k = 2); the C++ sets (include/lowbit/quant/apot_levels.hpp) are checked
+PoT set), 5 and 6 (k = 2); the C++ sets (include/lowbit/quant/apot/levels.hpp) are checked
 against the same values in tests/test_apot.cpp.
 
     python3 scripts/apot_levels_figure.py

@@ -4,7 +4,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <lowbit/lowbit.hpp>
-#include <lowbit/quant/alq.hpp>
+#include <lowbit/quant/alq/method.hpp>
 
 using namespace lowbit;
 using namespace lowbit::quant;
@@ -304,7 +304,7 @@ TEST_CASE("alq prune mode reaches the paper's bit budget after T iterations", "[
 }
 
 TEST_CASE("alq pipeline plan follows the authors' VGG schedule", "[alq]") {
-  const alq::Options o;  // defaults
+  const alq::Options o = alq::Options::from_json(nlohmann::json::object());  // the schema's defaults
   CHECK(o.total_epochs() == 225);
   auto p0 = alq::plan_epoch(o, 0);
   CHECK(p0.phase == alq::Phase::Basis);
@@ -404,10 +404,10 @@ TEST_CASE("alq factory: every layer gets an AlqWeight grouped by its role; summa
   CHECK(s.avg_weight_bits == Approx(r.avg_weight_bits).epsilon(1e-12));
   CHECK(dynamic_cast<alq::AlqHooks*>(make_hooks(spec).get()) != nullptr);
   spec.w_bits = 32;
-  CHECK_THROWS_WITH(spec.validate(), Catch::Contains("I_max"));
+  CHECK_THROWS_WITH(resolve(spec), Catch::Contains("I_max"));
   spec.w_bits = 3;
   spec.options = {{"conv_grouping", "rows"}};
-  CHECK_THROWS_WITH(spec.validate(), Catch::Contains("rows"));
+  CHECK_THROWS_WITH(resolve(spec), Catch::Contains("rows"));
 }
 
 TEST_CASE("alq STE mode: the float copy takes the AMSGrad step and the bases are refitted to it", "[alq]") {
@@ -470,5 +470,5 @@ TEST_CASE("alq calibrate_batches re-estimates BN statistics after an epoch; 0 le
     changed += !allclose(t, before.at(name), 0, 0);
   }
   CHECK(changed > 0);
-  CHECK_THROWS_WITH(alq::AlqHooks(nlohmann::json{{"calibrate_batches", -1}}), Catch::Contains("calibrate_batches = -1"));
+  CHECK_THROWS_WITH(alq::AlqHooks(nlohmann::json{{"calibrate_batches", -1}}), Catch::Contains("'alq.calibrate_batches' = -1: expected 0 <= v"));
 }

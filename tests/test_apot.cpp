@@ -1,4 +1,4 @@
-// APoT (quant/apot_levels.hpp, quant/apot.hpp): the level sets against method-notes §1.1,
+// APoT (quant/apot/levels.hpp, quant/apot/apot.hpp): the level sets against docs/notes/apot.md §1.1,
 // nearest-level projection and its ties, the alpha gradient of Eq. 8 on inputs inside, on
 // and beyond the clip boundary, weight normalization by gradcheck, the error split of
 // appendix Eq. 14, and the export view (codes) against weight().
@@ -30,7 +30,7 @@ void check_same(const std::vector<double>& got, const std::vector<double>& want)
 }
 }  // namespace
 
-TEST_CASE("APoT level sets for b = 2..5 equal method-notes §1.1", "[apot][levels]") {
+TEST_CASE("APoT level sets for b = 2..5 equal docs/notes/apot.md §1.1", "[apot][levels]") {
   // Unsigned (activations), B = b.
   const std::vector<double> m2{0, 0.25, 0.5, 1};
   const std::vector<double> m3{0, .1, .2, .3, .4, .6, .8, 1};
@@ -162,7 +162,7 @@ TEST_CASE("ApotWeight: a negative alpha exports the codes and scale of |alpha|",
   CHECK_THROWS_WITH(neg.codes(), Catch::Contains("ApotWeight::codes: alpha = 0"));
 }
 
-TEST_CASE("APoT activation RCF: gradients of the CIFAR code (method-notes §1.3)", "[apot]") {
+TEST_CASE("APoT activation RCF: gradients of the CIFAR code (docs/notes/apot.md §1.3)", "[apot]") {
   const std::vector<double> m2 = apot_magnitude_levels(ApotLevelKind::APoT, 2);  // {0, 1/4, 1/2, 1}
   // alpha = 4: x = 0 (r = 0, q = 0: 0), 1.2 (r = .3, q = .25: -0.05), 3 (r = .75, tie -> .5: -.25),
   // 4 (boundary, q = 1: 0), 5 (beyond: 1, input gradient 0).
@@ -270,9 +270,14 @@ TEST_CASE("APoT quantizers: codes().dequantize() equals weight() bit for bit", "
   CHECK(u.levels[0] == -1.f);
   CHECK_THROWS_WITH(ApotWeight(init, 6), Catch::Contains("bits = 6") && Catch::Contains("2..5"));
   CHECK_THROWS_WITH(ApotActivation(1), Catch::Contains("bits = 1"));
-  CHECK_THROWS_WITH(ApotConfig::from_options({{"wn", "yes"}}), Catch::Contains("'wn'") && Catch::Contains("'yes'"));
-  CHECK_THROWS_WITH(ApotConfig::from_options({{"alpha", 1}}), Catch::Contains("'alpha' is unknown"));
-  CHECK_THROWS_WITH(ApotConfig::from_options({{"w_alpha", -1}}), Catch::Contains("'w_alpha'"));
+  CHECK_THROWS_WITH(ApotConfig::from_options({{"wn", "yes"}}), Catch::Contains("'apot.wn'") && Catch::Contains("\"yes\"") &&
+                                                                  Catch::Contains("on | detached | off"));
+  CHECK_THROWS_WITH(ApotConfig::from_options({{"alpha", 1}}), Catch::Contains("unknown config key 'apot.alpha'"));
+  CHECK_THROWS_WITH(ApotConfig::from_options({{"w_alpha", -1}}), Catch::Contains("'apot.w_alpha' = -1"));
+  // The schema's defaults are the struct's.
+  const ApotConfig d = ApotConfig::from_options(nlohmann::json::object()), c{};
+  CHECK((d.levels == c.levels && d.wn == c.wn && d.rcf == c.rcf && d.grad_outside_pass == c.grad_outside_pass &&
+         d.w_alpha == c.w_alpha && d.a_alpha == c.a_alpha));
 }
 
 TEST_CASE("ApotWeight: the gradients reach latent W and alpha through WN and RCF", "[apot]") {
@@ -387,8 +392,8 @@ TEST_CASE("APoT ResNet-20: export -> load gives bit-identical outputs", "[apot][
   std::filesystem::remove(path);
   // Bad specs: bits outside the authors' sets, unknown options.
   spec.w_bits = 6;
-  CHECK_THROWS_WITH(spec.validate(), Catch::Contains("w_bits 2..5 or 32, got 6"));
+  CHECK_THROWS_WITH(resolve(spec), Catch::Contains("'w_bits' = 6: method apot expects 2..5 or 32"));
   spec.w_bits = 3;
   spec.options = {{"rcf", "sometimes"}};
-  CHECK_THROWS_WITH(make_factory(spec), Catch::Contains("'rcf'") && Catch::Contains("'sometimes'"));
+  CHECK_THROWS_WITH(make_factory(spec), Catch::Contains("'apot.rcf' = \"sometimes\"") && Catch::Contains("on | pact | off"));
 }

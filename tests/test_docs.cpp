@@ -1,6 +1,7 @@
 // Documentation that cannot go stale: the tutorial's code blocks are the compiled example's
 // marked blocks, verbatim, and every header path the docs name exists.
 #include <catch2/catch.hpp>
+#include <lowbit/quant/quant.hpp>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -82,7 +83,7 @@ TEST_CASE("docs: every header, example and test path named in docs/ and README e
   std::vector<fs::path> pages{root / "README.md"};
   for (auto& e : fs::directory_iterator(root / "docs"))
     if (e.path().extension() == ".md") pages.push_back(e.path());
-  static const std::regex path_re("((?:include/lowbit|examples|benchmarks|tests|scripts)/[A-Za-z0-9_./-]+\\.(?:hpp|cpp|sh|py|json))");
+  static const std::regex path_re("((?:include/lowbit|examples|benchmarks|tests|scripts|tools)/[A-Za-z0-9_./-]+\\.(?:hpp|cpp|sh|py|json))");
   int checked = 0;
   for (auto& page : pages) {
     const std::string text = read_text(page);
@@ -94,4 +95,20 @@ TEST_CASE("docs: every header, example and test path named in docs/ and README e
     }
   }
   CHECK(checked > 20);  // the pages do point into the code
+}
+
+// The option tables of the method pages are the methods' own schemas (io/options.hpp), so a
+// default or range changed in code cannot leave a page behind. On a mismatch the test prints
+// the table to paste between the markers.
+TEST_CASE("docs: each method page's options table is its option schema", "[docs]") {
+  const fs::path root = LOWBIT_SOURCE_DIR;
+  const std::vector<std::pair<std::string, std::string>> pages{
+      {"ste", "quantization.md"}, {"slb", "slb.md"}, {"apot", "apot.md"}, {"alq", "alq.md"}};
+  for (auto& [method, page] : pages) {
+    const std::string text = read_text(root / "docs" / page);
+    const std::string begin = "<!-- options: " + method + " (generated from the schema; tests/test_docs.cpp) -->\n";
+    const std::string table = lowbit::quant::find_method(method).options().markdown(method);
+    INFO("docs/" << page << " should hold, between its markers:\n" << begin << table << "<!-- end options -->");
+    CHECK(text.find(begin + table + "<!-- end options -->") != std::string::npos);
+  }
 }

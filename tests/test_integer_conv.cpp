@@ -7,8 +7,8 @@
 #include <memory>
 #include <vector>
 #include <lowbit/lowbit.hpp>
-#include <lowbit/quant/slb_hooks.hpp>
-#include <lowbit/quant/slb_sbn.hpp>
+#include <lowbit/quant/slb/hooks.hpp>
+#include <lowbit/quant/slb/sbn.hpp>
 
 using namespace lowbit;
 using namespace lowbit::quant;
@@ -242,5 +242,5 @@ TEST_CASE("SBN discrete pass: integer and float convs give the same statistics; 
     CHECK(mi[k] == Approx(mf[k]).epsilon(1e-5).margin(1e-6));
     CHECK(vi[k] == Approx(vf[k]).epsilon(1e-5));
   }
-  CHECK_THROWS_WITH(SlbHooks(nlohmann::json{{"integer_pass", 1}}), Catch::Contains("SLB option integer_pass must be true or false, got 1"));
+  CHECK_THROWS_WITH(SlbHooks(nlohmann::json{{"integer_pass", 1}}), Catch::Contains("config key 'slb.integer_pass' = 1: expected true or false"));
 }

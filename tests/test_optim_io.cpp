@@ -11,6 +11,7 @@
 #include <lowbit/lowbit.hpp>
 #include <lowbit/optim/adam.hpp>
 #include <lowbit/optim/schedule.hpp>
+#include <lowbit/optim/sgd.hpp>
 
 using namespace lowbit;
 using Catch::Matchers::Contains;
@@ -50,6 +51,21 @@ TEST_CASE("Adam, AMSGrad and AdamW follow PyTorch's update", "[optim]") {
     CHECK(opt.state().at("p.step").item() == 3.0f);
     CHECK(opt.state().count("p.max_exp_avg_sq") == (ams ? 1u : 0u));
   }
+}
+
+TEST_CASE("optimizer state of the wrong shape from a checkpoint is an error, not a write past its end", "[optim][errors]") {
+  // A flipped bit in a checkpoint's header turned a momentum of shape [16,3,3,3] into
+  // [16,3,3,1]; the step then read and wrote 3x past the buffer (a heap overflow under ASan).
+  Generator g(1);
+  auto p = Tensor<float>::randn({16, 3, 3, 3}, g).set_requires_grad();
+  optim::SGD sgd({{{{"conv.weight", p}}, 0.1, 0.0}}, optim::SgdOptions{0.9, 0.0, true});
+  sgd.load_state({{"conv.weight.momentum", Tensor<float>::zeros({16, 3, 3, 1})}});
+  sum(p * p).backward();
+  CHECK_THROWS_WITH(sgd.step(), Contains("'conv.weight.momentum' has shape [16, 3, 3, 1]") &&
+                                    Contains("needs [16, 3, 3, 3]"));
+  optim::Adam adam({{{{"conv.weight", p}}, 0.1, 0.0}});
+  adam.load_state({{"conv.weight.step", Tensor<float>::zeros({1})}, {"conv.weight.exp_avg", Tensor<float>::zeros({16})}});
+  CHECK_THROWS_WITH(adam.step(), Contains("'conv.weight.exp_avg' has shape [16]"));
 }
 
 TEST_CASE("schedules are pure functions of the step", "[optim][schedule]") {

@@ -1,4 +1,4 @@
-// The SVG plot writer and the HTML training report (io/svg_plot.hpp, io/report.hpp):
+// The SVG plot writer and the HTML training report (tools/report/svg_plot.hpp, report.hpp):
 // well-formed XML, the expected number of series, points, ticks, bars and markers for known
 // data, and clear errors for bad input.
 #include <unistd.h>
@@ -11,6 +11,8 @@
 #include <regex>
 #include <string>
 #include <vector>
+
+#include "report/report.hpp"
 
 using namespace lowbit;
 using Catch::Matchers::Contains;
@@ -136,28 +138,28 @@ TEST_CASE("plot: nice_ticks are 1-2-5 steps that cover the range", "[plot]") {
       if (std::abs(a[i] - b[i]) > 1e-9 * std::max(1.0, std::abs(b[i]))) return false;
     return true;
   };
-  CHECK(near(io::nice_ticks(0, 1, 6), {0, 0.2, 0.4, 0.6, 0.8, 1.0}));
-  CHECK(near(io::nice_ticks(0, 97, 6), {0, 20, 40, 60, 80, 100}));
-  CHECK(near(io::nice_ticks(-1, 1, 5), {-1, -0.5, 0, 0.5, 1}));
-  CHECK(near(io::nice_ticks(1, 40, 6), {0, 10, 20, 30, 40}));
-  CHECK(io::nice_ticks(3, 3).size() >= 2);  // a single value still gets an axis
-  CHECK_THROWS_WITH(io::nice_ticks(1, 0), Contains("[1, 0]") && Contains("not a finite interval"));
+  CHECK(near(report::nice_ticks(0, 1, 6), {0, 0.2, 0.4, 0.6, 0.8, 1.0}));
+  CHECK(near(report::nice_ticks(0, 97, 6), {0, 20, 40, 60, 80, 100}));
+  CHECK(near(report::nice_ticks(-1, 1, 5), {-1, -0.5, 0, 0.5, 1}));
+  CHECK(near(report::nice_ticks(1, 40, 6), {0, 10, 20, 30, 40}));
+  CHECK(report::nice_ticks(3, 3).size() >= 2);  // a single value still gets an axis
+  CHECK_THROWS_WITH(report::nice_ticks(1, 0), Contains("[1, 0]") && Contains("not a finite interval"));
 }
 
 TEST_CASE("plot: a line plot of known data has its series, points, ticks and legend", "[plot]") {
-  io::LinePlot p;
+  report::LinePlot p;
   p.title = "loss & accuracy <test>";
   p.xlabel = "epoch";
   p.ylabel = "loss";
   p.series.push_back({"train", {1, 2, 3, 4, 5}, {2.0, 1.5, 1.2, 1.0, 0.9}});
   p.series.push_back({"test \"A\"", {1, 2, 3}, {2.1, 1.7, std::nan("")}});  // NaN skipped
-  const std::string svg = io::svg_line_plot(p);
+  const std::string svg = report::svg_line_plot(p);
   INFO(svg);
   CHECK(xml_problem(svg).empty());
   CHECK(count(svg, "<g class=\"series\"") == 2);
   CHECK(polyline_points(svg) == std::vector<size_t>{5, 2});
-  CHECK(count(svg, "<g class=\"tick x\"") == io::nice_ticks(1, 5).size());
-  CHECK(count(svg, "<g class=\"tick y\"") == io::nice_ticks(0.9, 2.1).size());
+  CHECK(count(svg, "<g class=\"tick x\"") == report::nice_ticks(1, 5).size());
+  CHECK(count(svg, "<g class=\"tick y\"") == report::nice_ticks(0.9, 2.1).size());
   CHECK(count(svg, "<g class=\"legend\"") == 2);
   CHECK_THAT(svg, Contains("loss &amp; accuracy &lt;test&gt;") && Contains("data-label=\"test &quot;A&quot;\""));
   // The first series falls from left to right: its first point is higher on screen (smaller y).
@@ -170,28 +172,28 @@ TEST_CASE("plot: a line plot of known data has its series, points, ticks and leg
   CHECK(std::stod(m[1]) < std::stod(m[3]));
   CHECK(std::stod(m[2]) < std::stod(m[4]));
 
-  io::LinePlot bad;
+  report::LinePlot bad;
   bad.title = "bad";
   bad.series.push_back({"s", {1, 2}, {1}});
-  CHECK_THROWS_WITH(io::svg_line_plot(bad), Contains("series 's' has 2 x values and 1 y values"));
+  CHECK_THROWS_WITH(report::svg_line_plot(bad), Contains("series 's' has 2 x values and 1 y values"));
   // A log axis has a tick per decade, labelled with the power of ten.
-  const std::string logsvg = io::svg_line_plot({"tau", "epoch", "tau", {{"tau", {1, 2, 3}, {10, 0.8, 0.02}}}, true, 300, 200});
+  const std::string logsvg = report::svg_line_plot({"tau", "epoch", "tau", {{"tau", {1, 2, 3}, {10, 0.8, 0.02}}}, true, 300, 200});
   CHECK(xml_problem(logsvg).empty());
   CHECK(count(logsvg, "<g class=\"tick y\"") == 4);  // 0.01, 0.1, 1, 10
   CHECK_THAT(logsvg, Contains(">0.01</text>") && Contains(">10</text>") && !Contains(">3</text>"));
-  io::LinePlot logp{"t", "x", "y", {{"tau", {1, 2}, {0.5, -1}}}, true, 300, 200};
-  CHECK_THROWS_WITH(io::svg_line_plot(logp), Contains("log y axis needs y > 0"));
+  report::LinePlot logp{"t", "x", "y", {{"tau", {1, 2}, {0.5, -1}}}, true, 300, 200};
+  CHECK_THROWS_WITH(report::svg_line_plot(logp), Contains("log y axis needs y > 0"));
 }
 
 TEST_CASE("plot: a histogram counts into its bins and draws its markers", "[plot]") {
-  io::Histogram h;
+  report::Histogram h;
   h.title = "weights";
   h.values = {0.1, 0.2, 1.5, 3.9, 3.95, 3.99, 7.0};  // 7.0 is outside [0, 4]: not counted
   h.bins = 4;
   h.lo = 0;
   h.hi = 4;
   h.markers = {{-1, "levels", ""}, {1, "levels", ""}, {2, "alpha", ""}};
-  const std::string svg = io::svg_histogram(h);
+  const std::string svg = report::svg_histogram(h);
   CHECK(xml_problem(svg).empty());
   const std::vector<double> heights = rect_heights(svg);
   REQUIRE(heights.size() == 4);
@@ -201,14 +203,14 @@ TEST_CASE("plot: a histogram counts into its bins and draws its markers", "[plot
   CHECK(heights[3] == Approx(3 * heights[1]).epsilon(0.02));
   CHECK(count(svg, "<line class=\"marker\"") == 3);
   CHECK(count(svg, "<g class=\"legend\"") == 2);  // markers sharing a label share an entry
-  io::Histogram bad;
+  report::Histogram bad;
   bad.bins = 0;
-  CHECK_THROWS_WITH(io::svg_histogram(bad), Contains("bins = 0"));
+  CHECK_THROWS_WITH(report::svg_histogram(bad), Contains("bins = 0"));
 }
 
 TEST_CASE("plot: a bar chart has one bar and label per value", "[plot]") {
-  io::BarChart c{"bits per layer", "layer", "bits", {"conv1", "layer1.0.conv1", "fc"}, {8, 2, 32}, 400, 240};
-  const std::string svg = io::svg_bar_chart(c);
+  report::BarChart c{"bits per layer", "layer", "bits", {"conv1", "layer1.0.conv1", "fc"}, {8, 2, 32}, 400, 240};
+  const std::string svg = report::svg_bar_chart(c);
   CHECK(xml_problem(svg).empty());
   const std::vector<double> heights = rect_heights(svg);
   REQUIRE(heights.size() == 3);
@@ -216,7 +218,7 @@ TEST_CASE("plot: a bar chart has one bar and label per value", "[plot]") {
   CHECK(heights[2] == Approx(16 * heights[1]).epsilon(0.01));
   CHECK(count(svg, "class=\"barlabel\"") == 3);
   c.values.pop_back();
-  CHECK_THROWS_WITH(io::svg_bar_chart(c), Contains("3 labels and 2 values"));
+  CHECK_THROWS_WITH(report::svg_bar_chart(c), Contains("3 labels and 2 values"));
 }
 
 namespace {
@@ -249,31 +251,31 @@ TEST_CASE("report: an SLB-like run with layers and a weight histogram gets every
                                                         {"best_test_acc", 0.57}, {"wall_s", 12.5}, {"images_per_s", 400.0},
                                                         {"model_bytes", 82152}, {"avg_weight_bits", 2.1198},
                                                         {"layers", layers},
-                                                        {"config", {{"model", "resnet20"}, {"lr", 0.1}, {"slb_t_end", 10},
-                                                                    {"alq_rounds", 5}}}};
+                                                        {"config", {{"model", "resnet20"}, {"lr", 0.1}, {"method", "slb"},
+                                                                    {"slb", {{"t_end", 10}}}}}};
     std::ofstream(d / "weight_hist.json") << nlohmann::json{
         {"layers", {{{"name", "layer1.0.conv1"}, {"values", {-0.9, -0.1, 0.0, 0.2, 0.8}}, {"levels", {-1, 0, 1}}, {"alpha", 0.9}}}}};
   }
-  const std::string html = io::report_html({io::read_run(d.string())});
+  const std::string html = report::report_html({report::read_run(d.string())});
   CHECK(xml_problem(html).empty());
-  for (const char* id : {"id=\"result\"", "id=\"curves\"", "id=\"slb\"", "id=\"weights\"", "id=\"layers\"", "id=\"config\""})
+  for (const char* id : {"id=\"result\"", "id=\"curves\"", "id=\"method-slb\"", "id=\"weights\"", "id=\"layers\"", "id=\"config\""})
     CHECK_THAT(html, Contains(id));
   CHECK_THAT(html, !Contains("Sections left out"));
   CHECK(count(html, "<svg ") == 3 + 3 + 1 + 2);  // curves, SLB, one histogram, two bar charts
   CHECK_THAT(html, Contains("57.00%") && Contains("layer1.0.conv1"));
-  // Config rows: the run's own method's keys stay, another method's keys are left out.
-  CHECK_THAT(html, Contains("<td>slb_t_end</td>") && !Contains("alq_rounds"));
+  // Config rows: the method's block shows as "method.key" rows.
+  CHECK_THAT(html, Contains("<td>slb.t_end</td>"));
   // ALQ's fractional bits per layer (avg_bits) win over the nominal w_bits in the table.
   CHECK_THAT(html, Contains("<td class=\"num\">1.5</td>"));
 
   // Two runs overlay: the loss plot holds train and test of each.
   const fs::path d2 = temp_run("slb2");
   fs::copy_file(d / "metrics.jsonl", d2 / "metrics.jsonl");
-  const std::string two = io::report_html({io::read_run(d.string()), io::read_run(d2.string())});
+  const std::string two = report::report_html({report::read_run(d.string()), report::read_run(d2.string())});
   CHECK(xml_problem(two).empty());
   CHECK_THAT(two, Contains("data-label=\"lowbit_report_" + std::to_string(::getpid()) + "_slb2 test\""));
   CHECK_THAT(two, Contains("(running)"));  // d2 has no summary.json yet
-  const std::string path = io::write_report({d.string(), d2.string()}, d2.string());
+  const std::string path = report::write_report({d.string(), d2.string()}, d2.string());
   CHECK(fs::exists(path));
   CHECK(!fs::exists(path + ".tmp"));
   fs::remove_all(d);
@@ -290,54 +292,55 @@ TEST_CASE("report: the loss plot is on a log axis; an ALQ run's lr plot shows th
                           {"alq_lr", 1e-3 * std::pow(0.8, e)}}.dump() << '\n';
     }
   }
-  const std::vector<io::RunRecord> runs = {io::read_run(d.string()), io::read_run(a.string())};
-  const io::LinePlot loss = io::detail::loss_plot(runs);
+  std::ofstream(a / "config.json") << nlohmann::json{{"method", "alq"}}.dump();  // in progress: no summary.json yet
+  const std::vector<report::RunRecord> runs = {report::read_run(d.string()), report::read_run(a.string())};
+  const report::LinePlot loss = report::detail::loss_plot(runs);
   CHECK(loss.log_y);
   CHECK(loss.series.size() == 4);  // train and test of each run
-  const io::LinePlot lr = io::detail::lr_plot(runs);
+  const report::LinePlot lr = report::detail::lr_plot(runs);
   REQUIRE(lr.series.size() == 2);
   CHECK(lr.series[0].y == std::vector<double>{0.1, 0.05, 0.1 / 3});
-  CHECK_THAT(lr.series[1].label, Contains("_alq (ALQ's AMSGrad lr)"));
+  CHECK_THAT(lr.series[1].label, Contains("_alq (alq_lr)"));
   CHECK(lr.series[1].color == 1);
   REQUIRE(lr.series[1].y.size() == 3);
   CHECK(lr.series[1].y[2] == Approx(1e-3 * 0.512));
   // A loss of exactly 0 cannot go on a log axis: the plot stays linear instead of failing.
   std::ofstream(d / "metrics.jsonl", std::ios::app) << nlohmann::json{{"epoch", 4}, {"train_loss", 0.0}}.dump() << '\n';
-  CHECK(!io::detail::loss_plot({io::read_run(d.string())}).log_y);
-  CHECK(xml_problem(io::report_html({io::read_run(d.string()), io::read_run(a.string())})).empty());
+  CHECK(!report::detail::loss_plot({report::read_run(d.string())}).log_y);
+  CHECK(xml_problem(report::report_html({report::read_run(d.string()), report::read_run(a.string())})).empty());
   fs::remove_all(d);
   fs::remove_all(a);
 }
 
 TEST_CASE("report: bad folders and files give errors naming them", "[plot][report][errors]") {
   const fs::path d = temp_run("bad");
-  CHECK_THROWS_WITH(io::read_run((d / "nope").string()), Contains("nope") && Contains("is not a folder"));
-  CHECK_THROWS_WITH(io::read_run(d.string()), Contains("metrics.jsonl") && Contains("is missing"));
+  CHECK_THROWS_WITH(report::read_run((d / "nope").string()), Contains("nope") && Contains("is not a folder"));
+  CHECK_THROWS_WITH(report::read_run(d.string()), Contains("metrics.jsonl") && Contains("is missing"));
   std::ofstream(d / "metrics.jsonl") << "{\"epoch\": 1}\n{not json\n";
-  CHECK_THROWS_WITH(io::read_run(d.string()), Contains("metrics.jsonl' line 2 is not JSON"));
+  CHECK_THROWS_WITH(report::read_run(d.string()), Contains("metrics.jsonl' line 2 is not JSON"));
   std::ofstream(d / "metrics.jsonl", std::ios::trunc) << "{\"epoch\": 1}\n";
   std::ofstream(d / "summary.json") << "{";
-  CHECK_THROWS_WITH(io::read_run(d.string()), Contains("summary.json' is not valid JSON"));
-  CHECK_THROWS_WITH(io::report_html({}), Contains("no run folders"));
+  CHECK_THROWS_WITH(report::read_run(d.string()), Contains("summary.json' is not valid JSON"));
+  CHECK_THROWS_WITH(report::report_html({}), Contains("no run folders"));
   fs::remove_all(d);
 }
 
 TEST_CASE("report: epoch_plot_svg draws one line per run of a metrics key, in % for accuracies", "[plot][report]") {
-  std::vector<io::RunRecord> runs;
+  std::vector<report::RunRecord> runs;
   for (int r = 0; r < 2; ++r) {
     const fs::path d = temp_run("plot" + std::to_string(r));
     std::ofstream m(d / "metrics.jsonl");
     for (int e = 1; e <= 4 + r; ++e) m << nlohmann::json{{"epoch", e}, {"test_acc", 0.1 * e + 0.05 * r}}.dump() << '\n';
     m.close();
-    runs.push_back(io::read_run(d.string()));
+    runs.push_back(report::read_run(d.string()));
   }
-  const std::string svg = io::epoch_plot_svg(runs, "test_acc", "SLB rows");
+  const std::string svg = report::epoch_plot_svg(runs, "test_acc", "SLB rows");
   CHECK(xml_problem(svg).empty());
   CHECK(polyline_points(svg) == std::vector<size_t>{4, 5});
   CHECK_THAT(svg, Contains("SLB rows") && Contains("test_acc (%)") && Contains("_plot0<") && Contains("_plot1<"));
   CHECK_THAT(svg, Contains(">50<"));  // 0.55 at the top: the y ticks are in %
   try {
-    io::epoch_plot_svg(runs, "tau", "");
+    report::epoch_plot_svg(runs, "tau", "");
     FAIL("expected an error");
   } catch (const std::exception& e) {
     CHECK_THAT(e.what(), Contains("no run has the metrics key 'tau'"));

@@ -12,7 +12,7 @@ using namespace lowbit::quant;
 namespace fs = std::filesystem;
 
 namespace {
-QuantSpec ste(int w, int a, LayerPolicy first = LayerPolicy::FP32, LayerPolicy last = LayerPolicy::FP32,
+QuantSpec ste_spec(int w, int a, LayerPolicy first = LayerPolicy::FP32, LayerPolicy last = LayerPolicy::FP32,
               const std::string& a_quant = "dorefa") {
   QuantSpec s;
   s.method = "ste";
@@ -20,7 +20,7 @@ QuantSpec ste(int w, int a, LayerPolicy first = LayerPolicy::FP32, LayerPolicy l
   s.a_bits = a;
   s.first = first;
   s.last = last;
-  s.a_quant = a_quant;
+  s.options = {{"a_quant", a_quant}};
   return s;
 }
 const nn::Module* find(const nn::Module& m, const std::string& name) {
@@ -66,7 +66,7 @@ struct TinyNet : nn::Module {
 
 TEST_CASE("spec: first/last policies give FP32, 8-bit or same layers", "[quant][spec]") {
   Generator g(1);
-  auto r = nn::resnet20(g, nn::Shortcut::A, make_factory(ste(2, 2)));
+  auto r = nn::resnet20(g, nn::Shortcut::A, make_factory(ste_spec(2, 2)));
   CHECK(kind(*r, "conv1") == "FP32");
   CHECK(kind(*r, "fc") == "FP32");
   CHECK(kind(*r, "layer1.0.conv1") == "DoReFa2/DoReFa2");
@@ -75,44 +75,46 @@ TEST_CASE("spec: first/last policies give FP32, 8-bit or same layers", "[quant][
   for (auto& [n, t] : r->named_parameters()) has_latent = has_latent || n == "layer1.0.conv1.wq.latent";
   CHECK(has_latent);
 
-  auto r8 = nn::resnet20(g, nn::Shortcut::B, make_factory(ste(1, 4, LayerPolicy::Bit8, LayerPolicy::Bit8, "pact")));
+  auto r8 = nn::resnet20(g, nn::Shortcut::B, make_factory(ste_spec(1, 4, LayerPolicy::Bit8, LayerPolicy::Bit8, "pact")));
   CHECK(kind(*r8, "conv1") == "DoReFa8/-32");  // weight-only 8 bit; the image is never quantized
   CHECK(kind(*r8, "fc") == "DoReFa8/-32");
   CHECK(kind(*r8, "layer2.0.conv1") == "BWN1/PACT4");
   CHECK(kind(*r8, "layer2.0.shortcut.0") == "BWN1/PACT4");  // option-B 1x1 conv is a middle layer
 
-  auto rs = nn::resnet20(g, nn::Shortcut::A, make_factory(ste(3, 32, LayerPolicy::Same, LayerPolicy::Same)));
+  auto rs = nn::resnet20(g, nn::Shortcut::A, make_factory(ste_spec(3, 32, LayerPolicy::Same, LayerPolicy::Same)));
   CHECK(kind(*rs, "conv1") == "DoReFa3/-32");
   CHECK(kind(*rs, "fc") == "DoReFa3/-32");
   CHECK(kind(*rs, "layer1.1.conv2") == "DoReFa3/-32");
-  auto ra = nn::resnet20(g, nn::Shortcut::A, make_factory(ste(32, 2, LayerPolicy::FP32, LayerPolicy::Same)));
+  auto ra = nn::resnet20(g, nn::Shortcut::A, make_factory(ste_spec(32, 2, LayerPolicy::FP32, LayerPolicy::Same)));
   CHECK(kind(*ra, "layer1.0.conv1") == "FP3232/DoReFa2");  // FP32 weights, quantized input
   CHECK(kind(*ra, "fc") == "FP3232/DoReFa2");
 
-  auto v = nn::vgg_small(g, make_factory(ste(2, 2)));
+  auto v = nn::vgg_small(g, make_factory(ste_spec(2, 2)));
   CHECK(kind(*v, "features.0") == "FP32");
   CHECK(kind(*v, "features.2") == "DoReFa2/DoReFa2");  // features.1 is BN+ReLU
   CHECK(kind(*v, "fc") == "FP32");
-  QuantSpec mid = ste(2, 2);
+  QuantSpec mid = ste_spec(2, 2);
   mid.middle = LayerPolicy::FP32;  // "which layers": nothing but the (FP32) first and last
   auto vm = nn::vgg_small(g, make_factory(mid));
   CHECK(kind(*vm, "features.2") == "FP32");
 
   // Same seed: a quantized model's latent weights equal the FP32 model's weights.
   Generator g1(9), g2(9);
-  auto fp = nn::resnet20(g1), q = nn::resnet20(g2, nn::Shortcut::A, make_factory(ste(2, 2)));
+  auto fp = nn::resnet20(g1), q = nn::resnet20(g2, nn::Shortcut::A, make_factory(ste_spec(2, 2)));
   CHECK(fp->state_dict().at("layer2.1.conv1.weight").to_vector() ==
         q->state_dict().at("layer2.1.conv1.wq.latent").to_vector());
 
-  QuantSpec bad = ste(3, 2);
+  QuantSpec bad = ste_spec(3, 2);
   bad.w_bits = 12;
-  CHECK_THROWS_WITH(make_factory(bad), Catch::Contains("w_bits = 12") && Catch::Contains("1..8 or 32"));
-  bad = ste(2, 2);
+  CHECK_THROWS_WITH(make_factory(bad), Catch::Contains("'w_bits' = 12: method ste expects 1..8 or 32"));
+  bad = ste_spec(2, 2);
   bad.method = "fp32";
-  CHECK_THROWS_WITH(make_factory(bad), Catch::Contains("method fp32 needs w_bits = a_bits = 32"));
+  CHECK_THROWS_WITH(make_factory(bad), Catch::Contains("unknown config key 'fp32.a_quant'"));  // ste's options
+  bad.options = nlohmann::json::object();
+  CHECK_THROWS_WITH(make_factory(bad), Catch::Contains("'w_bits'/'a_bits' must be 32 for method fp32, got 2/2"));
   CHECK_THROWS_WITH(parse_policy("16bit", "first_layer"), Catch::Contains("first_layer") && Catch::Contains("'16bit'"));
-  const QuantSpec round = QuantSpec::from_json(ste(4, 2, LayerPolicy::Bit8, LayerPolicy::Same, "pact").to_json());
-  CHECK(round.to_json() == ste(4, 2, LayerPolicy::Bit8, LayerPolicy::Same, "pact").to_json());
+  const QuantSpec round = QuantSpec::from_json(ste_spec(4, 2, LayerPolicy::Bit8, LayerPolicy::Same, "pact").to_json());
+  CHECK(round.to_json() == ste_spec(4, 2, LayerPolicy::Bit8, LayerPolicy::Same, "pact").to_json());
 }
 
 TEST_CASE("summary: a hand-built tiny model against hand-computed numbers", "[quant][summary]") {
@@ -169,7 +171,7 @@ TEST_CASE("summary: a hand-built tiny model against hand-computed numbers", "[qu
 
 TEST_CASE("summary: ResNet-20 DoReFa 2/2 equals the hand count in docs/quantization.md", "[quant][summary]") {
   Generator g(3);
-  auto r = nn::resnet20(g, nn::Shortcut::A, make_factory(ste(2, 2)));
+  auto r = nn::resnet20(g, nn::Shortcut::A, make_factory(ste_spec(2, 2)));
   const ModelSummary s = summary(*r);
   CHECK(s.params == 269722);
   CHECK(s.buffers == 1376);
@@ -192,9 +194,9 @@ TEST_CASE("export -> load gives bit-identical eval outputs and the summary's siz
     QuantSpec spec;
     const char* what;
   };
-  const std::vector<Case> cases = {{ste(2, 2, LayerPolicy::Bit8, LayerPolicy::Same, "pact"), "DoReFa 2/2 PACT, 8-bit first"},
-                                   {ste(1, 4), "BWN 1/4 DoReFa"},
-                                   {ste(32, 3, LayerPolicy::FP32, LayerPolicy::Same), "FP32 weights, 3-bit inputs"}};
+  const std::vector<Case> cases = {{ste_spec(2, 2, LayerPolicy::Bit8, LayerPolicy::Same, "pact"), "DoReFa 2/2 PACT, 8-bit first"},
+                                   {ste_spec(1, 4), "BWN 1/4 DoReFa"},
+                                   {ste_spec(32, 3, LayerPolicy::FP32, LayerPolicy::Same), "FP32 weights, 3-bit inputs"}};
   for (auto& c : cases) {
     DYNAMIC_SECTION(c.what) {
       Generator g(4);
@@ -241,7 +243,7 @@ TEST_CASE("export -> load gives bit-identical eval outputs and the summary's siz
 
 TEST_CASE("export: bad files are refused with the path and the reason", "[quant][export][errors]") {
   Generator g(6);
-  QuantSpec spec = ste(2, 2);
+  QuantSpec spec = ste_spec(2, 2);
   auto model = std::make_shared<TinyNet>(make_factory(spec), g);
   const fs::path path = temp_file("lowbit_export_bad");
   export_quantized(*model, path.string(), {{"spec", spec.to_json()}});

@@ -1,4 +1,4 @@
-// Quantizer ops (quant/dorefa.hpp, quant/bwn.hpp, quant/pact.hpp) and integer codes
+// Quantizer ops (quant/ste/dorefa.hpp, quant/ste/bwn.hpp, quant/ste/pact.hpp) and integer codes
 // (quant/codes.hpp). Pseudo-gradients are checked against their declared formulas on
 // inputs that include exact zeros and the clip boundaries (not finite differences); the
 // smooth parts (DoReFa's tanh normalization, PACT's clip in x and alpha) by gradcheck.

@@ -1,4 +1,4 @@
-// SLB (quant/slb.hpp, slb_schedule.hpp, slb_sbn.hpp, slb_hooks.hpp): the value set, the
+// SLB (quant/slb/slb.hpp, quant/slb/schedule.hpp, quant/slb/sbn.hpp, quant/slb/hooks.hpp): the value set, the
 // softmax-expectation op and its exact gradient (gradcheck at several temperatures),
 // Theorem 1, codes/export, the temperature schedules against their formulas, and state
 // batch-norm's two sets of statistics against hand-computed ones.
@@ -8,10 +8,10 @@
 #include <limits>
 #include <vector>
 #include <lowbit/lowbit.hpp>
-#include <lowbit/quant/slb.hpp>
-#include <lowbit/quant/slb_hooks.hpp>
-#include <lowbit/quant/slb_sbn.hpp>
-#include <lowbit/quant/slb_schedule.hpp>
+#include <lowbit/quant/slb/slb.hpp>
+#include <lowbit/quant/slb/hooks.hpp>
+#include <lowbit/quant/slb/sbn.hpp>
+#include <lowbit/quant/slb/schedule.hpp>
 
 using namespace lowbit;
 using namespace lowbit::quant;
@@ -280,7 +280,7 @@ TEST_CASE("SLB temperature schedules: first, middle and last values equal the fo
   CHECK(s.temperature(100, J, 10) == Approx(ts * std::pow(te / ts, 1.0 / 100)).epsilon(1e-14));
   CHECK(s.temperature(249, J, 10) == Approx(std::sqrt(ts * te)).epsilon(1e-14));
   CHECK(s.temperature(299, J, 10) == Approx(te).epsilon(1e-14));
-  // geometric (method-notes §3.3), E = 100 epochs of 10 steps: T_0 up to epoch 20,
+  // geometric (docs/notes/slb.md §3.3), E = 100 epochs of 10 steps: T_0 up to epoch 20,
   // T_0 1.2^(e - 20) up to epoch 60, then constant.
   s.kind = "geometric";
   s.t_start = 1.0;
@@ -313,10 +313,10 @@ TEST_CASE("SLB options: defaults, every key, and errors naming the key", "[slb]"
   CHECK(o.calibrate_batches == 7);
   CHECK(o.init == SlbInit::Weight);
   CHECK(o.schedule.geo_end == 0.9);
-  CHECK_THROWS_WITH(SlbOptions::from_json({{"temperature", 1}}), Catch::Contains("unknown option 'temperature'"));
-  CHECK_THROWS_WITH(SlbOptions::from_json({{"sbn", 1}}), Catch::Contains("sbn must be true or false"));
-  CHECK_THROWS_WITH(SlbOptions::from_json({{"t_start", -1.0}}), Catch::Contains("t_start = -1"));
-  CHECK_THROWS_WITH(SlbOptions::from_json({{"periods", 1.5}}), Catch::Contains("periods must be an integer"));
+  CHECK_THROWS_WITH(SlbOptions::from_json({{"temperature", 1}}), Catch::Contains("unknown config key 'slb.temperature'"));
+  CHECK_THROWS_WITH(SlbOptions::from_json({{"sbn", 1}}), Catch::Contains("'slb.sbn' = 1: expected true or false"));
+  CHECK_THROWS_WITH(SlbOptions::from_json({{"t_start", -1.0}}), Catch::Contains("'slb.t_start' = -1.0"));
+  CHECK_THROWS_WITH(SlbOptions::from_json({{"periods", 1.5}}), Catch::Contains("'slb.periods' = 1.5: expected an integer"));
 }
 
 TEST_CASE("SLB state batch-norm: both sets of statistics equal hand-computed ones", "[slb][sbn]") {
@@ -484,12 +484,12 @@ TEST_CASE("SLB through QuantSpec: factory, init option, hooks and validation", "
   CHECK(dynamic_cast<nn::Conv2d*>(f.conv(nn::ConvSpec{3, 8, 3, 1, 1, false, nn::LayerRole::First}, g2).get()));
   CHECK(dynamic_cast<nn::Linear*>(f.linear(nn::LinearSpec{8, 10, true, nn::LayerRole::Last}, g2).get()));
   CHECK(dynamic_cast<SlbHooks*>(make_hooks(spec).get()) != nullptr);
-  CHECK(std::find(QuantSpec::methods().begin(), QuantSpec::methods().end(), "slb") != QuantSpec::methods().end());
+  CHECK(has_method("slb"));
   spec.w_bits = 32;
-  CHECK_THROWS_WITH(spec.validate(), Catch::Contains("method slb needs w_bits 1..8, got 32"));
+  CHECK_THROWS_WITH(resolve(spec), Catch::Contains("'w_bits' = 32: method slb expects 1..8"));
   spec.w_bits = 1;
   spec.options = {{"schedule", "cosine"}};
-  CHECK_THROWS_WITH(spec.validate(), Catch::Contains("'cosine'"));
+  CHECK_THROWS_WITH(resolve(spec), Catch::Contains("\"cosine\"") && Catch::Contains("exp | linear | sin"));
 }
 
 // kernels/vexp.hpp, the exp of SLB's float softmax.

@@ -72,10 +72,18 @@
 // PACT), model summary and quantized export
 #include "quant/quant.hpp"
 
+#include "train/checkpoint.hpp"
+#include "train/config.hpp"
+#include "train/data.hpp"
+#include "train/evaluate.hpp"
+#include "train/model.hpp"
+#include "train/optim.hpp"
+#include "train/summary.hpp"
+
 // io: checkpoints, typed configs, progress bar
+#include "io/atomic_write.hpp"
 #include "io/checkpoint.hpp"
 #include "io/config.hpp"
 #include "io/framed_file.hpp"
+#include "io/options.hpp"
 #include "io/progress.hpp"
-#include "io/report.hpp"
-#include "io/svg_plot.hpp"

@@ -128,13 +128,65 @@ std::vector<double> losses(const fs::path& steps_file) {
 
 }  // namespace
 
+TEST_CASE("train_cifar: --print-config, --help-config, --version, --data/--out and a method's block", "[trainer][config]") {
+  Fixture fx;
+  const std::string src = LOWBIT_SOURCE_DIR;
+  // The resolved config of the run described, with only the chosen method's block.
+  Run p = run("--config " + src + "/examples/configs/slb_resnet20_2w2a.json --set slb.t_end=20 --print-config");
+  INFO(p.output);
+  CHECK(p.status == 0);
+  CHECK_THAT(p.output, Contains("slb.schedule") && Contains("slb.t_end                20.0") && Contains("\"slb\""));
+  CHECK_THAT(p.output, !Contains("apot.") && !Contains("alq.") && !Contains("ste."));
+  // A misspelled option: an error naming it and listing the valid ones; an old flat key names its new place.
+  Run m = run("--config " + src + "/examples/configs/slb_resnet20_2w2a.json --set slb.schedul=exp --print-config");
+  CHECK(m.status == 2);
+  CHECK_THAT(m.output, Contains("unknown config key 'slb.schedul'") && Contains("schedule, t_start, t_end"));
+  Run f = run("--set slb_schedule=exp --print-config");
+  CHECK(f.status == 2);
+  CHECK_THAT(f.output, Contains("'slb_schedule' is now 'slb.schedule'"));
+  // Every key of every method with type, default and doc.
+  Run h = run("--help-config");
+  CHECK(h.status == 0);
+  for (const char* k : {"w_bits (int, default 32", "slb.t_end (number, default 10.0", "apot.wn (string, default \"on\"",
+                        "alq.rounds (int, default 5", "ste.a_quant", "method fp32"})
+    CHECK_THAT(h.output, Contains(k));
+  Run v = run("--version");
+  CHECK(v.status == 0);
+  CHECK_THAT(v.output, Contains("lowbit 0."));
+  // --data and --out are --set data= / out=; the run writes its resolved config first.
+  const fs::path out = fx.root / "short_flags";
+  Run r = run("--data " + fx.data.string() + " --out " + out.string() +
+              " --set epochs=1 --set train_per_class=0 --set train_images=32 --set batch=32 --set test_images=20 --set threads=1");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  const json c = json::parse(slurp(out / "config.json"));
+  CHECK(c.at("data") == fx.data.string());
+  CHECK(c.at("out") == out.string());
+  CHECK(json::parse(slurp(out / "summary.json")).at("config") == c);
+  // A run that died in its first epoch left config.json and a partial log but no checkpoint:
+  // --resume starts it over (and says so) instead of sending the user back and forth.
+  const fs::path dead = fx.root / "died_early";
+  fs::create_directories(dead);
+  json dc = c;
+  dc["out"] = dead.string();
+  std::ofstream(dead / "config.json") << dc.dump();
+  std::ofstream(dead / "metrics.jsonl") << "";
+  std::ofstream(dead / "steps.jsonl") << "{\"epoch\": 1, \"step\": 0, \"loss\": 2.3, \"lr\": 0.1}\n";
+  Run again = run("--resume " + dead.string());
+  INFO(again.output);
+  CHECK(again.status == 0);
+  CHECK_THAT(again.output, Contains("no checkpoint yet") && Contains("starting it over"));
+  CHECK(fs::exists(dead / "summary.json"));
+  CHECK(slurp(dead / "steps.jsonl") == slurp(out / "steps.jsonl"));  // the same run as a fresh start
+}
+
 TEST_CASE("train_cifar: a tiny run learns and writes its summary", "[trainer]") {
   Fixture fx;
   const fs::path out = fx.root / "run";
   Run r = run(fx.args(out, 3) + " --set schedule=constant");
   INFO(r.output);
   REQUIRE(r.status == 0);
-  CHECK_THAT(r.output, Contains("config key") && Contains("CIFAR-10 binary format") && Contains("test accuracy"));
+  CHECK_THAT(r.output, Contains("train_per_class") && Contains("CIFAR-10 binary format") && Contains("test accuracy"));
   const json s = json::parse(slurp(out / "summary.json"));
   for (const char* k : {"model", "method", "w_bits", "a_bits", "train_images", "epochs", "final_test_acc",
                         "best_test_acc", "wall_s", "images_per_s", "params", "model_bytes"})
@@ -270,14 +322,14 @@ TEST_CASE("train_cifar: bad input exits 2 with one clear line and overwrites not
   };
   // Config: unknown key, wrong type, negative epochs, unknown model.
   expect_error(fx.args(fx.root / "x1", 1) + " --set epoch=3", {"unknown config key 'epoch'"});
-  expect_error(fx.args(fx.root / "x2", 1) + " --set batch=big", {"'batch' expects an integer"});
-  expect_error(fx.args(fx.root / "x3", 1) + " --set epochs=-1", {"'epochs' must be positive", "-1"});
-  expect_error(fx.args(fx.root / "x4", 1) + " --set model=resnet1000", {"unknown model 'resnet1000'"});
-  expect_error(fx.args(fx.root / "x4", 1) + " --set cutout=33", {"'cutout' must be", "0..32", "33"});
+  expect_error(fx.args(fx.root / "x2", 1) + " --set batch=big", {"'batch' = \"big\": expected an integer"});
+  expect_error(fx.args(fx.root / "x3", 1) + " --set epochs=-1", {"'epochs' = -1", "1 <= v"});
+  expect_error(fx.args(fx.root / "x4", 1) + " --set model=resnet1000", {"'model' = \"resnet1000\"", "resnet20 | vgg_small | vgg_bc"});
+  expect_error(fx.args(fx.root / "x4", 1) + " --set cutout=33", {"'cutout' = 33", "0 <= v <= 32"});
   expect_error(fx.args(fx.root / "x4", 1) + " --set cutout=16 --set augment=false", {"'cutout' = 16 needs 'augment' = true"});
   const fs::path bad_cfg = fx.root / "bad.json";
   std::ofstream(bad_cfg) << "{\"epochs\": 2, \"lr\": \"fast\"}";
-  expect_error("--config " + bad_cfg.string(), {bad_cfg.string(), "'lr' expects a number"});
+  expect_error("--config " + bad_cfg.string(), {bad_cfg.string(), "'lr' = \"fast\": expected a number"});
   // Data: missing folder, empty folder, truncated .bin.
   expect_error(fx.args(fx.root / "x5", 1) + " --set data=" + (fx.root / "nowhere").string(), {"nowhere"});
   fs::create_directories(fx.root / "empty");
@@ -308,9 +360,9 @@ TEST_CASE("train_cifar: bad input exits 2 with one clear line and overwrites not
   expect_error(fx.args(fx.root / "x12", 1) + " --set kd_teacher=" + (fx.root / "no_teacher.bin").string(),
                {"config key 'kd_teacher'", "no_teacher.bin"});
   CHECK(!fs::exists(fx.root / "x12"));
-  expect_error(fx.args(fx.root / "x13", 1) + " --set kd_alpha=1.5", {"'kd_alpha' must be in [0, 1]", "1.5"});
+  expect_error(fx.args(fx.root / "x13", 1) + " --set kd_alpha=1.5", {"'kd_alpha' = 1.5: expected 0 <= v <= 1", "1.5"});
   expect_error(fx.args(fx.root / "x14", 1) + " --set kd_temperature=0", {"kd_temperature"});
-  expect_error(fx.args(fx.root / "x15", 1) + " --set kd_teacher_tta=crop", {"'kd_teacher_tta' must be none or flip", "crop"});
+  expect_error(fx.args(fx.root / "x15", 1) + " --set kd_teacher_tta=crop", {"'kd_teacher_tta' = \"crop\": expected one of none | flip", "crop"});
   expect_error(fx.args(fx.root / "x11", 1) + " --tta flip", {"--tta applies to --eval only"});
   CHECK(!fs::exists(fx.root / "x11"));
   expect_error(fx.args(out, 1), {"already holds a run", "--resume"});
@@ -324,7 +376,7 @@ TEST_CASE("train_cifar: bad input exits 2 with one clear line and overwrites not
   CHECK(slurp(out / "checkpoint.bin") == ckpt_before);
 }
 
-// The acceptance run of issue 5: DoReFa 2-bit weights and activations on ResNet-20, first
+// The DoReFa 2/2 acceptance run (docs/quantization.md, "Hand count"): DoReFa 2-bit weights and activations on ResNet-20, first
 // conv and last FC in FP32. summary.json must equal the hand count of docs/quantization.md:
 //   267264 middle-conv weights at 2 bits = 66816 bytes (DoReFa has no scale)
 //   FP32: conv1 432 + fc 640 + fc bias 10 + BN 1376 parameters + 1376 running stats = 3834
@@ -368,15 +420,15 @@ TEST_CASE("train_cifar: method=ste w_bits=2 a_bits=2 reports the hand-counted si
   // Bad quantization settings name the key, the value and what is allowed.
   Run b = run(fx.args(fx.root / "bad", 1) + " --set method=ste --set w_bits=12");
   CHECK(b.status == 2);
-  CHECK_THAT(b.output, Contains("'w_bits' must be 1..8 or 32, got 12"));
+  CHECK_THAT(b.output, Contains("'w_bits' = 12: method ste expects 1..8 or 32"));
   Run b2 = run(fx.args(fx.root / "bad2", 1) + " --set method=ste --set first_layer=4bit");
   CHECK(b2.status == 2);
-  CHECK_THAT(b2.output, Contains("first_layer") && Contains("'4bit'"));
+  CHECK_THAT(b2.output, Contains("'first_layer' = \"4bit\"") && Contains("default | fp32 | 8bit | same"));
 }
 
 TEST_CASE("train_cifar: a quantized PACT run resumes bit-exactly", "[trainer][quant]") {
   Fixture fx;
-  const std::string q = " --set method=ste --set w_bits=1 --set a_bits=3 --set a_quant=pact --set last_layer=8bit";
+  const std::string q = " --set method=ste --set w_bits=1 --set a_bits=3 --set ste.a_quant=pact --set last_layer=8bit";
   const fs::path straight = fx.root / "q_straight", split = fx.root / "q_split";
   Run a = run(fx.args(straight, 2) + q);
   INFO(a.output);
@@ -398,7 +450,7 @@ TEST_CASE("train_cifar: a quantized PACT run resumes bit-exactly", "[trainer][qu
   CHECK(fa.substr(fa.size() - data, data - 8) == fb.substr(fb.size() - data, data - 8));
 }
 
-// SLB (issue 6): method=slb trains with SBN, logs the search's sharpness per epoch, resumes
+// SLB (docs/slb.md): method=slb trains with SBN, logs the search's sharpness per epoch, resumes
 // bit-exactly (the continuous BN statistics travel in the checkpoint's method state), and
 // its export (argmax codes, 2 bits, no scale: the same 82152 bytes as DoReFa 2/2 above)
 // evaluates to the trained model's last test accuracy (W_q + the discrete statistics).
@@ -443,20 +495,20 @@ TEST_CASE("train_cifar: method=slb logs tau and sharpness, resumes bit-exactly a
   std::snprintf(loss, sizeof loss, "%.4f", epochs[1].at("test_loss").get<double>());
   CHECK_THAT(e.output, Contains(acc) && Contains(loss));
   // Bad SLB settings name the key and the value.
-  Run bad = run(fx.args(fx.root / "slb_bad", 1) + q + " --set slb_schedule=cosine");
+  Run bad = run(fx.args(fx.root / "slb_bad", 1) + q + " --set slb.schedule=cosine");
   CHECK(bad.status == 2);
-  CHECK_THAT(bad.output, Contains("'cosine'"));
+  CHECK_THAT(bad.output, Contains("'slb.schedule' = \"cosine\"") && Contains("exp | linear | sin"));
   Run bad2 = run(fx.args(fx.root / "slb_bad2", 1) + " --set method=slb --set w_bits=32");
   CHECK(bad2.status == 2);
-  CHECK_THAT(bad2.output, Contains("'w_bits' must be 1..8 for method slb"));
+  CHECK_THAT(bad2.output, Contains("'w_bits' = 32: method slb expects 1..8"));
 }
 
 // SLB without SBN and with BN calibration: runs, and logs the calibration batches.
 TEST_CASE("train_cifar: method=slb without SBN, with BN calibration", "[trainer][quant][slb]") {
   Fixture fx;
   const fs::path out = fx.root / "slb_nosbn";
-  Run a = run(fx.args(out, 1) + " --set method=slb --set w_bits=1 --set a_bits=32 --set slb_sbn=false"
-              " --set slb_calibrate_batches=1 --set slb_schedule=sin");
+  Run a = run(fx.args(out, 1) + " --set method=slb --set w_bits=1 --set a_bits=32 --set slb.sbn=false"
+              " --set slb.calibrate_batches=1 --set slb.schedule=sin");
   INFO(a.output);
   REQUIRE(a.status == 0);
   const json e = json::parse(slurp(out / "metrics.jsonl"));
@@ -465,7 +517,7 @@ TEST_CASE("train_cifar: method=slb without SBN, with BN calibration", "[trainer]
   CHECK(fs::exists(out / "summary.json"));
 }
 
-// APoT (issue 7). 3-bit APoT weights and activations, first conv and last FC with the
+// APoT (docs/apot.md). 3-bit APoT weights and activations, first conv and last FC with the
 // authors' 8-bit weights (Uniform8). Model size by hand (docs/quantization.md's accounting):
 //   18 middle convs: 267264 weights at 3 bits = 100224 bytes; conv1 432 + fc 640 weights at
 //   8 bits = 1072 bytes; 20 scales (one alpha per quantized weight) = 80 bytes;
@@ -521,10 +573,10 @@ TEST_CASE("train_cifar: method=apot trains a few steps, logs alphas and writes s
   // Bad APoT settings name the key and the value.
   Run b = run(fx.args(fx.root / "bad", 1) + " --set method=apot --set w_bits=6 --set a_bits=3");
   CHECK(b.status == 2);
-  CHECK_THAT(b.output, Contains("apot") && Contains("w_bits 2..5") && Contains("6"));
-  Run b2 = run(fx.args(fx.root / "bad2", 1) + " --set method=apot --set w_bits=3 --set a_bits=3 --set apot_wn=maybe");
+  CHECK_THAT(b.output, Contains("'w_bits' = 6: method apot expects 2..5 or 32"));
+  Run b2 = run(fx.args(fx.root / "bad2", 1) + " --set method=apot --set w_bits=3 --set a_bits=3 --set apot.wn=maybe");
   CHECK(b2.status == 2);
-  CHECK_THAT(b2.output, Contains("'wn'") && Contains("'maybe'"));
+  CHECK_THAT(b2.output, Contains("'apot.wn' = \"maybe\"") && Contains("on | detached | off"));
 }
 
 // Progressive initialization: FP32 -> APoT 4/4 -> APoT 3/3, each with --init-from. With a
@@ -534,7 +586,7 @@ TEST_CASE("train_cifar: --init-from loads matching tensors, FP32 -> 4-bit -> 3-b
   Fixture fx;
   const fs::path fp = fx.root / "fp", a4 = fx.root / "a4", a3 = fx.root / "a3";
   REQUIRE(run(fx.args(fp, 1)).status == 0);
-  const std::string q = " --set method=apot --set apot_w_alpha_lr=1e-30 --set apot_a_alpha_lr=1e-30";
+  const std::string q = " --set method=apot --set apot.w_alpha_lr=1e-30 --set apot.a_alpha_lr=1e-30";
   Run r4 = run(fx.args(a4, 1) + q + " --set w_bits=4 --set a_bits=4 --set lr=1e-30 --init-from " +
                (fp / "checkpoint.bin").string());
   INFO(r4.output);
@@ -576,23 +628,23 @@ TEST_CASE("train_cifar: --init-from loads matching tensors, FP32 -> 4-bit -> 3-b
   CHECK(!fs::exists(fx.root / "x"));  // failed before creating the output folder
   Run b2 = run("--resume " + a3.string() + " --init-from " + (fp / "checkpoint.bin").string());
   CHECK(b2.status == 2);
-  CHECK_THAT(b2.output, Contains("--init-from starts a new run"));
+  CHECK_THAT(b2.output, Contains("'init_from' cannot change when resuming"));
 }
 
-// ---- ALQ (quant/alq.hpp) ----------------------------------------------------------------------
+// ---- ALQ (quant/alq/pipeline.hpp) ----------------------------------------------------------------------
 TEST_CASE("train_cifar: method=alq sketches an FP32 run, prunes to the target bits, exports and resumes", "[trainer][quant][alq]") {
   Fixture fx;
   const fs::path fp = fx.root / "alq_fp32";
   REQUIRE(run(fx.args(fp, 1)).status == 0);
   // 4 epochs of 2 steps: basis, coordinate, prune (2 iterations to 1.0 bit), STE.
-  const std::string q = " --set method=alq --set w_bits=4 --set alq_init=" + (fp / "checkpoint.bin").string() +
-                        " --set alq_rounds=1 --set alq_epoch_basis=1 --set alq_epoch_coord=1 --set alq_epoch_prune=1"
-                        " --set alq_ste_epochs=1 --set alq_final_coord_epochs=0 --set alq_target_bits=1.0";
+  const std::string q = " --set method=alq --set w_bits=4 --init-from " + (fp / "checkpoint.bin").string() +
+                        " --set alq.rounds=1 --set alq.epoch_basis=1 --set alq.epoch_coord=1 --set alq.epoch_prune=1"
+                        " --set alq.ste_epochs=1 --set alq.final_coord_epochs=0 --set alq.target_bits=1.0";
   const fs::path straight = fx.root / "alq", split = fx.root / "alq_split";
   Run r = run(fx.args(straight, 4) + q);
   INFO(r.output);
   REQUIRE(r.status == 0);
-  CHECK_THAT(r.output, Contains("ALQ: average weight bits"));
+  CHECK_THAT(r.output, Contains("weights: ") && Contains("average bits"));
   const json s = json::parse(slurp(straight / "summary.json"));
   REQUIRE(s.contains("alq"));
   const json& a = s.at("alq");
@@ -638,8 +690,8 @@ TEST_CASE("train_cifar: method=alq sketches an FP32 run, prunes to the target bi
   CHECK_THAT(bad.output, Contains("ALQ pipeline") && Contains("4 epochs"));
   Run bad2 = run(fx.args(fx.root / "alq_bad2", 4) + q + " --set w_bits=32");
   CHECK(bad2.status == 2);
-  CHECK_THAT(bad2.output, Contains("w_bits = I_max"));
-  Run bad3 = run(fx.args(fx.root / "alq_bad3", 4) + q + " --set first_layer=same");
+  CHECK_THAT(bad2.output, Contains("I_max"));
+  Run bad3 = run(fx.args(fx.root / "alq_bad3", 4) + q + " --set alq.conv_grouping=rows");
   CHECK(bad3.status == 2);
-  CHECK_THAT(bad3.output, Contains("alq_first_layer"));
+  CHECK_THAT(bad3.output, Contains("'alq.conv_grouping' = \"rows\"") && Contains("pixel | channel | kernel"));
 }

@@ -1,8 +1,9 @@
 // Grad mode: whether ops record themselves on the tape. The flag is the library's one piece
 // of mutable global state, and it is thread-local so that a no-grad region in one thread
 // (evaluation, an optimizer step) never changes what another thread records.
+// Needs nothing else from lowbit: core/tensor.hpp includes it (Tensor<T>::check_inplace,
+// defined there, asks is_grad_enabled()).
 #pragma once
-#include "../core/tensor.hpp"
 
 namespace lowbit {
 
@@ -37,13 +38,5 @@ class EnableGradGuard {
  private:
   bool prev_;
 };
-
-template <class T>
-void Tensor<T>::check_inplace(const char* op) const {
-  LOWBIT_CHECK(!is_grad_enabled() || (!impl().requires_grad && !impl().grad_fn), op,
-               ": in-place change of a tensor of shape ", shape_str(shape()),
-               " that takes part in autograd (requires_grad or op output); wrap it in "
-               "lowbit::NoGradGuard or work on a detach()ed copy");
-}
 
 }  // namespace lowbit

@@ -12,11 +12,23 @@
 #include <string>
 #include <vector>
 
-#include "../core/tensor.hpp"
+#include "../core/shape.hpp"
 #include "grad_mode.hpp"
 
 namespace lowbit {
+
+// Declared here, defined in core/tensor.hpp (included at the end of this file).
+template <class T>
+class Tensor;
+namespace detail {
+template <class T>
+struct TensorImpl;
+}  // namespace detail
+
 namespace autograd {
+
+template <class T>
+struct Node;
 
 template <class T>
 struct Edge {
@@ -82,3 +94,7 @@ void record(Tensor<T>& out, const char* op, std::initializer_list<const Tensor<T
 
 }  // namespace autograd
 }  // namespace lowbit
+
+// Last: core/tensor.hpp includes autograd/backward.hpp, which needs Node and Edge above, so
+// the complete Tensor comes after them. Including this header alone still gives it.
+#include "../core/tensor.hpp"

@@ -16,6 +16,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "../autograd/grad_mode.hpp"
 #include "error.hpp"
 #include "random.hpp"
 #include "shape.hpp"
@@ -229,12 +230,23 @@ class Tensor {
     }
     return lin;
   }
-  void check_inplace(const char* op) const;  // defined in autograd/grad_mode.hpp
+  void check_inplace(const char* op) const;  // defined below the class
 
   std::shared_ptr<detail::TensorImpl<T>> impl_;
 };
 
+template <class T>
+void Tensor<T>::check_inplace(const char* op) const {
+  LOWBIT_CHECK(!is_grad_enabled() || (!impl().requires_grad && !impl().grad_fn), op,
+               ": in-place change of a tensor of shape ", shape_str(shape()),
+               " that takes part in autograd (requires_grad or op output); wrap it in "
+               "lowbit::NoGradGuard or work on a detach()ed copy");
+}
+
 }  // namespace lowbit
 
-#include "../autograd/grad_mode.hpp"
+// Tensor<T>::backward() is defined there; included here so that every includer of
+// tensor.hpp gets it. autograd/node.hpp (which backward.hpp includes first) includes
+// tensor.hpp only at its end, so any of the three can be the first header of a translation
+// unit.
 #include "../autograd/backward.hpp"

@@ -174,6 +174,17 @@ inline Dataset balanced_subset(const Dataset& ds, int64_t per_class, uint64_t se
                 std::to_string(per_class) + " per class (seed " + std::to_string(seed) + ")");
 }
 
+// n images drawn without replacement with a seeded permutation, kept in dataset order.
+// Not "the first n": image folders are sorted by class, so a prefix would hold one class.
+inline Dataset random_subset(const Dataset& ds, int64_t n, uint64_t seed) {
+  if (n >= ds.size()) return ds;
+  Generator g(seed ^ 0x5eedULL);
+  std::vector<int64_t> idx = random_permutation(ds.size(), g);
+  idx.resize(static_cast<size_t>(n));
+  std::sort(idx.begin(), idx.end());
+  return select(ds, idx, "random subset of " + std::to_string(n) + " (seed " + std::to_string(seed) + ")");
+}
+
 struct TrainValSplit {
   Dataset train;
   Dataset val;

@@ -42,10 +42,10 @@ inline Checkpoint load_checkpoint(const std::string& path) {
     ck.meta = file.header.at("meta");
     for (auto& e : file.header.at("tensors")) {
       const std::string name = e.at("name");
+      const std::string what = "load_checkpoint: '" + path + "' is corrupt: tensor '" + name + "'";
+      const uint64_t n = checked_numel(e.at("shape"), sizeof(float), file.data.size(), what) * sizeof(float);
+      const uint64_t off = checked_offset(e.at("offset"), n, file.data.size(), what);
       auto t = Tensor<float>::empty(e.at("shape").get<Shape>());
-      const uint64_t off = e.at("offset"), n = static_cast<uint64_t>(t.numel()) * sizeof(float);
-      LOWBIT_CHECK(off + n <= file.data.size(), "load_checkpoint: '", path, "' is truncated or corrupt: tensor '",
-                   name, "' lies outside the data section");
       if (n) std::memcpy(t.data(), file.data.data() + off, n);
       ck.tensors.emplace(name, t);
     }

@@ -8,8 +8,8 @@
 //   then         the data section (what the header's offsets point into)
 //   last 8 bytes total file length (uint64), so a truncated file is detected
 //
-// write_framed writes "<path>.tmp", flushes and renames it over <path>: a crash never leaves
-// a torn file, and the previous file survives until the new one is complete.
+// write_framed writes through io/atomic_write.hpp: a crash never leaves a torn file, and the
+// previous file survives until the new one is complete.
 #pragma once
 #include <cstdint>
 #include <cstdio>
@@ -19,6 +19,7 @@
 #include <string>
 
 #include "../core/error.hpp"
+#include "atomic_write.hpp"
 
 namespace lowbit {
 namespace io {
@@ -33,22 +34,45 @@ struct FramedFile {
 inline void write_framed(const std::string& path, const char (&magic)[8], uint32_t version,
                          const nlohmann::json& header, const std::string& data, const char* who) {
   const std::string text = header.dump();
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    LOWBIT_CHECK(f.good(), who, ": cannot open '", tmp, "' for writing");
-    const uint64_t hlen = text.size();
-    f.write(magic, 8);
-    f.write(reinterpret_cast<const char*>(&version), 4);
-    f.write(reinterpret_cast<const char*>(&hlen), 8);
-    f.write(text.data(), static_cast<std::streamsize>(hlen));
-    f.write(data.data(), static_cast<std::streamsize>(data.size()));
-    const uint64_t total = 8 + 4 + 8 + hlen + data.size() + 8;
-    f.write(reinterpret_cast<const char*>(&total), 8);
-    f.flush();
-    LOWBIT_CHECK(f.good(), who, ": writing '", tmp, "' failed (disk full?); '", path, "' was left untouched");
+  const uint64_t hlen = text.size();
+  const uint64_t total = 8 + 4 + 8 + hlen + data.size() + 8;
+  std::string bytes;
+  bytes.reserve(total);
+  bytes.append(magic, 8);
+  bytes.append(reinterpret_cast<const char*>(&version), 4);
+  bytes.append(reinterpret_cast<const char*>(&hlen), 8);
+  bytes += text;
+  bytes += data;
+  bytes.append(reinterpret_cast<const char*>(&total), 8);
+  write_file_atomic(path, bytes, who);
+}
+
+// The byte offset of an entry of `n` bytes in a data section of `size` bytes, read from a
+// header value: it must be a non-negative integer and [offset, offset + n) must lie inside
+// the section. Written without offset + n, which a huge or negative offset would wrap.
+inline uint64_t checked_offset(const nlohmann::json& v, uint64_t n, uint64_t size, const std::string& what) {
+  LOWBIT_CHECK(v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0), what, ": offset ",
+               v.dump(), " is not a non-negative integer");
+  const uint64_t off = v.get<uint64_t>();
+  LOWBIT_CHECK(off <= size && n <= size - off, what, ": bytes [", off, ", ", off, " + ", n,
+               ") lie outside the data section of ", size, " bytes");
+  return off;
+}
+
+// The element count of a stored shape, checked before anything is allocated: every
+// dimension >= 0 and count * elem_bytes <= limit (the data section that must hold it).
+inline uint64_t checked_numel(const nlohmann::json& shape, uint64_t elem_bytes, uint64_t limit, const std::string& what) {
+  LOWBIT_CHECK(shape.is_array() && shape.size() <= 8, what, ": shape ", shape.dump(), " is not a list of at most 8 sizes");
+  uint64_t n = 1;
+  for (auto& d : shape) {
+    LOWBIT_CHECK(d.is_number_integer() && d.get<int64_t>() >= 0, what, ": shape ", shape.dump(),
+                 " has a size that is not a non-negative integer");
+    const uint64_t k = d.get<uint64_t>();
+    LOWBIT_CHECK(k == 0 || n <= limit / elem_bytes / k, what, ": shape ", shape.dump(), " needs more than the ", limit,
+                 " bytes of the data section");
+    n *= k;
   }
-  LOWBIT_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, who, ": cannot rename '", tmp, "' to '", path, "'");
+  return n;
 }
 
 // True when the file starts with `magic`.
@@ -76,8 +100,8 @@ inline FramedFile read_framed(const std::string& path, const char (&magic)[8], u
   f.read(reinterpret_cast<char*>(&hlen), 8);
   LOWBIT_CHECK(f.good() && v == version, who, ": '", path, "' has format version ", v, ", this build reads version ",
                version);
-  LOWBIT_CHECK(hlen + 28 <= size, who, ": '", path, "' is truncated (header of ", hlen, " bytes in a file of ", size,
-               ")");
+  LOWBIT_CHECK(size >= 28 && hlen <= size - 28, who, ": '", path, "' is truncated (header of ", hlen,
+               " bytes in a file of ", size, ")");  // no wrap-around for a huge hlen
   uint64_t total = 0;
   f.seekg(static_cast<std::streamoff>(size - 8));
   f.read(reinterpret_cast<char*>(&total), 8);

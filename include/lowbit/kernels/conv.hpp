@@ -1,11 +1,18 @@
 // 2-D convolution kernels on raw NCHW buffers (no autograd; ops/conv.hpp builds on these).
 //
-//   conv2d_forward          y  = conv(x, w) + bias          (assigns y)
-//   conv2d_backward_input   dx += conv_transpose(dy, w)     (adds)
-//   conv2d_backward_weight  dw += sum x-patch * dy, db += sum dy   (adds)
+//   conv2d_forward          y  = conv(x, w) + bias         assigns: writes every element of y
+//   conv2d_backward_input   dx += conv_transpose(dy, w)    adds; assigns (dx = ...) when
+//                                                          called with accumulate = false
+//   conv2d_backward_weight  dw += sum x-patch * dy,        adds into both; db may be null
+//                           db += sum dy
+// The library's caller, ops/conv.hpp (conv2d and detail::conv2d_grads, which
+// quant/requant_conv.hpp reuses), relies on exactly this: y comes from Tensor::empty
+// (uninitialised), dx from Tensor::empty with accumulate = false, and dw and db from
+// Tensor::zeros, so the weight gradient is the sum the kernel adds onto zeros.
 //
 // Each has a *_reference twin (textbook loops, double accumulation) that the tests compare
-// against. Paths:
+// against, with the same contract; conv2d_backward_input_reference has no accumulate flag and
+// always adds. Paths:
 //   * float with AVX2+FMA enabled by the compiler, stride 1 with pad <= kernel-1 (every 3x3
 //     layer of ResNet-20 / VGG-Small but the stride-2 transitions): the "padded grid" path.
 //     Each image is copied into a zero-padded layout where every im2col row is a contiguous
@@ -1072,6 +1079,9 @@ bool empty_output(const ConvShape& s) {
 // Public entry points: float goes to the AVX2 path when compiled in, the rest to Eigen.
 // ---------------------------------------------------------------------------------------
 
+// y[N, O, OH, OW] = conv(x, w) + bias (bias may be null: no bias). Assigns: every element of
+// y is written and none is read, so y may be uninitialised (ops/conv.hpp passes a
+// Tensor::empty). With C, KH or KW = 0 the sum is empty and y is the bias (or 0).
 template <class T>
 void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y) {
   const int64_t P = s.OH() * s.OW();
@@ -1094,9 +1104,14 @@ void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* bias, T
   conv_detail::forward_portable(s, x, w, bias, y);
 }
 
-// dx += (accumulate) or = (otherwise) the input gradient. Assigning saves the caller a
-// zero-filled dx (an activation-sized memset and a read per conv per step): the stride-1 path
-// writes every element once; the others zero dx here and accumulate as before.
+// The input gradient dx[N, C, H, W] of y = conv(x, w), given dy[N, O, OH, OW].
+//   accumulate = true (the default): adds it into dx, which must hold valid values (the
+//     tests and benchmarks start from zeros or a prior gradient).
+//   accumulate = false: assigns it; every element of dx is written and none is read, so dx
+//     may be uninitialised. ops/conv.hpp (detail::conv2d_grads) calls it this way on a
+//     Tensor::empty, which saves an activation-sized memset and a read per conv per step.
+//     The stride-1 padded-grid path writes every element once; the other paths zero dx
+//     here and then add. With an empty sum (no outputs, KH or KW = 0) dx becomes zeros.
 template <class T>
 void conv2d_backward_input(const ConvShape& s, const T* dy, const T* w, T* dx, bool accumulate = true) {
   const int64_t dx_size = s.N * s.C * s.H * s.W;
@@ -1121,6 +1136,12 @@ void conv2d_backward_input(const ConvShape& s, const T* dy, const T* w, T* dx, b
   conv_detail::backward_input_portable(s, dy, w, dx);
 }
 
+// The weight and bias gradients of y = conv(x, w) + b, given x and dy. Adds: dw[O, C, KH, KW]
+// += sum over images and output pixels of dy * the input patch, and db[O] += sum of dy over
+// images and pixels (skipped when db is null). Nothing is ever assigned, so the caller zeroes
+// dw and db first when it wants the gradient itself: ops/conv.hpp (detail::conv2d_grads)
+// passes Tensor::zeros for both. Per-thread partials are added in thread order (bit-identical
+// from run to run for a given thread count).
 template <class T>
 void conv2d_backward_weight(const ConvShape& s, const T* x, const T* dy, T* dw, T* db) {
   if (s.N <= 0 || s.O <= 0 || s.OH() <= 0 || s.OW() <= 0) return;

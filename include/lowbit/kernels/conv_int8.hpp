@@ -11,7 +11,7 @@
 // 66,000 cannot overflow. The float conv of x_q and w computes the same value up to float
 // rounding, with a quarter of the multiply-adds per instruction: AVX-512 VNNI's vpdpbusd does
 // 64 u8 x s8 products where an FMA does 16 (measured: about 2x faster per layer,
-// docs/performance.md). State batch-norm's discrete pass (quant/slb_sbn.hpp) is one such
+// docs/performance.md). State batch-norm's discrete pass (quant/slb/sbn.hpp) is one such
 // forward per training step.
 //
 //   conv2d_forward_int8            fast path: stride 1, pad <= kernel - 1 (every 3x3 layer but
@@ -42,7 +42,7 @@
 namespace lowbit {
 namespace kernels {
 
-// The activation code of DoReFa's quantize_k (quant/dorefa.hpp, detail::uniform_code). A NaN
+// The activation code of DoReFa's quantize_k (quant/ste/dorefa.hpp, detail::uniform_code). A NaN
 // input gets code 0, as the vector path's max(x, 0) gives (a float conv would spread the NaN).
 inline int32_t activation_code(float x, float na) {
   if (!(x > 0.0f)) return 0;

@@ -1,6 +1,6 @@
 // exp(x) for float arrays, 8 lanes at a time with AVX2 + FMA.
 //
-// Why: SLB's softmax (quant/slb.hpp) evaluates one exp per logit, 2^q logits per weight,
+// Why: SLB's softmax (quant/slb/slb.hpp) evaluates one exp per logit, 2^q logits per weight,
 // twice a step (the forward, and its recomputation in the backward): 8.6 million exps per
 // ResNet-20 step at 4 bits. std::exp stays a scalar libm call (GCC vectorizes it only with
 // -ffast-math), about 4 ns each, 9% of the FP32 step; this kernel is several times faster.

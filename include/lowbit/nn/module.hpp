@@ -47,6 +47,25 @@ class Module {
     buffers_.emplace_back(name, t);
     return t;
   }
+  // Tags a parameter of this module (registered before) with a group name, e.g. PACT's
+  // alpha "pact_alpha": a training program gives tagged parameters their own learning rate
+  // and weight decay (quant/param_groups.hpp) without knowing which module owns them.
+  void tag_parameter(const std::string& name, std::string tag) {
+    bool found = false;
+    for (auto& p : params_) found = found || p.first == name;
+    LOWBIT_CHECK(found, type_name(), ": tag_parameter('", name, "'): no such parameter");
+    tags_.emplace_back(name, std::move(tag));
+  }
+  // Full parameter name -> tag, for every tagged parameter of this module and its children.
+  std::map<std::string, std::string> parameter_tags(const std::string& prefix = "") const {
+    std::map<std::string, std::string> out;
+    for (auto& [n, t] : tags_) out.emplace(join(prefix, n), t);
+    for (auto& [n, m] : children_) {
+      auto sub = m->parameter_tags(join(prefix, n));
+      out.insert(sub.begin(), sub.end());
+    }
+    return out;
+  }
   template <class M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
     check_new_name(name);
@@ -151,6 +170,7 @@ class Module {
   }
 
   std::vector<std::pair<std::string, Tensorf>> params_, buffers_;
+  std::vector<std::pair<std::string, std::string>> tags_;  // parameter name -> group tag
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
 };

@@ -22,6 +22,7 @@
 #include <utility>
 
 #include "../autograd/grad_mode.hpp"
+#include "../ops/binary.hpp"
 #include "../ops/shape.hpp"
 #include "../ops/softmax.hpp"
 #include "module.hpp"

@@ -41,7 +41,7 @@ class VggSmall : public Module {
   std::shared_ptr<Module> fc;
 };
 
-// The BinaryConnect-style VGG that ALQ calls "VGG_small" (method-notes §4.2): VGG-Small's
+// The BinaryConnect-style VGG that ALQ calls "VGG_small" (docs/notes/alq.md §4.2): VGG-Small's
 // convs (with bias) and pooling placement, then two hidden FC layers with BN1d:
 // 8192 -> 1024 -> BN -> ReLU -> 1024 -> BN -> ReLU -> 10 (BN+ReLU fused). 14.02M weights,
 // most in the FCs.

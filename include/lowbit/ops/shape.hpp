@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "../autograd/node.hpp"
+#include "../kernels/broadcast.hpp"
 
 namespace lowbit {
 

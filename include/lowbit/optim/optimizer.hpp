@@ -20,7 +20,7 @@ struct ParamGroup {
   double lr = 0.01;
   double weight_decay = 0.0;
   // set_lr(lr) gives this group lr * lr_scale, so a group with its own learning rate (APoT's
-  // alphas, method-notes §1.4) follows the same schedule.
+  // alphas, docs/notes/apot.md §1.4) follows the same schedule.
   double lr_scale = 1.0;
 };
 
@@ -62,6 +62,10 @@ class Optimizer {
     auto key = param + "." + what;
     auto it = state_.find(key);
     if (it == state_.end()) it = state_.emplace(key, Tensorf::zeros(shape)).first;
+    // State loaded from a file (load_state) must fit the parameter it belongs to: a wrong
+    // shape here would be read and written past its end by the update loops.
+    LOWBIT_CHECK(it->second.shape() == shape, "optimizer state '", key, "' has shape ", shape_str(it->second.shape()),
+                 ", the parameter needs ", shape_str(shape), " (a damaged or mismatched checkpoint)");
     return it->second;
   }
   bool has_slot(const std::string& param, const char* what) const { return state_.count(param + "." + what) > 0; }

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "../io/framed_file.hpp"
+#include "factory.hpp"
 #include "spec.hpp"
 #include "summary.hpp"
 
@@ -111,9 +112,8 @@ inline QuantizedModelFile read_quantized(const std::string& path) {
   out.header_bytes = file.header_bytes;
   LOWBIT_CHECK(out.data_bytes == data.size(), "read_quantized: '", path, "' is truncated or corrupt: ",
                data.size(), " data bytes, expected ", out.data_bytes, " from its header");
-  auto span = [&](uint64_t off, uint64_t n, const std::string& what) {
-    LOWBIT_CHECK(off + n <= data.size(), "read_quantized: '", path, "': ", what, " lies outside the data section");
-    return data.data() + off;
+  auto span = [&](const nlohmann::json& off, uint64_t n, const std::string& what) {
+    return data.data() + io::checked_offset(off, n, data.size(), "read_quantized: '" + path + "': " + what);
   };
   try {
     for (auto& e : j.at("quantized")) {
@@ -125,8 +125,11 @@ inline QuantizedModelFile read_quantized(const std::string& path) {
       c.group_size = e.at("group_size");
       c.group_interleave = e.value("group_interleave", int64_t(1));
       c.levels = e.at("levels").get<std::vector<float>>();
-      const uint64_t off = e.at("offset"), nbytes = e.at("code_bytes"), ns = e.at("n_scales");
-      const char* p = span(off, nbytes + 4 * ns, "weight '" + name + "'");
+      const std::string what = "read_quantized: '" + path + "': weight '" + name + "'";
+      io::checked_numel(e.at("shape"), 1, 8 * data.size() + 8, what);  // at least one bit per code
+      const uint64_t nbytes = io::checked_offset(e.at("code_bytes"), 0, data.size(), what + " code_bytes");
+      const uint64_t ns = io::checked_offset(e.at("n_scales"), 0, data.size() / 4, what + " n_scales");
+      const char* p = span(e.at("offset"), nbytes + 4 * ns, "weight '" + name + "'");
       c.codes = unpack_codes(reinterpret_cast<const uint8_t*>(p), nbytes, c.numel(), c.bits);
       c.scales.resize(ns);
       if (ns) std::memcpy(c.scales.data(), p + nbytes, ns * sizeof(float));
@@ -136,8 +139,9 @@ inline QuantizedModelFile read_quantized(const std::string& path) {
     }
     for (auto& e : j.at("tensors")) {
       const std::string name = e.at("name");
+      const uint64_t n = io::checked_numel(e.at("shape"), sizeof(float), data.size(),
+                                           "read_quantized: '" + path + "': tensor '" + name + "'") * sizeof(float);
       Tensorf t = Tensorf::empty(e.at("shape").get<Shape>());
-      const uint64_t n = static_cast<uint64_t>(t.numel()) * sizeof(float);
       if (n) std::memcpy(t.data(), span(e.at("offset"), n, "tensor '" + name + "'"), n);
       out.tensors.emplace(name, t);
     }
@@ -152,6 +156,26 @@ inline void frozen_weights(const std::shared_ptr<nn::Module>& m, const std::stri
                            std::vector<std::pair<std::string, std::shared_ptr<FrozenWeight>>>& out) {
   if (auto fw = std::dynamic_pointer_cast<FrozenWeight>(m)) out.emplace_back(prefix, fw);
   for (auto& [n, c] : m->children()) frozen_weights(c, prefix.empty() ? n : prefix + "." + n, out);
+}
+}  // namespace detail
+
+namespace detail {
+// The spec an export stored, in today's form: files written before the method registry kept
+// some of a method's options at the top level (e.g. the activation quantizer) and options
+// the method no longer has; the method's schema decides what moves into options and what is
+// dropped.
+inline QuantSpec stored_spec(const nlohmann::json& j) {
+  QuantSpec s = QuantSpec::from_json(j);
+  if (!has_method(s.method)) return s;  // resolve() names the unknown method
+  const io::OptionSchema schema = find_method(s.method).options();
+  nlohmann::json opts = nlohmann::json::object();
+  for (auto it = j.begin(); it != j.end(); ++it)
+    if (schema.find(it.key())) opts[it.key()] = it.value();
+  if (s.options.is_object())
+    for (auto it = s.options.begin(); it != s.options.end(); ++it)
+      if (schema.find(it.key())) opts[it.key()] = it.value();
+  s.options = opts;
+  return s;
 }
 }  // namespace detail
 
@@ -181,7 +205,7 @@ inline std::shared_ptr<nn::Module> load_quantized_model(
   const QuantizedModelFile f = read_quantized(path);
   LOWBIT_CHECK(f.meta.contains("spec"), "load_quantized_model: '", path,
                "' has no \"spec\" in its meta; export with meta {\"spec\": spec.to_json()}");
-  const QuantSpec spec = QuantSpec::from_json(f.meta.at("spec"));
+  const QuantSpec spec = detail::stored_spec(f.meta.at("spec"));
   std::shared_ptr<nn::Module> model = build(frozen_factory(spec));
   load_quantized_into(model, f);
   return model;

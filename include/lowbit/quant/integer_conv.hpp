@@ -17,7 +17,7 @@
 // The result equals the float conv of the dequantized operands up to float rounding: the
 // integer sum is exact, the float conv rounds at every multiply-add (tests/test_integer_conv.cpp
 // bounds the difference). Who uses it: state batch-norm's discrete pass and BN calibration
-// (quant/slb_sbn.hpp), which switch it on per layer with QConv2d::set_integer_forward; the
+// (quant/slb/sbn.hpp), which switch it on per layer with QConv2d::set_integer_forward; the
 // training forward, evaluation and export keep the float path.
 #pragma once
 #include <cmath>

@@ -88,7 +88,7 @@ class QConv2d : public QuantLayer {
   const nn::ConvSpec& spec() const { return spec_; }
   // While on, no-grad forwards convolve the integer codes of aq(x) and the weight when both
   // are on uniform grids (quant/integer_conv.hpp); same values up to float rounding. Off by
-  // default; state batch-norm's discrete pass turns it on (quant/slb_sbn.hpp).
+  // default; state batch-norm's discrete pass turns it on (quant/slb/sbn.hpp).
   void set_integer_forward(bool on) { integer_forward_ = on; }
   bool integer_forward() const { return integer_forward_; }
 

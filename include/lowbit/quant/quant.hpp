@@ -1,20 +1,26 @@
-// Quantization: the framework (codes, quantizer interfaces, quantized layers, spec ->
-// LayerFactory, summary, export), the STE baselines (DoReFa, BWN, PACT), SLB, APoT and ALQ.
-// docs/quantization.md explains all of it.
+// Everything of lowbit's quantization layer: the framework (quantizers, layers, spec,
+// registry, factory, parameter groups, init-from, summary, export) and every built-in
+// method, each in its own folder ending in a descriptor that registers it
+// (quant/<method>/method.hpp). Including this header is what makes the methods known to the
+// registry (quant/registry.hpp).
 #pragma once
-#include "alq.hpp"
-#include "alq_act.hpp"
-#include "apot.hpp"  // with apot_levels.hpp; apot_hooks.hpp comes through spec.hpp
-#include "bwn.hpp"
+// The framework: names no method.
 #include "codes.hpp"
-#include "dorefa.hpp"
 #include "export.hpp"
+#include "factory.hpp"
+#include "init_from.hpp"
 #include "integer_conv.hpp"
 #include "layers.hpp"
 #include "method.hpp"
-#include "pact.hpp"
+#include "param_groups.hpp"
 #include "quantizer.hpp"
+#include "registry.hpp"
 #include "requant_conv.hpp"
-#include "slb.hpp"  // SLB (issue 6); slb_hooks.hpp comes through spec.hpp
 #include "spec.hpp"
 #include "summary.hpp"
+// The methods.
+#include "alq/method.hpp"
+#include "apot/method.hpp"
+#include "fp32/method.hpp"
+#include "slb/method.hpp"
+#include "ste/method.hpp"

@@ -10,7 +10,7 @@
 //   3. codes()            — integer codes + scales + codebook (quant/codes.hpp) whose
 //                           dequantize() equals weight() bit for bit; export writes these.
 //
-// Why this shape fits the coming methods:
+// How the methods fit this shape:
 //   * SLB: latent = logits of shape [..., 2^q] (a parameter of a different shape than the
 //     weight, which is why the latent is the quantizer's business, not the layer's);
 //     weight() = softmax-expectation over the level set (training) or the argmax level
@@ -25,8 +25,10 @@
 // the latent representation.
 #pragma once
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
+#include "../autograd/grad_mode.hpp"
 #include "../nn/module.hpp"
 #include "codes.hpp"
 
@@ -50,6 +52,33 @@ class WeightQuantizer : public nn::Module {
   virtual bool codes_are_weight() const { return quantized(); }
   const Shape& weight_shape() const { return shape_; }
   bool quantized() const { return bits() < 32; }
+
+  // What summaries, reports and --init-from ask of any quantizer (virtual, so the framework
+  // never casts to a method's type; docs/quantization.md "Extras"):
+  // Average bits per weight in the papers' accounting (ALQ: active bases per weight).
+  virtual double mean_bits() const { return bits(); }
+  // Bytes the weight needs in the papers' accounting: codes at their bits + scales (ALQ adds
+  // its per-group bit-width table and counts active bases only). Only for bits() < 32.
+  virtual int64_t storage_bytes() const { return codes().storage_bytes(); }
+  // Additive power-of-two terms per weight (APoT / PoT levels: a multiply becomes that many
+  // shift-adds, APoT Sec. 2.2), 0 for other quantizers. summary.hpp counts FixOPs with it.
+  virtual int pot_terms() const { return 0; }
+  // The report's weight histogram: {"values": [...], "levels": [...], "xlabel": "..."} (and
+  // optional "alpha"), the weights as the quantizer sees them with the levels they are
+  // projected onto; null when the quantizer has no such picture.
+  virtual nlohmann::json histogram() const { return nullptr; }
+  // Starts the quantizer from a trained full-precision weight of shape weight_shape()
+  // (--init-from an FP32 run): by default the latent parameter "latent" takes it when it has
+  // that shape. Returns false when the quantizer cannot start from a float weight.
+  virtual bool load_float_weight(const Tensorf& w) {
+    for (auto& [name, t] : own_parameters())
+      if (name == "latent" && t.shape() == w.shape()) {
+        NoGradGuard no_grad;
+        Tensorf(t).copy_(w);
+        return true;
+      }
+    return false;
+  }
 
   // A weight quantizer has no input: layers call weight().
   Tensorf forward(const Tensorf&) override {

@@ -12,7 +12,7 @@
 // backward recomputes aq(x) under autograd (so dL/dx and the quantizer's own parameter
 // gradients, e.g. PACT's or APoT's alpha, come from aq's recorded backward exactly as in
 // the unfused graph), takes dL/d aq(x), dL/dw and dL/db from the same conv kernels
-// (detail::conv2d_grads in ops/conv.hpp), then runs aq's little graph backward with
+// (lowbit::detail::conv2d_grads in ops/conv.hpp), then runs aq's little graph backward with
 // dL/d aq(x). aq's parameters are leaves, so their gradients accumulate into .grad() there.
 // This is only right when aq is a pure function of x and its parameters (no running
 // statistics updated in the forward): ActivationQuantizer::pure(). QConv2d uses it then.
@@ -43,7 +43,7 @@ inline Tensorf conv2d_requantized(const Tensorf& x, const std::shared_ptr<Activa
   const bool record = is_grad_enabled() && (aq_grad || autograd::needs_grad({&x, &w, &b}));
   if (!record) return conv2d((*aq)(x), w, b, opt);
 
-  const kernels::ConvShape s = detail::conv2d_shape(x, w, b, opt);
+  const kernels::ConvShape s = lowbit::detail::conv2d_shape(x, w, b, opt);
   Tensorf y;
   {
     NoGradGuard no_grad;  // aq(x) lives only until the convolution has read it
@@ -60,7 +60,7 @@ inline Tensorf conv2d_requantized(const Tensorf& x, const std::shared_ptr<Activa
                        xq = (*aq)(xr);
                      }
                      const bool gq = xq.requires_grad();
-                     std::vector<Tensorf> d = detail::conv2d_grads(s, xq, wd, g, gq, gw, gb);
+                     std::vector<Tensorf> d = lowbit::detail::conv2d_grads(s, xq, wd, g, gq, gw, gb);
                      Tensorf dx;
                      if (gq) {
                        xq.backward(d[0]);  // dL/dx into xr.grad(), dL/dalpha into aq's parameters

@@ -26,7 +26,7 @@
 // FixOPs (APoT Sec. 2.2 "Computation" and Sec. 4.1, Table 1): one FixOP = one 8-bit x 8-bit
 // uniform multiply = 64 binary operations. A layer with l-bit uniform weights and m-bit
 // activations costs macs * l * m / 64; a weight of n additive powers-of-two terms costs n
-// shift-adds of the m-bit activation, macs * n * m / 64 ("pot_terms" = n, ApotWeight).
+// shift-adds of the m-bit activation, macs * n * m / 64 ("pot_terms" = n, WeightQuantizer::pot_terms).
 // Counted only where both operands are fixed point (w_bits, a_bits < 32); the extra table is
 // printed when some layer has PoT terms.
 #pragma once
@@ -39,7 +39,6 @@
 #include <vector>
 
 #include "../nn/layers.hpp"
-#include "apot.hpp"
 #include "layers.hpp"
 
 namespace lowbit {
@@ -240,7 +239,7 @@ inline ModelSummary summary(nn::Module& model, const Shape& input_shape = {1, 3,
         r.macs = per_image(q->last_output_shape()) * ws[1] * ws[2] * ws[3];
       else
         r.macs = ws[0] * ws[1];
-      if (auto* aw = dynamic_cast<const ApotWeight*>(q->wq.get())) r.pot_terms = aw->pot_terms();
+      r.pot_terms = q->wq->pot_terms();  // APoT / PoT levels: shift-adds per weight
       if (r.w_bits < 32 && r.a_bits < 32) {
         r.fixops_uniform = static_cast<double>(r.macs) * r.w_bits * r.a_bits / 64.0;
         r.fixops = r.pot_terms > 0 ? static_cast<double>(r.macs) * r.pot_terms * r.a_bits / 64.0 : r.fixops_uniform;
@@ -260,6 +259,59 @@ inline ModelSummary summary(nn::Module& model, const Shape& input_shape = {1, 3,
   s.compression_ratio = s.model_bytes > 0 ? static_cast<double>(s.fp32_bytes) / static_cast<double>(s.model_bytes) : 1.0;
   s.avg_weight_bits = s.weight_params > 0 ? weight_bits_sum / static_cast<double>(s.weight_params) : 32.0;
   return s;
+}
+
+// Weights-only storage, the papers' "Weights (CR)" column: FP32 conv/linear weights at 4
+// bytes, quantized ones at WeightQuantizer::storage_bytes() (codes at their bits + scales;
+// ALQ: active bases + coordinates + its bit-width table), average bits per weight from
+// WeightQuantizer::mean_bits(). model_bytes adds 4 bytes for every other value inference
+// needs (biases, BN parameters and running statistics, activation-quantizer parameters).
+struct WeightStorage {
+  double avg_weight_bits = 32;
+  int64_t weights = 0, weight_bytes = 0, fp32_weight_bytes = 0, model_bytes = 0;
+  double compression_ratio = 1;  // fp32_weight_bytes / weight_bytes
+
+  nlohmann::json to_json() const {
+    return {{"avg_weight_bits", avg_weight_bits}, {"weight_bytes", weight_bytes},
+            {"fp32_weight_bytes", fp32_weight_bytes}, {"compression_ratio", compression_ratio},
+            {"model_bytes", model_bytes}};
+  }
+};
+
+inline WeightStorage weight_storage(const nn::Module& model) {
+  WeightStorage w;
+  double bit_sum = 0;
+  int64_t fp_weight_values = 0;
+  for (auto& [name, m] : model.named_modules()) {
+    int64_t fp = 0;
+    if (auto* c = dynamic_cast<const nn::Conv2d*>(m)) fp = c->weight.numel();
+    else if (auto* l = dynamic_cast<const nn::Linear*>(m)) fp = l->weight.numel();
+    else if (auto* q = dynamic_cast<const QuantLayer*>(m)) {
+      const int64_t n = numel_of(q->wq->weight_shape());
+      if (q->wq->quantized()) {
+        w.weights += n;
+        bit_sum += q->wq->mean_bits() * static_cast<double>(n);
+        w.weight_bytes += q->wq->storage_bytes();
+      } else {
+        fp = n;
+      }
+    }
+    w.weights += fp, fp_weight_values += fp;
+    bit_sum += 32.0 * static_cast<double>(fp);
+  }
+  w.weight_bytes += 4 * fp_weight_values;
+  w.fp32_weight_bytes = 4 * w.weights;
+  w.avg_weight_bits = w.weights > 0 ? bit_sum / static_cast<double>(w.weights) : 32.0;
+  w.compression_ratio =
+      w.weight_bytes > 0 ? static_cast<double>(w.fp32_weight_bytes) / static_cast<double>(w.weight_bytes) : 1.0;
+  const std::vector<std::string> qprefix = detail::quantized_prefixes(model);
+  int64_t other = 0;
+  for (auto& kv : model.named_parameters())
+    if (!detail::under(kv.first, qprefix)) other += kv.second.numel();
+  for (auto& kv : model.named_buffers())
+    if (!detail::under(kv.first, qprefix)) other += kv.second.numel();
+  w.model_bytes = w.weight_bytes + 4 * (other - fp_weight_values);
+  return w;
 }
 
 }  // namespace quant

@@ -1,0 +1,65 @@
+// Test-set evaluation of a classifier: mean cross-entropy and accuracy over a dataset in
+// eval mode (running BN statistics, SLB's W_q, ...), one unshuffled, un-augmented pass.
+// With flip_tta each image is scored by its flip-averaged probabilities (nn/tta.hpp); the
+// loss is then -log of that probability at the label, and the mirror view's accuracy and
+// how often the two views disagree are reported too.
+#pragma once
+#include <memory>
+
+#include "../autograd/grad_mode.hpp"
+#include "../data/dataset.hpp"
+#include "../data/loader.hpp"
+#include "../nn/module.hpp"
+#include "../nn/tta.hpp"
+#include "../ops/reduce.hpp"
+#include "../ops/softmax.hpp"
+
+namespace lowbit {
+namespace train {
+
+struct EvalResult {
+  double loss = 0, acc = 0;
+  double mirror_acc = 0, disagree = 0;  // flip TTA only: the mirror view alone; views' predictions differ
+};
+
+inline EvalResult evaluate(nn::Module& model, const data::Dataset& ds, int64_t batch, bool flip_tta = false) {
+  data::LoaderOptions lo;
+  lo.batch_size = batch;
+  lo.shuffle = false;
+  lo.augment = false;
+  data::DataLoader loader(std::make_shared<const data::Dataset>(ds), lo);
+  NoGradGuard no_grad;
+  const bool was_training = model.is_training();
+  model.eval();
+  data::Batch b;
+  double loss = 0;
+  int64_t correct = 0, seen = 0, mirror_correct = 0, disagree = 0;
+  while (loader.next(b)) {
+    Tensor<int64_t> pred;
+    if (flip_tta) {
+      const auto views = nn::flip_views_log_softmax(model, b.images);
+      const Tensor<float> lp = nn::log_mean_probs(views.first, views.second);
+      const int64_t classes = lp.shape()[1];
+      for (int64_t i = 0; i < b.size(); ++i) loss -= lp.data()[i * classes + b.labels[static_cast<size_t>(i)]];
+      pred = argmax(lp, 1);
+      const Tensor<int64_t> p1 = argmax(views.first, 1), p2 = argmax(views.second, 1);
+      for (int64_t i = 0; i < b.size(); ++i) {
+        mirror_correct += p2.data()[i] == b.labels[static_cast<size_t>(i)];
+        disagree += p1.data()[i] != p2.data()[i];
+      }
+    } else {
+      Tensor<float> logits = model(b.images);
+      loss += cross_entropy(logits, b.labels).item() * static_cast<double>(b.size());
+      pred = argmax(logits, 1);
+    }
+    for (int64_t i = 0; i < b.size(); ++i) correct += pred.data()[i] == b.labels[static_cast<size_t>(i)];
+    seen += b.size();
+  }
+  model.train(was_training);
+  const double n = static_cast<double>(seen);
+  return {loss / n, static_cast<double>(correct) / n, static_cast<double>(mirror_correct) / n,
+          static_cast<double>(disagree) / n};
+}
+
+}  // namespace train
+}  // namespace lowbit

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Lines of include/lowbit per folder against a budget (comments and blank lines included:
+# they are read too). .ci/run prints this table before the builds.
+#
+#   scripts/line_budget.sh
+#
+# One row per folder under include/lowbit/, and one more per subfolder of a folder that has
+# them (quant/alq/, quant/apot/, ...: a new folder gets its row without editing this script,
+# with budget "-" until one is added below). Files directly in include/lowbit/ (lowbit.hpp)
+# are the "(top level)" row. Folder budgets are a guide: a folder over its budget is marked
+# but does not fail. The script exits non-zero only when the TOTAL is over TOTAL_BUDGET.
+#
+# Why the total budget is 15,000 and not 12,000: the tree was already above 12,000 when the
+# budget was introduced -- 13,609 lines at commit 469d840, and 14,570 in the working tree of
+# the quant/ refactor (train/ came in from examples/train_cifar.cpp, +659; io/report.hpp and
+# io/svg_plot.hpp left for tools/report/, -687; quant/ gained the per-method folders and
+# method/registry headers). A 12,000 budget would have failed from day one, so it is set at
+# about 3% above that working tree: growth past it has to be argued for, by raising the
+# figure here in the same change (or by deleting something).
+# The folder budgets are that working tree's counts rounded up with similar headroom; they
+# add up to the total.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+INC="$ROOT/include/lowbit"
+
+TOTAL_BUDGET=15000
+declare -A BUDGET=(
+  ["(top level)"]=100
+  [autograd/]=500
+  [core/]=900
+  [data/]=1700
+  [io/]=600
+  [kernels/]=2950
+  [nn/]=750
+  [ops/]=1200
+  [optim/]=300
+  [quant/]=5300
+  [quant/alq/]=1500
+  [quant/apot/]=850
+  [quant/fp32/]=50
+  [quant/slb/]=850
+  [quant/ste/]=450
+  [train/]=700
+)
+
+# Lines of every file under $1 (recursively), or of the files directly in $1 with -maxdepth 1.
+count_lines() {
+  find "$@" -type f -print0 | sort -z | xargs -0r cat | wc -l | tr -d ' '
+}
+
+row() {  # name, lines, indent
+  local name="$1" lines="$2" indent="$3" budget mark=""
+  budget="${BUDGET[$name]:--}"
+  if [[ "$budget" != "-" && "$lines" -gt "$budget" ]]; then mark="  over its budget"; fi
+  printf '%-22s %7s %7s%s\n' "$indent$name" "$lines" "$budget" "$mark"
+}
+
+echo "line_budget: lines in include/lowbit/ per folder (comments and blank lines included)"
+printf '%-22s %7s %7s\n' "folder" "lines" "budget"
+shopt -s nullglob
+for dir in "$INC"/*/; do
+  name="${dir#"$INC"/}"
+  row "$name" "$(count_lines "$dir")" ""
+  for sub in "$dir"*/; do
+    row "${sub#"$INC"/}" "$(count_lines "$sub")" "  "
+  done
+done
+row "(top level)" "$(count_lines "$INC" -maxdepth 1)" ""
+
+total="$(count_lines "$INC")"
+if [[ "$total" -gt "$TOTAL_BUDGET" ]]; then
+  printf '%-22s %7s %7s  OVER BUDGET\n' "total" "$total" "$TOTAL_BUDGET"
+  echo "line_budget: include/lowbit/ has $total lines, over the budget of $TOTAL_BUDGET" \
+       "(scripts/line_budget.sh says how it was set)." >&2
+  exit 1
+fi
+printf '%-22s %7s %7s  ok\n' "total" "$total" "$TOTAL_BUDGET"
