@@ -1,14 +1,14 @@
 // bench_data: how fast the data pipeline is.
-//   1. decoding CIFAR-10 train + test (60,000 JPEGs from image folders, or the binary
-//      files) into the in-memory uint8 Dataset;
-//   2. the binary reader, on a copy of the decoded data written to a temp dir (skipped with
-//      --no-bin; the copy is deleted afterwards);
+//   1. reading train + test into the in-memory uint8 Dataset: CIFAR-10 (60,000 JPEGs from
+//      image folders, or the binary files), MNIST (the IDX files) or CIFAR-100 (--dataset);
+//   2. CIFAR-10 only: the binary reader, on a copy of the decoded data written to a temp dir
+//      (skipped with --no-bin; the copy is deleted afterwards);
 //   3. DataLoader throughput (shuffle + crop/flip augmentation + normalization + batching
-//      into [B, 3, 32, 32] floats) in images/s, with augmentation on and off.
+//      into [B, C, H, W] floats) in images/s, with augmentation on and off.
 //
-//   bench_data [--data DIR] [--threads N] [--batch 128] [--epochs 2] [--no-bin]
-// The data is found as the trainer finds it (--data, $LOWBIT_DATA, data/cifar-10-batches-bin,
-// ../shared/data/cifar10-jpg; see data/README.md).
+//   bench_data [--dataset cifar10|mnist|cifar100] [--data DIR] [--threads N] [--batch 128] [--epochs 2] [--no-bin]
+// The data is found as the trainer finds it (--data, $LOWBIT_DATA, data/<folder>,
+// ../shared/data/<folder>; see data/README.md).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -24,7 +24,7 @@ using namespace lowbit;
 namespace {
 [[noreturn]] void usage(const std::string& why) {
   std::fprintf(stderr,
-               "bench_data: %s\nusage: bench_data [--data DIR] [--threads N] [--batch B] "
+               "bench_data: %s\nusage: bench_data [--dataset cifar10|mnist|cifar100] [--data DIR] [--threads N] [--batch B] "
                "[--epochs E] [--no-bin]\n",
                why.c_str());
   std::exit(2);
@@ -52,10 +52,11 @@ void write_binary(const data::Dataset& ds, const std::filesystem::path& dir, dat
   }
 }
 
-void bench_loader(const data::Dataset& train, int64_t batch, int64_t epochs, bool augment) {
+void bench_loader(const data::Dataset& train, const data::Normalize& norm, int64_t batch, int64_t epochs, bool augment) {
   data::LoaderOptions lo;
   lo.batch_size = batch;
   lo.augment = augment;
+  lo.normalize = norm;
   lo.seed = 1;
   data::DataLoader loader(std::make_shared<const data::Dataset>(train), lo);
   data::Batch b;
@@ -77,7 +78,7 @@ void bench_loader(const data::Dataset& train, int64_t batch, int64_t epochs, boo
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string data_dir;
+  std::string data_dir, dataset = "cifar10";
   int64_t threads = max_threads(), batch = 128, epochs = 2;
   bool bin = true;
   for (int i = 1; i < argc; ++i) {
@@ -87,6 +88,7 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     if (a == "--data") data_dir = next();
+    else if (a == "--dataset") dataset = next();
     else if (a == "--threads") threads = parse_int("--threads", next(), 1);
     else if (a == "--batch") batch = parse_int("--batch", next(), 1);
     else if (a == "--epochs") epochs = parse_int("--epochs", next(), 1);
@@ -94,16 +96,21 @@ int main(int argc, char** argv) {
     else usage("unknown argument '" + a + "'");
   }
   set_num_threads(static_cast<int>(threads));
+  if (dataset != "cifar10" && dataset != "mnist" && dataset != "cifar100")
+    usage("--dataset expects cifar10, mnist or cifar100, got '" + dataset + "'");
+  const data::Normalize norm = dataset == "mnist"      ? data::Normalize::mnist()
+                               : dataset == "cifar100" ? data::Normalize::cifar100()
+                                                       : data::Normalize::cifar10();
 
   try {
-    const data::DataLocation loc = data::find_cifar10(data_dir);
+    const data::DataLocation loc = data::find_dataset(dataset, data_dir);
     std::printf("data: %s\nthreads: %d\n", loc.description.c_str(), max_threads());
 
     auto t0 = std::chrono::steady_clock::now();
-    const data::Dataset train = data::load_cifar10(loc, data::Split::Train);
+    const data::Dataset train = data::load_dataset(loc, data::Split::Train);
     const double t_train = seconds_since(t0);
     t0 = std::chrono::steady_clock::now();
-    const data::Dataset test = data::load_cifar10(loc, data::Split::Test);
+    const data::Dataset test = data::load_dataset(loc, data::Split::Test);
     const double t_test = seconds_since(t0);
     const auto n = static_cast<double>(train.size() + test.size());
     std::printf("load train: %lld images in %.3f s\nload test:  %lld images in %.3f s\n",
@@ -111,7 +118,7 @@ int main(int argc, char** argv) {
     std::printf("load train+test (%s): %.3f s = %.0f images/s\n", data::format_name(loc.format),
                 t_train + t_test, n / (t_train + t_test));
 
-    if (bin) {
+    if (bin && dataset == "cifar10") {
       const auto dir = std::filesystem::temp_directory_path() /
                        ("lowbit_bench_data_" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
       std::filesystem::create_directories(dir);
@@ -129,8 +136,8 @@ int main(int argc, char** argv) {
       std::filesystem::remove_all(dir, ec);
     }
 
-    bench_loader(train, batch, epochs, true);
-    bench_loader(train, batch, epochs, false);
+    bench_loader(train, norm, batch, epochs, true);
+    bench_loader(train, norm, batch, epochs, false);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_data: %s\n", e.what());
     return 1;

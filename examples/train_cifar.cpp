@@ -1,15 +1,19 @@
-// train_cifar: trains a CNN on (a subset of) CIFAR-10 with any registered quantization
-// method and writes what a script needs to read the result. The README's first command
+// train_cifar: trains a CNN on (a subset of) CIFAR-10 -- or CIFAR-100, MNIST or your own
+// image folders ("dataset") -- with any registered quantization method and writes what a
+// script needs to read the result. The README's first command
 // runs it with examples/configs/quickstart.json. It reads top to bottom: config -> data ->
 // model -> optimizer -> loop -> evaluation -> save; everything else is library code
 // (include/lowbit/train/: config, data, model, optimizer, checkpoint, evaluation, summary).
 //
 // Output folder (config key "out"):
 //   metrics.jsonl   one JSON object per epoch (losses, accuracies, lr, images/s, the method's log)
+//   metrics.csv     the same table as CSV
 //   steps.jsonl     one JSON object per training step (loss, lr): what the resume test compares
 //   config.json     the resolved config (what --print-config shows)
 //   summary.json    the run's result (model, method, bits, accuracy, time, size)
 //   checkpoint.bin  everything needed to resume bit-exactly (train/checkpoint.hpp)
+//   best_checkpoint.bin  with val_images > 0: the checkpoint of the epoch with the best
+//                   validation accuracy (--eval takes it)
 //   model.lbq       method != fp32: the trained quantized model (quant/export.hpp); --eval takes it
 //   report.html     curves, the method's plots, bits per layer, the config (tools/report)
 //
@@ -99,11 +103,15 @@ int run_eval(const Args& a) {
   std::string where;
   const data::Dataset test = train::load_test_data(t.cfg, &where);
   std::printf("data: %s\n", where.c_str());
+  LOWBIT_CHECK(test.channels == t.data.channels && test.height == t.data.height && test.width == t.data.width &&
+                   test.num_classes() == t.data.classes,
+               "--eval ", a.eval, ": the model was trained on ", t.data.text(), ", the test data '", test.source, "' has ",
+               test.shape_string(), " images of ", test.num_classes(), " classes");
   const int64_t batch = t.cfg.at("batch"), n = test.size();
-  const train::EvalResult r = train::evaluate(*t.model, test, batch);
+  const train::EvalResult r = train::evaluate(*t.model, test, batch, false, t.data.normalize);
   std::printf("%s: test accuracy %.2f%% (loss %.4f) on %lld images\n", a.eval.c_str(), 100 * r.acc, r.loss, (long long)n);
   if (a.tta == "flip") {
-    const train::EvalResult f = train::evaluate(*t.model, test, batch, true);
+    const train::EvalResult f = train::evaluate(*t.model, test, batch, true, t.data.normalize);
     std::printf("%s: test accuracy with flip TTA (softmax averaged over each image and its mirror) %.2f%% (loss %.4f) on "
                 "%lld images; the mirrored images alone %.2f%%, the two views predict different classes for %.2f%%\n",
                 a.eval.c_str(), 100 * f.acc, f.loss, (long long)n, 100 * f.mirror_acc, 100 * f.disagree);
@@ -145,9 +153,11 @@ int run_train(const Args& a) {
   const std::string init_path = fresh ? cfg.at("init_from").get<std::string>() : "";
   const nn::StateDict init_state = init_path.empty() ? nn::StateDict{} : train::trained_state(init_path);
   std::shared_ptr<nn::Module> teacher;  // knowledge distillation (Hinton et al. 2015), never trained
+  train::DataInfo teacher_data;
   if (const std::string kd = cfg.at("kd_teacher"); !kd.empty()) {
     try {
-      teacher = train::load_trained(kd, {}).model;
+      const train::TrainedModel t = train::load_trained(kd, {});
+      teacher = t.model, teacher_data = t.data;
     } catch (const std::exception& e) {
       lowbit::detail::fail("config key 'kd_teacher' = '", kd, "': ", e.what());
     }
@@ -158,22 +168,39 @@ int run_train(const Args& a) {
 
   // ---- data
   train::RunData d = train::load_run_data(cfg);
-  std::printf("data: %s\ntrain images: %lld, test images: %lld\n\n", d.description.c_str(), (long long)d.train.size(),
-              (long long)d.test.size());
+  const train::DataInfo info = d.info();
+  std::printf("data: %s\n%s; train images: %lld, validation images: %lld, test images: %lld\n\n", d.description.c_str(),
+              info.text().c_str(), (long long)d.train.size(), (long long)d.val.size(), (long long)d.test.size());
+  if (!fresh && resumed.run.contains("data_info")) {  // the same data as the run had, or a clear stop
+    const train::DataInfo was = train::DataInfo::from_json(resumed.run.at("data_info"), "--resume " + a.resume);
+    LOWBIT_CHECK(was.to_json() == info.to_json(), "--resume ", a.resume, ": the run was trained on ", was.text(),
+                 " normalized with ", was.to_json().dump(), "; the data now gives ", info.to_json().dump());
+  }
+  LOWBIT_CHECK(cfg.at("cutout").get<int64_t>() <= std::max(info.height, info.width), "config key 'cutout' = ",
+               cfg.at("cutout").dump(), ": a square larger than the ", info.text(), " (expected at most their side)");
+  LOWBIT_CHECK(!teacher || teacher_data.to_json() == info.to_json(), "config key 'kd_teacher': the teacher was trained on ",
+               teacher_data.text(), " normalized with ", teacher_data.to_json().dump(), "; this run's data gives ",
+               info.to_json().dump());
   fs::create_directories(out);
   io::write_json_atomic((out / "config.json").string(), cfg);  // the report reads it while the run is in progress
   data::LoaderOptions lo;
   lo.batch_size = cfg.at("batch");
   lo.augment = cfg.at("augment");
   lo.augment_config.cutout = cfg.at("cutout");
+  lo.augment_config.pad = cfg.at("crop_pad");
+  lo.augment_config.random_crop = cfg.at("crop_pad").get<int>() > 0;
+  // Digits are not mirror-symmetric: a flipped 2 is no 2. auto = on except for MNIST.
+  lo.augment_config.horizontal_flip = cfg.at("flip") == "on" || (cfg.at("flip") == "auto" && cfg.at("dataset") != "mnist");
+  lo.normalize = d.normalize;
   lo.seed = cfg.at("seed");
   const auto train_ds = std::make_shared<const data::Dataset>(std::move(d.train));
   data::DataLoader loader(train_ds, lo);
 
   // ---- model, method hooks, optimizer, schedule
-  auto model = train::build_model(cfg);
+  auto model = train::build_model(cfg, info);
   model->train();
-  json run = {{"epoch", 0}, {"step", 0}, {"best_test_acc", 0.0}, {"train_s", 0.0}, {"wall_s", 0.0}, {"train_images_seen", 0}};
+  json run = {{"epoch", 0}, {"step", 0}, {"best_test_acc", 0.0}, {"train_s", 0.0}, {"wall_s", 0.0}, {"train_images_seen", 0},
+              {"data_info", info.to_json()}};
   if (!init_path.empty()) {
     const quant::InitReport r = quant::init_from(*model, init_state);
     std::printf("%s\n", r.text(init_path).c_str());
@@ -206,7 +233,8 @@ int run_train(const Args& a) {
   for (auto& p : model->parameters()) params += p.numel();
   std::printf("model %s: %lld parameters\n", cfg.at("model").get<std::string>().c_str(), (long long)params);
   // Per-layer bits, storage and MACs: one eval-mode forward of a zero image, which changes no state.
-  std::printf("%s\n", quant::summary(*model).table().c_str());
+  const Shape one_image{1, info.channels, info.height, info.width};
+  std::printf("%s\n", quant::summary(*model, one_image).table().c_str());
 
   // ---- the training loop
   const auto wall0 = std::chrono::steady_clock::now();
@@ -261,18 +289,32 @@ int run_train(const Args& a) {
     const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
     // ---- evaluation, the epoch's log line, the checkpoint
-    const json method_log = hooks->end_epoch(*model, train::unaugmented_batches(train_ds, batch), epoch);
-    const train::EvalResult ev = train::evaluate(*model, d.test, batch);
+    const json method_log = hooks->end_epoch(*model, train::unaugmented_batches(train_ds, batch, d.normalize), epoch);
+    const train::EvalResult ev = train::evaluate(*model, d.test, batch, false, d.normalize);
     const double best = std::max(run.at("best_test_acc").get<double>(), ev.acc);
     json m = {{"epoch", epoch + 1}, {"train_loss", loss_sum / static_cast<double>(seen)},
               {"train_acc", static_cast<double>(correct) / static_cast<double>(seen)},
               {"test_loss", ev.loss}, {"test_acc", ev.acc}, {"lr", lr}, {"epoch_s", train_s},
               {"images_per_s", static_cast<double>(seen) / train_s}};
+    // The validation split chooses the best epoch; the test accuracy at that epoch is the honest figure.
+    bool new_best_val = false;
+    if (!d.val.empty()) {
+      const train::EvalResult v = train::evaluate(*model, d.val, batch, false, d.normalize);
+      m["val_loss"] = v.loss, m["val_acc"] = v.acc;
+      new_best_val = !run.contains("best_val_acc") || v.acc > run.at("best_val_acc").get<double>();
+      if (new_best_val) run["best_val_acc"] = v.acc, run["best_val_epoch"] = epoch + 1, run["test_acc_at_best_val"] = ev.acc;
+    }
     m.update(method_log);
     metrics << m.dump() << '\n';
     metrics.flush();
-    std::printf("epoch %lld/%lld: test accuracy %.2f%% (loss %.4f), best %.2f%%\n", (long long)(epoch + 1), (long long)epochs,
+    io::write_csv_from_jsonl((out / "metrics.jsonl").string(), (out / "metrics.csv").string());
+    std::printf("epoch %lld/%lld: test accuracy %.2f%% (loss %.4f), best %.2f%%", (long long)(epoch + 1), (long long)epochs,
                 100 * ev.acc, ev.loss, 100 * best);
+    if (!d.val.empty())
+      std::printf("; validation %.2f%%, best %.2f%% at epoch %lld (test %.2f%% there)", 100 * m.at("val_acc").get<double>(),
+                  100 * run.at("best_val_acc").get<double>(), (long long)run.at("best_val_epoch").get<int64_t>(),
+                  100 * run.at("test_acc_at_best_val").get<double>());
+    std::printf("\n");
     run["epoch"] = epoch + 1;
     run["step"] = step;
     run["best_test_acc"] = best;
@@ -281,6 +323,8 @@ int run_train(const Args& a) {
     run["train_images_seen"] = run.at("train_images_seen").get<int64_t>() + seen;
     run["wall_s"] = wall_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
     train::save_run_checkpoint((out / "checkpoint.bin").string(), cfg, *model, *opt, loader.state(), run, hooks->state());
+    if (new_best_val)  // the same checkpoint under a second name: --eval it, or --init-from it
+      train::save_run_checkpoint((out / "best_checkpoint.bin").string(), cfg, *model, *opt, loader.state(), run, hooks->state());
     if (a.stop_after > 0 && epoch + 1 >= a.stop_after && epoch + 1 < epochs) {
       std::printf("stopping after epoch %lld as asked (--stop-after-epochs); continue with --resume %s\n",
                   (long long)(epoch + 1), out.string().c_str());
@@ -290,12 +334,12 @@ int run_train(const Args& a) {
 
   // ---- save: summary, the quantized export, the report
   json summary = train::run_summary(cfg, run, loader.dataset().size(), d.test.size(), d.description);
-  summary.update(train::model_summary(*model, cfg));
+  summary.update(train::model_summary(*model, cfg, one_image));
   const json& ws = summary.at("weight_storage");
   std::printf("\nweights: %.4f average bits, %lld bytes (%.2fx smaller than FP32)\n", ws.at("avg_weight_bits").get<double>(),
               (long long)ws.at("weight_bytes").get<int64_t>(), ws.at("compression_ratio").get<double>());
   if (cfg.at("method") != quant::kFullPrecision) {  // integer codes + scales + FP32 rest; --eval model.lbq rebuilds it
-    quant::export_quantized(*model, (out / "model.lbq").string(), {{"format", train::kRunFormat}, {"config", cfg}, {"spec", spec.to_json()}});
+    quant::export_quantized(*model, (out / "model.lbq").string(), {{"format", train::kRunFormat}, {"config", cfg}, {"spec", spec.to_json()}, {"data_info", info.to_json()}});
     summary["quantized_model"] = (out / "model.lbq").string();
   }
   io::write_json_atomic((out / "summary.json").string(), summary);

@@ -19,20 +19,26 @@
 # figure here in the same change (or by deleting something).
 # The folder budgets are that working tree's counts rounded up with similar headroom; they
 # add up to the total.
+# Raised to 16,150 with issue 25 (data beyond 32x32 CIFAR-10): data/ +850 for the MNIST IDX
+# and CIFAR-100 readers, image folders of any size and channel count, the lookup of every
+# data set, run-time image shapes in the loader and augmentation, and a private copy of
+# stb_image_resize (164 lines, like stb_image_private.hpp's 500); train/ +200 for the
+# validation split and the data record a run keeps; nn/ +50 for LeNet5; io/ +50 for
+# metrics.csv (io/config.hpp, dead since the option schemas, was deleted: -71).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 INC="$ROOT/include/lowbit"
 
-TOTAL_BUDGET=15000
+TOTAL_BUDGET=16150
 declare -A BUDGET=(
   ["(top level)"]=100
   [autograd/]=500
   [core/]=900
-  [data/]=1700
-  [io/]=650
+  [data/]=2550
+  [io/]=700
   [kernels/]=2950
-  [nn/]=750
+  [nn/]=800
   [ops/]=1200
   [optim/]=300
   [quant/]=5300
@@ -41,7 +47,7 @@ declare -A BUDGET=(
   [quant/fp32/]=50
   [quant/slb/]=850
   [quant/ste/]=450
-  [train/]=750
+  [train/]=950
 )
 
 # Lines of every file under $1 (recursively), or of the files directly in $1 with -maxdepth 1.

@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <fstream>
 #include <lowbit/io/checkpoint.hpp>
-#include <lowbit/io/config.hpp>
 #include <lowbit/lowbit.hpp>
 #include <lowbit/optim/adam.hpp>
 #include <lowbit/optim/schedule.hpp>
@@ -130,30 +129,5 @@ TEST_CASE("checkpoints round-trip and refuse truncated or foreign files", "[io][
   ck.meta["epoch"] = 4;
   io::save_checkpoint(path, ck);
   CHECK(io::load_checkpoint(path).meta.at("epoch") == 4);
-  fs::remove_all(dir);
-}
-
-TEST_CASE("config overrides are typed and keys must exist", "[io][config]") {
-  nlohmann::json cfg = {{"model", "resnet20"}, {"epochs", 10}, {"lr", 0.1}, {"augment", true}, {"milestones", {5, 8}}};
-  io::apply_override(cfg, "epochs=3");
-  io::apply_override(cfg, "lr=1");  // an integer is fine where a number is expected
-  io::apply_override(cfg, "model=vgg_small");
-  io::apply_override(cfg, "augment=false");
-  io::apply_override(cfg, "milestones=[1,2,3]");
-  CHECK(cfg.at("epochs") == 3);
-  CHECK(cfg.at("lr").get<double>() == 1.0);
-  CHECK(cfg.at("lr").is_number_float());
-  CHECK(cfg.at("model") == "vgg_small");
-  CHECK(cfg.at("milestones").size() == 3);
-  CHECK_THROWS_WITH(io::apply_override(cfg, "epoch=3"), Contains("unknown config key 'epoch'"));
-  CHECK_THROWS_WITH(io::apply_override(cfg, "epochs=ten"), Contains("'epochs' expects an integer") && Contains("\"ten\""));
-  CHECK_THROWS_WITH(io::apply_override(cfg, "epochs=2.5"), Contains("'epochs' expects an integer, got 2.5"));
-  CHECK_THROWS_WITH(io::apply_override(cfg, "noequals"), Contains("expected key=value"));
-  const fs::path dir = temp_dir("cfg");
-  std::ofstream(dir / "bad.json") << "{\"epochs\": \"many\"}";
-  CHECK_THROWS_WITH(io::apply_config_file(cfg, (dir / "bad.json").string()),
-                    Contains("bad.json") && Contains("'epochs' expects an integer"));
-  std::ofstream(dir / "broken.json") << "{\"epochs\": ";
-  CHECK_THROWS_WITH(io::apply_config_file(cfg, (dir / "broken.json").string()), Contains("not valid JSON"));
   fs::remove_all(dir);
 }

@@ -46,17 +46,20 @@
 
 // data: CIFAR-10 readers, subsets, augmentation, loader, lookup
 #include "data/augment.hpp"
+#include "data/cifar100_binary.hpp"
 #include "data/cifar10_binary.hpp"
 #include "data/dataset.hpp"
 #include "data/find.hpp"
 #include "data/image_folder.hpp"
 #include "data/loader.hpp"
+#include "data/mnist_idx.hpp"
 
 // nn: modules, layers, the paper models
 #include "nn/bn_recalibrate.hpp"
 #include "nn/factory.hpp"
 #include "nn/init.hpp"
 #include "nn/layers.hpp"
+#include "nn/lenet.hpp"
 #include "nn/module.hpp"
 #include "nn/resnet.hpp"
 #include "nn/tta.hpp"
@@ -83,7 +86,7 @@
 // io: checkpoints, typed configs, progress bar
 #include "io/atomic_write.hpp"
 #include "io/checkpoint.hpp"
-#include "io/config.hpp"
+#include "io/csv.hpp"
 #include "io/framed_file.hpp"
 #include "io/options.hpp"
 #include "io/progress.hpp"

@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include "../stb_image_write_for_tests.hpp"  // stb_image_write: writes the test images
 #include <cstdio>
 #include <lowbit/io/checkpoint.hpp>
 #include <cstring>
@@ -324,8 +325,8 @@ TEST_CASE("train_cifar: bad input exits 2 with one clear line and overwrites not
   expect_error(fx.args(fx.root / "x1", 1) + " --set epoch=3", {"unknown config key 'epoch'"});
   expect_error(fx.args(fx.root / "x2", 1) + " --set batch=big", {"'batch' = \"big\": expected an integer"});
   expect_error(fx.args(fx.root / "x3", 1) + " --set epochs=-1", {"'epochs' = -1", "1 <= v"});
-  expect_error(fx.args(fx.root / "x4", 1) + " --set model=resnet1000", {"'model' = \"resnet1000\"", "resnet20 | vgg_small | vgg_bc"});
-  expect_error(fx.args(fx.root / "x4", 1) + " --set cutout=33", {"'cutout' = 33", "0 <= v <= 32"});
+  expect_error(fx.args(fx.root / "x4", 1) + " --set model=resnet1000", {"'model' = \"resnet1000\"", "resnet20 | resnet32 | resnet44 | resnet56 | vgg_small | vgg_bc | lenet5"});
+  expect_error(fx.args(fx.root / "x4", 1) + " --set cutout=33", {"'cutout' = 33", "3x32x32 images"});
   expect_error(fx.args(fx.root / "x4", 1) + " --set cutout=16 --set augment=false", {"'cutout' = 16 needs 'augment' = true"});
   const fs::path bad_cfg = fx.root / "bad.json";
   std::ofstream(bad_cfg) << "{\"epochs\": 2, \"lr\": \"fast\"}";
@@ -694,4 +695,114 @@ TEST_CASE("train_cifar: method=alq sketches an FP32 run, prunes to the target bi
   Run bad3 = run(fx.args(fx.root / "alq_bad3", 4) + q + " --set alq.conv_grouping=rows");
   CHECK(bad3.status == 2);
   CHECK_THAT(bad3.output, Contains("'alq.conv_grouping' = \"rows\"") && Contains("pixel | channel | kernel"));
+}
+
+// A user's own data set (dataset=folder): train/<class>/ and test/<class>/ PNGs of w x h with
+// c channels, the class deciding the brightness so a few steps learn something.
+fs::path write_png_folders(const fs::path& root, int classes, int per_class, int w, int h, int c) {
+  for (const char* split : {"train", "test"})
+    for (int k = 0; k < classes; ++k) {
+      const fs::path dir = root / split / ("class_" + std::to_string(k));
+      fs::create_directories(dir);
+      for (int i = 0; i < per_class; ++i) {
+        std::vector<unsigned char> px(static_cast<size_t>(w * h * c));
+        for (size_t p = 0; p < px.size(); ++p)
+          px[p] = static_cast<unsigned char>(40 + 80 * k + static_cast<int>((p * 7 + static_cast<size_t>(i) * 13) % 30));
+        const std::string f = (dir / (std::to_string(i) + ".png")).string();
+        REQUIRE(stbi_write_png(f.c_str(), w, h, c, px.data(), w * c) != 0);
+      }
+    }
+  return root;
+}
+
+TEST_CASE("train_cifar: 64x64 RGB and 28x28 grayscale image folders train end to end", "[trainer][shapes]") {
+  Fixture fx;
+  const fs::path rgb = write_png_folders(fx.root / "rgb64", 3, 8, 64, 64, 3);
+  const fs::path gray = write_png_folders(fx.root / "gray28", 2, 8, 28, 28, 1);
+  const std::string common = " --set train_per_class=0 --set batch=8 --set epochs=2 --set warmup_epochs=0 --set threads=1"
+                             " --set lr=0.02 --set schedule=constant";
+  Run a = run("--set dataset=folder --data " + rgb.string() + " --out " + (fx.root / "r_rgb").string() + common);
+  INFO(a.output);
+  REQUIRE(a.status == 0);
+  CHECK_THAT(a.output, Contains("3x64x64 images, 3 classes") && Contains("train images: 24"));
+  json s = json::parse(slurp(fx.root / "r_rgb" / "summary.json"));
+  CHECK(s.at("data_info").at("channels") == 3);
+  CHECK(s.at("data_info").at("classes") == 3);
+  CHECK(s.at("data_info").at("norm_mean").size() == 3);  // normalize=auto on a folder: its own statistics
+  // The grayscale folder with LeNet5 (1 channel auto-detected), then --eval of its checkpoint.
+  Run b = run("--set dataset=folder --set model=lenet5 --data " + gray.string() + " --out " + (fx.root / "r_gray").string() + common);
+  INFO(b.output);
+  REQUIRE(b.status == 0);
+  CHECK_THAT(b.output, Contains("1x28x28 images, 2 classes"));
+  s = json::parse(slurp(fx.root / "r_gray" / "summary.json"));
+  CHECK(s.at("params") == 20 * 25 + 20 + 50 * 20 * 25 + 50 + 800 * 500 + 500 + 500 * 2 + 2);
+  Run e = run("--eval " + (fx.root / "r_gray" / "checkpoint.bin").string());
+  INFO(e.output);
+  CHECK(e.status == 0);
+  char acc[32];
+  std::snprintf(acc, sizeof acc, "%.2f%%", 100 * s.at("final_test_acc").get<double>());
+  CHECK_THAT(e.output, Contains(acc));
+  // Resized to 32 x 32 and forced to 3 channels: the same images in CIFAR's shape.
+  Run c = run("--set dataset=folder --set image_size=32 --set channels=3 --data " + gray.string() + " --out " +
+              (fx.root / "r_resized").string() + common + " --set epochs=1");
+  INFO(c.output);
+  CHECK(c.status == 0);
+  CHECK_THAT(c.output, Contains("3x32x32 images, 2 classes"));
+  // A model that cannot take the images, and folder keys on a named data set: exit 2, one line.
+  const fs::path tiny = write_png_folders(fx.root / "tiny", 2, 2, 8, 8, 1);
+  Run d = run("--set dataset=folder --set model=lenet5 --data " + tiny.string() + " --out " + (fx.root / "r_tiny").string() + common);
+  CHECK(d.status == 2);
+  CHECK_THAT(d.output, Contains("config key 'model' = \"lenet5\" on 1x8x8 images") && Contains("16 x 16"));
+  CHECK(!fs::exists(fx.root / "r_tiny" / "checkpoint.bin"));
+  Run f = run(fx.args(fx.root / "r_bad", 1) + " --set image_size=64");
+  CHECK(f.status == 2);
+  CHECK_THAT(f.output, Contains("'image_size' = 64") && Contains("'folder' only"));
+  Run g = run("--set dataset=folder --out " + (fx.root / "r_nodata").string());
+  CHECK(g.status == 2);
+  CHECK_THAT(g.output, Contains("needs 'data'"));
+}
+
+TEST_CASE("train_cifar: a validation split chooses the best epoch; metrics.csv; best_checkpoint.bin", "[trainer][shapes]") {
+  Fixture fx;
+  const fs::path out = fx.root / "val";
+  Run r = run(fx.args(out, 3) + " --set val_images=40 --set train_images=0");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.output, Contains("train images: 160, validation images: 40"));
+  const json s = json::parse(slurp(out / "summary.json"));
+  CHECK(s.at("val_images") == 40);
+  const int64_t best_epoch = s.at("best_val_epoch");
+  std::vector<json> rows;
+  {
+    std::ifstream m(out / "metrics.jsonl");
+    for (std::string line; std::getline(m, line);) rows.push_back(json::parse(line));
+  }
+  REQUIRE(rows.size() == 3);
+  double best = -1;
+  int64_t first_best = 0;
+  for (auto& row : rows)
+    if (row.at("val_acc").get<double>() > best) best = row.at("val_acc"), first_best = row.at("epoch");
+  CHECK(best_epoch == first_best);
+  CHECK(s.at("best_val_acc").get<double>() == best);
+  CHECK(s.at("test_acc_at_best_val") == rows[static_cast<size_t>(best_epoch - 1)].at("test_acc"));
+  CHECK(s.contains("best_test_acc_note"));
+  // metrics.csv: a header and one row per epoch, the same numbers.
+  std::ifstream csv(out / "metrics.csv");
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(csv, line);) lines.push_back(line);
+  REQUIRE(lines.size() == 4);
+  CHECK(lines[0].rfind("epoch,", 0) == 0);
+  CHECK_THAT(lines[0], Contains("val_acc") && Contains("test_acc"));
+  // The best epoch's checkpoint evaluates to the test accuracy recorded for it.
+  REQUIRE(fs::exists(out / "best_checkpoint.bin"));
+  Run e = run("--eval " + (out / "best_checkpoint.bin").string() + " --set data=" + fx.data.string());
+  INFO(e.output);
+  CHECK(e.status == 0);
+  char acc[32];
+  std::snprintf(acc, sizeof acc, "%.2f%%", 100 * s.at("test_acc_at_best_val").get<double>());
+  CHECK_THAT(e.output, Contains(acc));
+  // Holding out the whole training set is refused.
+  Run bad = run(fx.args(fx.root / "val_bad", 1) + " --set val_images=200 --set train_images=0");
+  CHECK(bad.status == 2);
+  CHECK_THAT(bad.output, Contains("'val_images' = 200"));
 }

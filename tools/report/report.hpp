@@ -169,13 +169,14 @@ inline std::string report_html(const std::vector<RunRecord>& runs) {
 
   // Result: one row per run.
   os << "<h2 id=\"result\">Result</h2>\n<table><tr><th>run</th><th>model</th><th>method</th><th>W/A bits</th>"
-     << "<th>epochs</th><th>final test acc</th><th>best test acc</th><th>wall s</th><th>images/s</th>"
+     << "<th>epochs</th><th>final test acc</th><th>best test acc (chosen on test)</th>"
+     << "<th>test acc at best val (epoch)</th><th>wall s</th><th>images/s</th>"
      << "<th>model bytes</th><th>avg weight bits</th></tr>\n";
   for (auto& r : runs) {
     const json& s = r.summary;
     auto get = [&](const char* k) { return s.is_object() && s.contains(k) ? detail::fmt_value(s.at(k)) : "-"; };
     auto pct = [&](const char* k) {
-      if (!s.is_object() || !s.contains(k)) return std::string("-");
+      if (!s.is_object() || !s.contains(k) || !s.at(k).is_number()) return std::string("-");
       char b[32];
       std::snprintf(b, sizeof b, "%.2f%%", 100 * s.at(k).get<double>());
       return std::string(b);
@@ -184,6 +185,9 @@ inline std::string report_html(const std::vector<RunRecord>& runs) {
        << xml_escape(get("method")) << "</td><td>" << get("w_bits") << "/" << get("a_bits") << "</td><td class=\"num\">"
        << (s.is_object() ? get("epochs") : std::to_string(r.epochs.size()) + " (running)") << "</td><td class=\"num\">"
        << pct("final_test_acc") << "</td><td class=\"num\">" << pct("best_test_acc") << "</td><td class=\"num\">"
+       << pct("test_acc_at_best_val")
+       << (s.is_object() && s.contains("best_val_epoch") && s.at("best_val_epoch").is_number() ? " (" + get("best_val_epoch") + ")" : "")
+       << "</td><td class=\"num\">"
        << get("wall_s") << "</td><td class=\"num\">" << get("images_per_s") << "</td><td class=\"num\">"
        << get("model_bytes") << "</td><td class=\"num\">" << get("avg_weight_bits") << "</td></tr>\n";
   }
@@ -195,6 +199,7 @@ inline std::string report_html(const std::vector<RunRecord>& runs) {
     LinePlot acc{"Accuracy", "epoch", "accuracy (%)", {}, false, 560, 320};
     for (auto& s : detail::epoch_series(runs, "train_acc", " train", 100)) acc.series.push_back(s);
     for (auto& s : detail::epoch_series(runs, "test_acc", " test", 100, true)) acc.series.push_back(s);
+    for (auto& s : detail::epoch_series(runs, "val_acc", " validation", 100, true)) acc.series.push_back(s);
     os << svg_line_plot(detail::loss_plot(runs)) << svg_line_plot(acc) << svg_line_plot(detail::lr_plot(runs));
   }
   os << "</div>\n";

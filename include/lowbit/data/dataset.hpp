@@ -1,7 +1,10 @@
-// In-memory uint8 image dataset shared by every source (CIFAR-10 binary files, image
-// folders): N images of 3 x 32 x 32 bytes in CHW order (R plane, then G, then B, each 32x32
-// row-major — the CIFAR-10 binary record layout, so binary files are copied unchanged),
-// int64 labels, the class names and a description of where the data came from.
+// In-memory uint8 image dataset shared by every source (CIFAR-10/100 binary files, MNIST's
+// IDX files, image folders): N images of channels x height x width bytes in CHW order (for
+// RGB the R plane, then G, then B, each row-major — the CIFAR binary record layout, so
+// binary files are copied unchanged), int64 labels, the class names and a description of
+// where the data came from. The shape is a property of the data set, known at run time
+// (3 x 32 x 32 for CIFAR, 1 x 28 x 28 for MNIST, whatever an image folder holds); the
+// loader, the augmentation and the models take it from here.
 //
 // Subsets and splits are deterministic functions of a seed (lowbit::Generator), so a run
 // can be reproduced exactly from its configuration.
@@ -19,10 +22,15 @@
 namespace lowbit {
 namespace data {
 
+// The CIFAR image shape: a Dataset's default, and the record size of the CIFAR binaries.
 constexpr int64_t kChannels = 3;
 constexpr int64_t kHeight = 32;
 constexpr int64_t kWidth = 32;
 constexpr int64_t kImageBytes = kChannels * kHeight * kWidth;  // 3072
+
+// Largest image a Dataset accepts (bytes per image; 4096 x 4096 RGB): a bound on what a
+// crafted header can make a reader allocate per image.
+constexpr int64_t kMaxImageBytes = int64_t(3) << 24;
 
 // The CIFAR-10 classes in label order. They are also in alphabetical order, so image
 // folders sorted by name get the same label indices as the binary format.
@@ -33,29 +41,38 @@ inline const std::vector<std::string>& cifar10_class_names() {
 }
 
 struct Dataset {
-  std::vector<uint8_t> images;           // size() * kImageBytes bytes; image i is CHW at i*3072
+  std::vector<uint8_t> images;           // size() * image_bytes() bytes; image i is CHW
   std::vector<int64_t> labels;           // each in [0, num_classes())
   std::vector<std::string> class_names;  // label -> name
   std::string source;                    // human-readable origin, e.g. the folder or files read
+  int64_t channels = kChannels, height = kHeight, width = kWidth;  // every image's shape
 
   int64_t size() const { return static_cast<int64_t>(labels.size()); }
   bool empty() const { return labels.empty(); }
   int64_t num_classes() const { return static_cast<int64_t>(class_names.size()); }
+  int64_t image_bytes() const { return channels * height * width; }
 
   const uint8_t* image(int64_t i) const {
     check_index(i);
-    return images.data() + i * kImageBytes;
+    return images.data() + i * image_bytes();
   }
   uint8_t* image(int64_t i) {
     check_index(i);
-    return images.data() + i * kImageBytes;
+    return images.data() + i * image_bytes();
   }
-  // Pixel value of channel c (0 = R), row y, column x of image i.
+  // Pixel value of channel c (0 = R, or the only channel of grayscale), row y, column x.
   uint8_t pixel(int64_t i, int64_t c, int64_t y, int64_t x) const {
-    LOWBIT_CHECK(c >= 0 && c < kChannels && y >= 0 && y < kHeight && x >= 0 && x < kWidth,
-                 "Dataset::pixel: (c, y, x) = (", c, ", ", y, ", ", x,
-                 ") out of range, expected c < 3, y < 32, x < 32");
-    return image(i)[(c * kHeight + y) * kWidth + x];
+    LOWBIT_CHECK(c >= 0 && c < channels && y >= 0 && y < height && x >= 0 && x < width,
+                 "Dataset::pixel: (c, y, x) = (", c, ", ", y, ", ", x, ") out of range, expected c < ",
+                 channels, ", y < ", height, ", x < ", width);
+    return image(i)[(c * height + y) * width + x];
+  }
+  // The same shape (and so the same image layout) as `o`.
+  bool same_shape(const Dataset& o) const {
+    return channels == o.channels && height == o.height && width == o.width;
+  }
+  std::string shape_string() const {
+    return std::to_string(channels) + "x" + std::to_string(height) + "x" + std::to_string(width);
   }
 
   // Number of images of each label (length num_classes()).
@@ -69,10 +86,13 @@ struct Dataset {
 
   // Throws if the fields disagree (image bytes vs label count, label out of range).
   void check() const {
-    LOWBIT_CHECK(images.size() == labels.size() * static_cast<size_t>(kImageBytes),
+    LOWBIT_CHECK(channels >= 1 && height >= 1 && width >= 1 && image_bytes() <= kMaxImageBytes, "Dataset '",
+                 source, "': image shape ", shape_string(), " (channels x height x width), expected positive sizes of at most ",
+                 kMaxImageBytes, " bytes per image");
+    LOWBIT_CHECK(images.size() == labels.size() * static_cast<size_t>(image_bytes()),
                  "Dataset '", source, "': ", images.size(), " image bytes for ", labels.size(),
-                 " labels, expected ", labels.size() * static_cast<size_t>(kImageBytes),
-                 " (3 x 32 x 32 bytes per image)");
+                 " labels, expected ", labels.size() * static_cast<size_t>(image_bytes()), " (",
+                 shape_string(), " bytes per image)");
     for (size_t i = 0; i < labels.size(); ++i) {
       LOWBIT_CHECK(labels[i] >= 0 && labels[i] < num_classes(), "Dataset '", source,
                    "': label of image ", i, " is ", labels[i], ", expected 0..",
@@ -106,15 +126,16 @@ inline Dataset select(const Dataset& ds, const std::vector<int64_t>& indices,
   Dataset out;
   out.class_names = ds.class_names;
   out.source = what.empty() ? ds.source : ds.source + " | " + what;
+  out.channels = ds.channels, out.height = ds.height, out.width = ds.width;
+  const auto bytes = static_cast<size_t>(ds.image_bytes());
   out.labels.reserve(indices.size());
-  out.images.resize(indices.size() * static_cast<size_t>(kImageBytes));
+  out.images.resize(indices.size() * bytes);
   for (size_t k = 0; k < indices.size(); ++k) {
     const int64_t i = indices[k];
     LOWBIT_CHECK(i >= 0 && i < ds.size(), "data::select: index ", i, " (position ", k,
                  ") out of range for '", ds.source, "' with ", ds.size(), " images");
     out.labels.push_back(ds.labels[static_cast<size_t>(i)]);
-    std::memcpy(out.images.data() + k * static_cast<size_t>(kImageBytes), ds.image(i),
-                static_cast<size_t>(kImageBytes));
+    std::memcpy(out.images.data() + k * bytes, ds.image(i), bytes);
   }
   return out;
 }

@@ -40,7 +40,7 @@ struct LoaderOptions {
   bool drop_last = false;  // drop the last, smaller batch of an epoch
   bool augment = true;     // random crop + flip (training); false: normalization only
   AugmentConfig augment_config{};
-  Normalize normalize{};   // CIFAR-10 mean/std by default
+  Normalize normalize{};   // CIFAR-10 mean/std by default; one mean/std per image channel
   uint64_t seed = 0;       // seeds both the shuffles and the augmentation
 };
 
@@ -118,6 +118,9 @@ class DataLoader {
                  "' is empty, expected at least one image");
     ds_->check();
     opt_.augment_config.check();
+    LOWBIT_CHECK(table_.channels() == ds_->channels, "DataLoader: normalization has ", table_.channels(),
+                 " channels (mean ", opt_.normalize.mean.size(), ", std ", opt_.normalize.std.size(), " values), the images of '",
+                 ds_->source, "' have ", ds_->channels, " (", ds_->shape_string(), ")");
     LOWBIT_CHECK(opt_.batch_size > 0, "DataLoader: batch_size = ", opt_.batch_size,
                  ", expected a positive number");
     LOWBIT_CHECK(!opt_.drop_last || opt_.batch_size <= ds_->size(), "DataLoader: batch_size ",
@@ -147,7 +150,8 @@ class DataLoader {
     if (opt_.augment) {
       // All random numbers of the batch are drawn here, serially, in batch order.
       params.reserve(static_cast<size_t>(b));
-      for (int64_t i = 0; i < b; ++i) params.push_back(draw_augment_params(gen_, opt_.augment_config));
+      for (int64_t i = 0; i < b; ++i)
+        params.push_back(draw_augment_params(gen_, opt_.augment_config, ds_->height, ds_->width));
     }
     out = make_batch(*ds_, idx, params, opt_.augment_config.pad, table_);
     pos_ += b;

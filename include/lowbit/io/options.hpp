@@ -25,7 +25,18 @@
 namespace lowbit {
 namespace io {
 
-enum class OptionType { Bool, Int, Number, String, IntList };
+// "an integer", "a string", ...: a JSON value's type in an error message.
+inline const char* json_type_name(const nlohmann::json& v) {
+  if (v.is_boolean()) return "a boolean";
+  if (v.is_number_integer()) return "an integer";
+  if (v.is_number()) return "a number";
+  if (v.is_string()) return "a string";
+  if (v.is_array()) return "an array";
+  if (v.is_object()) return "an object";
+  return "null";
+}
+
+enum class OptionType { Bool, Int, Number, String, IntList, NumberList };
 
 inline const char* option_type_name(OptionType t) {
   switch (t) {
@@ -34,6 +45,7 @@ inline const char* option_type_name(OptionType t) {
     case OptionType::Number: return "number";
     case OptionType::String: return "string";
     case OptionType::IntList: return "list of int";
+    case OptionType::NumberList: return "list of number";
   }
   return "?";
 }
@@ -55,7 +67,7 @@ struct OptionSpec {
       for (auto& c : choices) s += (s.empty() ? "" : " | ") + c;
       return s;
     }
-    if (type != OptionType::Int && type != OptionType::Number && type != OptionType::IntList) return "";
+    if (type == OptionType::Bool || type == OptionType::String) return "";
     std::ostringstream os;
     const bool has_lo = std::isfinite(lo), has_hi = std::isfinite(hi);
     if (has_lo) os << lo << (open_lo ? " < " : " <= ");
@@ -92,6 +104,19 @@ struct OptionSpec {
         LOWBIT_CHECK(ok, "config key '", name, "' = ", v.dump(), ": expected a list of integers",
                      range().empty() ? "" : " (each " + range() + ")");
         return v;
+      }
+      case OptionType::NumberList: {
+        bool ok = v.is_array() && v.size() <= 4096;
+        nlohmann::json out = nlohmann::json::array();
+        if (ok)
+          for (auto& e : v) {
+            ok = ok && e.is_number() && std::isfinite(e.get<double>()) &&
+                 (open_lo ? e.get<double>() > lo : e.get<double>() >= lo) && e.get<double>() <= hi;
+            if (ok) out.push_back(e.get<double>());
+          }
+        LOWBIT_CHECK(ok, "config key '", name, "' = ", v.dump(), ": expected a list of numbers",
+                     range().empty() ? "" : " (each " + range() + ")");
+        return out;
       }
       case OptionType::Int:
       case OptionType::Number: {
@@ -157,6 +182,12 @@ class OptionSchema {
   OptionSchema& int_list(std::string key, std::vector<int64_t> def, std::string doc, double lo = -kInf) {
     OptionSpec s = spec(std::move(key), OptionType::IntList, def, std::move(doc));
     s.lo = lo;
+    return add(std::move(s));
+  }
+  OptionSchema& number_list(std::string key, std::vector<double> def, std::string doc, double lo = -kInf,
+                            double hi = kInf, bool open_lo = false) {
+    OptionSpec s = spec(std::move(key), OptionType::NumberList, def, std::move(doc));
+    s.lo = lo, s.hi = hi, s.open_lo = open_lo;
     return add(std::move(s));
   }
   OptionSchema& text(std::string key, std::string def, std::string doc) {

@@ -1,6 +1,7 @@
-// ResNet-20 for CIFAR-10 (He et al. 2016, Sec. 4.2): a 3x3 conv with 16 channels, three
-// stages of three BasicBlocks with 16, 32, 64 channels (stride 2 at the start of stages 2
-// and 3), global average pooling and a 10-way linear layer. Shortcuts that change shape use
+// The CIFAR ResNets (He et al. 2016, Sec. 4.2), ResNet-20/32/44/56/...: a 3x3 conv with 16
+// channels, three stages of n BasicBlocks (depth = 6n + 2) with 16, 32, 64 channels (stride 2
+// at the start of stages 2 and 3), global average pooling and a linear layer with one output
+// per class. The input may have any number of channels and any size (the pooling is global). Shortcuts that change shape use
 // option A (zero-padded identity, no parameters; the paper's CIFAR choice) or option B
 // (1x1 conv + BN, as the APoT code uses).
 #pragma once
@@ -51,10 +52,11 @@ class BasicBlock : public Module {
 class ResNetCifar : public Module {
  public:
   // depth = 6n + 2 (20, 32, 44, 56, ...).
-  ResNetCifar(int depth, int64_t num_classes, Shortcut sc, const LayerFactory& f, Generator& gen) {
+  ResNetCifar(int depth, int64_t num_classes, Shortcut sc, const LayerFactory& f, Generator& gen,
+              int64_t in_channels = 3) {
     LOWBIT_CHECK(depth >= 8 && (depth - 2) % 6 == 0, "ResNetCifar: depth ", depth, " is not 6n + 2");
     const int n = (depth - 2) / 6;
-    conv1 = register_module("conv1", f.conv({3, 16, 3, 1, 1, false, LayerRole::First}, gen));
+    conv1 = register_module("conv1", f.conv({in_channels, 16, 3, 1, 1, false, LayerRole::First}, gen));
     bn1 = register_module("bn1", std::make_shared<BatchNorm>(16, true, /*fuse_relu=*/true));
     int64_t in = 16;
     const int64_t widths[3] = {16, 32, 64};
@@ -85,6 +87,13 @@ inline std::shared_ptr<ResNetCifar> resnet20(Generator& gen, Shortcut sc = Short
                                              const LayerFactory& f = LayerFactory::fp32(),
                                              int64_t num_classes = 10) {
   return std::make_shared<ResNetCifar>(20, num_classes, sc, f, gen);
+}
+
+// ResNet-`depth` (6n + 2: 20, 32, 44, 56, 110) for images with `in_channels` channels.
+inline std::shared_ptr<ResNetCifar> resnet_cifar(int depth, Generator& gen, Shortcut sc = Shortcut::A,
+                                                 const LayerFactory& f = LayerFactory::fp32(),
+                                                 int64_t num_classes = 10, int64_t in_channels = 3) {
+  return std::make_shared<ResNetCifar>(depth, num_classes, sc, f, gen, in_channels);
 }
 
 }  // namespace nn

@@ -16,7 +16,7 @@
 // model state: they are not counted. model_bytes is exactly the data section of the file
 // export_quantized() writes (quant/export.hpp), which a test checks.
 //
-// MACs need each conv's output size, so summary() runs one forward of a [1, 3, 32, 32]
+// MACs need each conv's output size, so summary() runs one forward of a [1, 3, 32, 32] (or the given input shape)
 // zero input in eval mode and restores the previous mode of the root module afterwards
 // (Module::train sets every child alike). Quantized layers remember their output shape;
 // nn::Conv2d has no hook, so the forward runs with grad mode on and the output shape of

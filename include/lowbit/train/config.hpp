@@ -23,7 +23,6 @@
 #include <vector>
 
 #include "../core/error.hpp"
-#include "../io/config.hpp"
 #include "../io/options.hpp"
 #include "../quant/fp32/method.hpp"  // "fp32", the default method: no quantization
 #include "../quant/registry.hpp"
@@ -38,8 +37,21 @@ using json = nlohmann::json;
 inline io::OptionSchema run_schema() {
   const double inf = io::OptionSchema::kInf;
   io::OptionSchema s;
-  s.choice("model", "resnet20", {"resnet20", "vgg_small", "vgg_bc"},
-           "resnet20 | vgg_small | vgg_bc (ALQ's BinaryConnect VGG)")
+  s.choice("model", "resnet20", {"resnet20", "resnet32", "resnet44", "resnet56", "vgg_small", "vgg_bc", "lenet5"},
+           "resnet20/32/44/56 (CIFAR ResNets) | vgg_small | vgg_bc (ALQ's BinaryConnect VGG) | lenet5 (ALQ's 20-50-500-10)")
+      .choice("dataset", "cifar10", {"cifar10", "cifar100", "mnist", "folder"},
+              "cifar10 | cifar100 (binary version, fine labels) | mnist (IDX files) | folder (your images: "
+              "data/train/<class>/*.png|jpg and data/test/<class>/...; needs --data)")
+      .integer("image_size", 0, "folder: 0 = every image must have the first image's size; N = resize each to N x N (stb)",
+               0, 4096)
+      .integer("channels", 0, "folder: 0 = 1 if every image is grayscale, else 3; or 1 | 3 (converted)", 0, 3)
+      .choice("normalize", "auto", {"auto", "dataset", "given", "none"},
+              "per-channel normalization: auto (the published statistics of cifar10/cifar100/mnist; the training "
+              "images' own for a folder) | dataset (the training images' own) | given (norm_mean, norm_std) | none (v/255)")
+      .number_list("norm_mean", {}, "normalize = given: one mean per channel, on the [0, 1] scale", 0.0, 1.0)
+      .number_list("norm_std", {}, "normalize = given: one std per channel", 0.0, inf, true)
+      .integer("val_images", 0, "validation split: N training images held out (seeded) to choose the best epoch (0 = none)",
+               0)
       .choice("shortcut", "A", {"A", "B"}, "ResNet shortcut: A (zero-padded identity) | B (1x1 conv + BN)")
       .choice("method", quant::kFullPrecision, quant::method_names(),
               "quantization method; its options live in a block of the same name (--help-config)")
@@ -69,8 +81,10 @@ inline io::OptionSchema run_schema() {
       .number("kd_alpha", 0.5, "loss = (1 - kd_alpha) cross-entropy + kd_alpha distillation", 0.0, 1.0)
       .number("kd_temperature", 4.0, "T of the softened distributions (Hinton et al. 2015)", 0.0, inf, true)
       .choice("kd_teacher_tta", "none", {"none", "flip"}, "flip: the teacher's outputs averaged over image and mirror")
-      .boolean("augment", true, "pad-4 random crop + horizontal flip")
-      .integer("cutout", 0, "Cutout square side in pixels after crop and flip (16 for CIFAR-10; 0 = off)", 0, 32)
+      .boolean("augment", true, "random crop (crop_pad) + horizontal flip (flip)")
+      .integer("crop_pad", 4, "augment: zero padding on each side before the random crop back to the image size", 0, 64)
+      .choice("flip", "auto", {"auto", "on", "off"}, "augment: random horizontal flip; auto = on, off for mnist (digits)")
+      .integer("cutout", 0, "Cutout square side in pixels after crop and flip (16 for CIFAR-10; 0 = off)", 0, 4096)
       .integer("seed", 0, "seed of initialization, subsets, shuffling and augmentation", 0, 9007199254740992.0)
       .integer("threads", 0, "OpenMP threads (0 = all cores)", 0, 1024)
       .text("out", "runs/quickstart", "output folder (--out)")
@@ -197,6 +211,20 @@ inline json resolve_config(const json& given, bool cross_checks) {
   LOWBIT_CHECK(cfg.at("cutout").get<int>() == 0 || cfg.at("augment").get<bool>(), "config key 'cutout' = ",
                cfg.at("cutout").dump(), " needs 'augment' = true (Cutout is part of the training augmentation)");
   LOWBIT_CHECK(!cfg.at("out").get<std::string>().empty(), "config key 'out' must name a folder");
+  const std::string ds = cfg.at("dataset");
+  for (const char* k : {"image_size", "channels"})
+    LOWBIT_CHECK(ds == "folder" || cfg.at(k).get<int64_t>() == 0, "config key '", k, "' = ", cfg.at(k).dump(),
+                 " applies to dataset 'folder' only (", ds, " has a fixed image shape)");
+  LOWBIT_CHECK(cfg.at("channels").get<int64_t>() != 2, "config key 'channels' = 2: expected 0 (auto), 1 or 3");
+  LOWBIT_CHECK(ds != "folder" || !cfg.at("data").get<std::string>().empty(),
+               "config key 'dataset' = \"folder\" needs 'data' (--data DIR) naming a folder with train/<class>/ and test/<class>/");
+  const bool given_norm = cfg.at("normalize") == "given";
+  LOWBIT_CHECK(given_norm == !cfg.at("norm_mean").empty() && given_norm == !cfg.at("norm_std").empty(), "config keys 'norm_mean' = ",
+               cfg.at("norm_mean").dump(), " and 'norm_std' = ", cfg.at("norm_std").dump(), " go with 'normalize' = \"given\" (now ",
+               cfg.at("normalize").dump(), "): one value per image channel in each");
+  LOWBIT_CHECK(cfg.at("norm_mean").size() == cfg.at("norm_std").size(), "config keys 'norm_mean' (",
+               cfg.at("norm_mean").size(), " values) and 'norm_std' (", cfg.at("norm_std").size(),
+               " values) must have one value per channel each");
   return cfg;
 }
 

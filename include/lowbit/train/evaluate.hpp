@@ -22,9 +22,12 @@ struct EvalResult {
   double mirror_acc = 0, disagree = 0;  // flip TTA only: the mirror view alone; views' predictions differ
 };
 
-inline EvalResult evaluate(nn::Module& model, const data::Dataset& ds, int64_t batch, bool flip_tta = false) {
+// `norm`: the normalization the model was trained with (train/data.hpp's DataInfo).
+inline EvalResult evaluate(nn::Module& model, const data::Dataset& ds, int64_t batch, bool flip_tta = false,
+                           const data::Normalize& norm = data::Normalize::cifar10()) {
   data::LoaderOptions lo;
   lo.batch_size = batch;
+  lo.normalize = norm;
   lo.shuffle = false;
   lo.augment = false;
   data::DataLoader loader(std::make_shared<const data::Dataset>(ds), lo);

@@ -12,36 +12,58 @@
 #include "../core/random.hpp"
 #include "../io/checkpoint.hpp"
 #include "../nn/factory.hpp"
+#include "../nn/lenet.hpp"
 #include "../nn/resnet.hpp"
 #include "../nn/vgg.hpp"
 #include "../quant/export.hpp"
 #include "../quant/factory.hpp"
 #include "checkpoint.hpp"
 #include "config.hpp"
+#include "data.hpp"
 
 namespace lowbit {
 namespace train {
 
-// The config's architecture with its conv / linear layers from `f`.
-inline std::shared_ptr<nn::Module> build_arch(const json& cfg, const nn::LayerFactory& f, Generator& gen) {
+// The config's architecture for `data`'s images and classes, with its conv / linear layers
+// from `f`. A model that cannot take the images says so, naming the key.
+inline std::shared_ptr<nn::Module> build_arch(const json& cfg, const nn::LayerFactory& f, Generator& gen,
+                                              const DataInfo& data) {
   const std::string model = cfg.at("model");
-  if (model == "resnet20") return nn::resnet20(gen, cfg.at("shortcut") == "A" ? nn::Shortcut::A : nn::Shortcut::B, f);
-  if (model == "vgg_bc") return nn::vgg_bc(gen, f);
-  return nn::vgg_small(gen, f);
+  const int64_t C = data.channels, H = data.height, W = data.width, K = data.classes;
+  try {
+    if (model.rfind("resnet", 0) == 0)
+      return nn::resnet_cifar(std::stoi(model.substr(6)), gen, cfg.at("shortcut") == "A" ? nn::Shortcut::A : nn::Shortcut::B,
+                              f, K, C);
+    if (model == "lenet5") return nn::lenet5(gen, f, C, H, W, K);
+    if (model == "vgg_bc") return std::make_shared<nn::VggBinaryConnect>(K, f, gen, C, H, W);
+    return std::make_shared<nn::VggSmall>(K, f, gen, C, H, W);
+  } catch (const Error& e) {
+    lowbit::detail::fail("config key 'model' = \"", model, "\" on ", data.text(), ": ", e.what());
+  }
 }
 
-// The training model of a config, initialized from its seed.
-inline std::shared_ptr<nn::Module> build_model(const json& cfg) {
+// The training model of a config for `data`, initialized from its seed.
+inline std::shared_ptr<nn::Module> build_model(const json& cfg, const DataInfo& data) {
   Generator gen(cfg.at("seed").get<uint64_t>());
-  return build_arch(cfg, quant::make_factory(quant_spec(cfg)), gen);
+  return build_arch(cfg, quant::make_factory(quant_spec(cfg)), gen, data);
 }
+// The same for a named data set (cifar10, cifar100, mnist), whose shape is known.
+inline std::shared_ptr<nn::Module> build_model(const json& cfg) { return build_model(cfg, named_data_info(cfg)); }
 
 // A trained model and the config it was trained with (`sets`, --set overrides such as
 // data=DIR, applied to the stored config).
 struct TrainedModel {
   std::shared_ptr<nn::Module> model;
   json cfg;
+  DataInfo data;  // what the model was trained on (shape, classes, normalization)
 };
+
+// The data record of a run's file (`record`: the checkpoint's run or model.lbq's meta);
+// files of lowbit before run-time shapes hold none and are of a named data set.
+inline DataInfo data_info_of(const json& record, const json& cfg, const std::string& path) {
+  if (record.contains("data_info")) return DataInfo::from_json(record.at("data_info"), "'" + path + "'");
+  return named_data_info(cfg);
+}
 
 inline TrainedModel load_trained(const std::string& path, const std::vector<std::string>& sets) {
   const bool lbq = quant::is_quantized_file(path);
@@ -70,16 +92,17 @@ inline TrainedModel load_trained(const std::string& path, const std::vector<std:
   } catch (const std::exception& e) {
     lowbit::detail::fail("'", path, "': its config: ", e.what());
   }
+  const DataInfo info = data_info_of(lbq ? qf.meta : ck.run, cfg, path);
   Generator gen(cfg.at("seed").get<uint64_t>());
   std::shared_ptr<nn::Module> model;
   if (lbq) {
-    model = build_arch(cfg, quant::frozen_factory(quant_spec(cfg)), gen);
+    model = build_arch(cfg, quant::frozen_factory(quant_spec(cfg)), gen, info);
     quant::load_quantized_into(model, qf);
   } else {
-    model = build_model(cfg);
+    model = build_model(cfg, info);
     model->load_state_dict(ck.model);
   }
-  return {model, cfg};
+  return {model, cfg, info};
 }
 
 // The model state of a trained run's file, for --init-from: a checkpoint.bin's tensors as

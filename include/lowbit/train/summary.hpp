@@ -33,6 +33,13 @@ inline json run_summary(const json& cfg, const json& run, int64_t train_images, 
           {"epochs", cfg.at("epochs")},
           {"final_test_acc", run.value("final_test_acc", 0.0)},
           {"best_test_acc", run.at("best_test_acc")},
+          {"best_test_acc_note", "max over epochs of the test accuracy: chosen on the test set (optimistic); with "
+                                 "val_images, test_acc_at_best_val is the epoch chosen on held-out training images"},
+          {"val_images", cfg.value("val_images", 0)},
+          {"best_val_acc", run.value("best_val_acc", json(nullptr))},
+          {"best_val_epoch", run.value("best_val_epoch", json(nullptr))},
+          {"test_acc_at_best_val", run.value("test_acc_at_best_val", json(nullptr))},
+          {"data_info", run.value("data_info", json(nullptr))},
           {"wall_s", run.at("wall_s")},
           {"images_per_s", seen / std::max(1e-9, train_s)},
           {"init_from", run.value("init_from", json(nullptr))},  // --init-from: path and counts
@@ -42,10 +49,11 @@ inline json run_summary(const json& cfg, const json& run, int64_t train_images, 
           {"config", cfg}};
 }
 
-// summary.json's model entries, measured on the final model.
-inline json model_summary(nn::Module& model, const json& cfg) {
+// summary.json's model entries, measured on the final model; `input` is one image's batch
+// shape [1, C, H, W] (the MACs depend on it).
+inline json model_summary(nn::Module& model, const json& cfg, const Shape& input = {1, 3, 32, 32}) {
   // Bits can change during training (ALQ prunes), so this is measured on the final model.
-  const quant::ModelSummary s = quant::summary(model);
+  const quant::ModelSummary s = quant::summary(model, input);
   json j = {// The papers' accounting (docs/quantization.md): quantized weights at their bit width
             // + their scales, 4 bytes for every other value.
             {"model_bytes", s.model_bytes},
