@@ -46,12 +46,6 @@ inline const char* format_name(DataFormat f) {
   return "?";
 }
 
-// The data sets the lookup knows by name.
-inline const std::vector<std::string>& searchable_datasets() {
-  static const std::vector<std::string> names{"cifar10", "cifar100", "mnist"};
-  return names;
-}
-
 struct DataLocation {
   std::string dir;          // the directory to load from (after descending into a subfolder)
   DataFormat format = DataFormat::Binary;

@@ -51,9 +51,6 @@ struct DataInfo {
                  what, ": its data record ", j.dump(), " is not a valid image shape / class count / normalization");
     return d;
   }
-  bool same_model_input(const DataInfo& o) const {
-    return channels == o.channels && height == o.height && width == o.width && classes == o.classes;
-  }
   std::string text() const {
     return std::to_string(channels) + "x" + std::to_string(height) + "x" + std::to_string(width) + " images, " +
            std::to_string(classes) + " classes";
