@@ -472,3 +472,77 @@ TEST_CASE("alq calibrate_batches re-estimates BN statistics after an epoch; 0 le
   CHECK(changed > 0);
   CHECK_THROWS_WITH(alq::AlqHooks(nlohmann::json{{"calibrate_batches", -1}}), Catch::Contains("'alq.calibrate_batches' = -1: expected 0 <= v"));
 }
+
+// The two places where the authors' optimizer differs from the paper's equations
+// (alq.alpha_moments, alq.first_basis_target; docs/alq.md "Moments" and "First basis step"),
+// on one group small enough to compute by hand.
+TEST_CASE("alq alpha moments: derived (the authors) vs tracked, by hand on one group", "[alq]") {
+  // w = 1.0 (+,-,+,-) + 0.5 (-,+,+,-) is sketched exactly with two bases; slot 2 stays empty.
+  // Sorted by ascending alpha: slot 0 = 0.5 (-,+,+,-), slot 1 = 1.0 (+,-,+,-).
+  const Tf w0 = Tf::from_vector({1, 4}, {0.5f, -0.5f, 1.5f, -1.5f});
+  const Tf c = Tf::from_vector({1, 4}, {0.1f, -0.2f, 0.3f, 0.4f});
+  for (bool derived : {true, false}) {
+    auto q = std::make_shared<alq::AlqWeight>(w0, alq::make_layout(w0.shape(), "channel", 0), 3);
+    REQUIRE(q->active_count() == 2);
+    REQUIRE(q->alpha.data()[0] == Approx(0.5));
+    REQUIRE(q->alpha.data()[1] == Approx(1.0));
+    set_grad(*q, c);
+    auto ctl = std::make_shared<alq::Control>();
+    ctl->phase = alq::Phase::Basis;
+    ctl->lr = 0.01;  // the target moves 0.01: every row keeps its sign pattern (values -1.5, -0.5, 0.5, 1.5)
+    alq::OptimOptions oo;
+    oo.derived_alpha_moments = derived;
+    alq::AlqOptimizer opt({}, {{"fc.wq.w_hat", q}}, oo, ctl);
+    opt.step();
+    CHECK(q->signs.data()[0] == 2.f);  // (slot 1 +, slot 0 -): the patterns did not change
+    const auto& st = opt.state();
+    const float* m = st.at("fc.wq.w_hat.a_exp_avg").data();
+    const float* v = st.at("fc.wq.w_hat.a_exp_avg_sq").data();
+    const float* x = st.at("fc.wq.w_hat.a_max_exp_avg_sq").data();
+    // Both rules: m_alpha = (1 - b1) B^T c: slot 0 = 0.1 (-0.1 - 0.2 + 0.3 - 0.4) = -0.04,
+    // slot 1 = 0.1 (0.1 + 0.2 + 0.3 - 0.4) = 0.02 (B did not change, m is linear in g).
+    CHECK(m[0] == Approx(-0.04).epsilon(1e-5));
+    CHECK(m[1] == Approx(0.02).epsilon(1e-5));
+    CHECK(m[2] == 0.f);
+    // (1 - b2 is 1 - 0.999f in float: 1.3e-5 below 0.001, hence the tolerance of 1e-4.)
+    if (derived) {
+      // v_alpha = sum_j (1 - b2) c_j^2 = 0.001 (0.01 + 0.04 + 0.09 + 0.16) = 3.0e-4 on both slots.
+      CHECK(v[0] == Approx(3.0e-4).epsilon(1e-4));
+      CHECK(v[1] == Approx(3.0e-4).epsilon(1e-4));
+      CHECK(x[0] == Approx(3.0e-4).epsilon(1e-4));
+    } else {
+      // v_alpha = (1 - b2) (B^T c)^2: 0.001 * 0.16 and 0.001 * 0.04.
+      CHECK(v[0] == Approx(1.6e-4).epsilon(1e-4));
+      CHECK(v[1] == Approx(4.0e-5).epsilon(1e-4));
+      CHECK(x[1] == Approx(4.0e-5).epsilon(1e-4));
+    }
+    CHECK(v[2] == 0.f);
+  }
+}
+
+TEST_CASE("alq first basis step: from w_hat (Eq. 19) or from the pretrained weight (the authors), by hand", "[alq]") {
+  // One slot: w = (1, 2, 3, 4) is sketched to 2.5 (+,+,+,+); w_fp keeps w.
+  const Tf w0 = Tf::from_vector({1, 4}, {1.f, 2.f, 3.f, 4.f});
+  const Tf c = Tf::from_vector({1, 4}, {0.5f, 1.f, 1.5f, 2.f});
+  for (bool pretrained : {false, true}) {
+    auto q = std::make_shared<alq::AlqWeight>(w0, alq::make_layout(w0.shape(), "channel", 0), 1);
+    REQUIRE(q->alpha.data()[0] == Approx(2.5));
+    for (int64_t i = 0; i < 4; ++i) REQUIRE(q->w_fp.data()[i] == w0.data()[i]);
+    auto ctl = std::make_shared<alq::Control>();
+    ctl->phase = alq::Phase::Basis;
+    ctl->lr = 0.1;
+    alq::OptimOptions oo;
+    oo.first_basis_from_pretrained = pretrained;
+    alq::AlqOptimizer opt({}, {{"fc.wq.w_hat", q}}, oo, ctl);
+    // Step 1: g / H = lr sign(c) = 0.1 (t = 1, AMSGrad), h_j = |c_j|. From w_hat the target is
+    // 2.4 everywhere, alpha = 2.4. From w_fp it is (0.9, 1.9, 2.9, 3.9), and the Hessian-weighted
+    // fit gives alpha = sum c_j t_j / sum c_j = 14.5 / 5 = 2.9.
+    set_grad(*q, c);
+    opt.step();
+    CHECK(q->alpha.data()[0] == Approx(pretrained ? 2.9 : 2.4).epsilon(1e-5));
+    // Step 2 (same gradient: g / H = 0.1 again) moves from w_hat under both rules.
+    set_grad(*q, c);
+    opt.step();
+    CHECK(q->alpha.data()[0] == Approx(pretrained ? 2.8 : 2.3).epsilon(1e-5));
+  }
+}

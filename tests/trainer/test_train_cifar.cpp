@@ -138,6 +138,17 @@ TEST_CASE("train_cifar: --print-config, --help-config, --version, --data/--out a
   CHECK(p.status == 0);
   CHECK_THAT(p.output, Contains("slb.schedule") && Contains("slb.t_end                20.0") && Contains("\"slb\""));
   CHECK_THAT(p.output, !Contains("apot.") && !Contains("alq.") && !Contains("ste."));
+  // Every shipped config resolves: keys, types, ranges and the method's block (a typo in one
+  // would otherwise surface only hours into a reproduction).
+  int configs = 0;
+  for (const auto& e : fs::directory_iterator(fs::path(src) / "examples" / "configs")) {
+    if (e.path().extension() != ".json") continue;
+    Run c = run("--config " + e.path().string() + " --print-config");
+    INFO(e.path().string() << "\n" << c.output);
+    CHECK(c.status == 0);
+    ++configs;
+  }
+  CHECK(configs >= 10);
   // A misspelled option: an error naming it and listing the valid ones; an old flat key names its new place.
   Run m = run("--config " + src + "/examples/configs/slb_resnet20_2w2a.json --set slb.schedul=exp --print-config");
   CHECK(m.status == 2);

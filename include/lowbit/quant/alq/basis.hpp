@@ -263,15 +263,17 @@ class AlqWeight : public WeightQuantizer {
     alpha = register_buffer("alpha", Tensorf::zeros(gs));
     mask = register_buffer("mask", Tensorf::zeros(gs));
     signs = register_buffer("signs", Tensorf::zeros(init.shape()));  // integer codes held in float (< 2^16)
-    w_fp = register_buffer("w_fp", Tensorf::zeros(init.shape()));   // STE-phase float copy (Alg. 6)
+    w_fp = register_buffer("w_fp", Tensorf::zeros(init.shape()));   // float copy: the sketched weight, then Alg. 6's
     initialize(init);
   }
 
-  // Structured sketching of `w` into every group (Sec. 5.1); w_hat is rebuilt.
+  // Structured sketching of `w` into every group (Sec. 5.1); w_hat is rebuilt and w_fp keeps
+  // w (the authors' first basis step moves from it, quant/alq/optim.hpp).
   void initialize(const Tensorf& w) {
     LOWBIT_CHECK(w.shape() == shape_, "AlqWeight::initialize: weight ", shape_str(w.shape()), ", expected ",
                  shape_str(shape_));
     NoGradGuard no_grad;
+    std::copy(w.data(), w.data() + w.numel(), w_fp.data());
     std::fill(alpha.data(), alpha.data() + alpha.numel(), 0.f);
     std::fill(mask.data(), mask.data() + mask.numel(), 0.f);
     std::vector<double> wg(static_cast<size_t>(layout_.n));
@@ -425,7 +427,7 @@ class AlqWeight : public WeightQuantizer {
   Tensorf alpha;   // [G, I_max] coordinates (0 where inactive)
   Tensorf mask;    // [G, I_max] 1 = active slot
   Tensorf signs;   // weight-shaped integer codes: bit s = sign of basis s
-  Tensorf w_fp;    // weight-shaped float copy used by the STE phase (Alg. 6)
+  Tensorf w_fp;    // weight-shaped float copy: the sketched FP32 weight until the STE phase (Alg. 6) sets it
 
  private:
   Layout layout_;

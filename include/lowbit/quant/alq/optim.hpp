@@ -9,17 +9,27 @@
 // does (docs/notes/alq.md §2.3), eps enters the Hessian: H = (sqrt(v_max) + eps) / sqrt(1 - b2^t),
 // so g / H is exactly one AMSGrad step.
 //
-// Two sets of moments per quantized weight, both updated at every step from the gradient
-// of the step: w-domain moments from dL/dw_hat (the layer's forward weight), and alpha-domain
-// moments from g_alpha = B^T dL/dw_hat (Eq. 14), one entry per slot. (The authors re-derive
-// the alpha moments approximately from the w moments after a basis step, m_alpha = B^T m_w;
-// updating both from the true gradients needs no approximation. When a coordinate is
-// flipped with its basis, its first alpha moment is negated with it.)
+// Two sets of moments per quantized weight. The w-domain moments (m, v, v_max of dL/dw_hat,
+// the layer's forward weight) are updated at every step. The alpha-domain moments (one entry
+// per slot) follow one of two rules (OptimOptions::alpha_moments, config alq.alpha_moments;
+// the paper is silent, docs/alq.md "Moments"):
+//   derived (default, the authors' code, docs/notes/alq.md §2.5): coordinate and pruning steps
+//           update them from g_alpha = B^T dL/dw_hat (Eq. 14); after every basis and STE step,
+//           which change B, they are re-derived from the w-domain moments for the new bases:
+//           m_alpha = B^T m_w (the exact moving average of B^T g for the current B, since m is
+//           linear in g), v_alpha and v_max,alpha = the sum of v_w, v_max,w over the group (an
+//           approximation: the cross terms of (B^T g)^2 are dropped; B's entries square to 1).
+//   tracked: updated from g_alpha at every step in every mode. After a basis step they mix
+//           gradients taken with bases that no longer exist. A coordinate flipped with its
+//           basis has its first moment negated.
 //
 // Modes (quant/alq/pipeline.hpp chooses one per epoch):
-//   Basis       Step 2a (Eqs. 16-20, "speedup" Eqs. 22-23): target t = w_hat - g_w / H_w;
-//               per group, each row takes the sign pattern nearest to t (exhaustive over
-//               2^{I_g}), then alpha = (B^T H B + lambda I)^-1 B^T H t.
+//   Basis       Step 2a (Eqs. 16-20, "speedup" Eqs. 22-23): target t = w_s - g_w / H_w, with
+//               w_s = w_hat (Eq. 19); per group, each row takes the sign pattern nearest to t
+//               (exhaustive over 2^{I_g}), then alpha = (B^T H B + lambda I)^-1 B^T H t. With
+//               first_basis_target = pretrained the very first step of a run uses w_s = the FP32
+//               weight the bases were sketched from (AlqWeight::w_fp), as the authors' code does
+//               (its w_FP still holds the pretrained weight then, docs/notes/alq.md §2.5).
 //   Coordinate  Step 2b (Eq. 21): alpha <- alpha - g_alpha / H_alpha on the active slots, with
 //               L2 weight decay wd * alpha added to g_alpha before the moments.
 //   Prune       Step 1 (Eqs. 11-15, quant/alq/prune.hpp): moments updated, no step; the
@@ -77,6 +87,8 @@ struct Control {
 struct OptimOptions {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   double weight_decay = 0.0;  // L2 on alpha in Coordinate mode (Sec. 3.3; the authors' scripts use 0)
+  bool derived_alpha_moments = true;       // alpha moments re-derived after basis/STE steps (file comment)
+  bool first_basis_from_pretrained = false;  // the first basis step moves from w_fp, not w_hat
 };
 
 using NamedAlqWeight = std::pair<std::string, std::shared_ptr<AlqWeight>>;
@@ -105,8 +117,11 @@ class AlqOptimizer : public optim::Adam {
     if (ctl_->phase == Phase::Prune) {
       prune_step(mom);
     } else {
-      for (size_t l = 0; l < layers_.size(); ++l)
-        if (mom[l].valid) update_layer(l, mom[l]);
+      for (size_t l = 0; l < layers_.size(); ++l) {
+        if (!mom[l].valid) continue;
+        update_layer(l, mom[l]);
+        if (rederives()) derive_alpha_moments(l);
+      }
     }
     if (ctl_->phase == Phase::Ste) ctl_->ste_start = false;
     // The w_hat leaves are not in the parameter groups (zero_grad() does not see them): their
@@ -121,8 +136,15 @@ class AlqOptimizer : public optim::Adam {
   struct Moments {
     bool valid = false;
     std::vector<float> gw, hw;  // per weight element
-    std::vector<float> ga, ha;  // per slot [G, I_max]
+    std::vector<float> ga, ha;  // per slot [G, I_max]; empty when the step re-derives them
+    int64_t t = 0;              // this step's count (1 = the first step of the run)
   };
+
+  // Basis and STE steps change B; under the derived rule the alpha moments follow from the
+  // w-domain ones afterwards instead of from g_alpha.
+  bool rederives() const {
+    return opt_.derived_alpha_moments && (ctl_->phase == Phase::Basis || ctl_->phase == Phase::Ste);
+  }
 
   Moments update_moments(size_t l) {
     Moments out;
@@ -133,6 +155,7 @@ class AlqOptimizer : public optim::Adam {
     const std::string& name = layers_[l].first;
     float& t = slot(name, "step", {1}).data()[0];
     t += 1.0f;
+    out.t = static_cast<int64_t>(t);
     const double bc1 = 1 - std::pow(opt_.beta1, static_cast<double>(t));
     const double bc2 = 1 - std::pow(opt_.beta2, static_cast<double>(t));
     const float b1 = static_cast<float>(opt_.beta1), b2 = static_cast<float>(opt_.beta2);
@@ -154,6 +177,7 @@ class AlqOptimizer : public optim::Adam {
     const Shape as{q.layout().groups, static_cast<int64_t>(q.slots())};
     amsgrad(grad.data(), slot(name, "w_exp_avg", ws).data(), slot(name, "w_exp_avg_sq", ws).data(),
             slot(name, "w_max_exp_avg_sq", ws).data(), grad.numel(), out.gw, out.hw);
+    if (rederives()) return out;  // derive_alpha_moments() after the step
     // g_alpha = B^T dL/dw_hat (Eq. 14), 0 on inactive slots; L2 on alpha in Coordinate mode.
     const Layout& L = q.layout();
     const int I = q.slots();
@@ -177,6 +201,40 @@ class AlqOptimizer : public optim::Adam {
     amsgrad(galpha.data(), slot(name, "a_exp_avg", as).data(), slot(name, "a_exp_avg_sq", as).data(),
             slot(name, "a_max_exp_avg_sq", as).data(), L.groups * I, out.ga, out.ha);
     return out;
+  }
+
+  // The authors' rule after a basis or STE step (docs/notes/alq.md §2.5): m_alpha = B^T m_w,
+  // v_alpha = sum_j v_w,j and v_max,alpha = sum_j v_max,w,j over the group; 0 on inactive slots.
+  void derive_alpha_moments(size_t l) {
+    AlqWeight& q = *layers_[l].second;
+    const std::string& name = layers_[l].first;
+    const Layout& L = q.layout();
+    const int I = q.slots();
+    const Shape ws = q.weight_shape(), as{L.groups, static_cast<int64_t>(I)};
+    const float* mw = slot(name, "w_exp_avg", ws).data();
+    const float* vw = slot(name, "w_exp_avg_sq", ws).data();
+    const float* xw = slot(name, "w_max_exp_avg_sq", ws).data();
+    float* ma = slot(name, "a_exp_avg", as).data();
+    float* va = slot(name, "a_exp_avg_sq", as).data();
+    float* xa = slot(name, "a_max_exp_avg_sq", as).data();
+#pragma omp parallel for schedule(static) if (L.groups * L.n > kParallelGrain)
+    for (int64_t g = 0; g < L.groups; ++g) {
+      std::vector<double> m(static_cast<size_t>(I), 0.0);
+      double v = 0, x = 0;
+      for (int64_t j = 0; j < L.n; ++j) {
+        const int64_t e = L.elem(g, j);
+        const uint32_t code = static_cast<uint32_t>(q.signs.data()[e]);
+        for (int s = 0; s < I; ++s) m[static_cast<size_t>(s)] += (code >> s & 1u) ? mw[e] : -mw[e];
+        v += vw[e];
+        x += xw[e];
+      }
+      for (int s = 0; s < I; ++s) {
+        const bool on = q.mask.data()[g * I + s] != 0.f;
+        ma[g * I + s] = on ? static_cast<float>(m[static_cast<size_t>(s)]) : 0.f;
+        va[g * I + s] = on ? static_cast<float>(v) : 0.f;
+        xa[g * I + s] = on ? static_cast<float>(x) : 0.f;
+      }
+    }
   }
 
   // A flipped coordinate's basis changed sign, so does its gradient history.
@@ -208,9 +266,11 @@ class AlqOptimizer : public optim::Adam {
     std::vector<float> target(static_cast<size_t>(N));
     switch (ctl_->phase) {
       case Phase::Basis: {
-        // Eq. 19's target: one AMSGrad step from w_hat.
+        // Eq. 19's target: one AMSGrad step from w_hat (or, at the run's first step under
+        // first_basis_target = pretrained, from the FP32 weight that was sketched).
+        const float* from = opt_.first_basis_from_pretrained && mo.t == 1 ? q.w_fp.data() : q.w_hat.data();
         for (int64_t i = 0; i < N; ++i)
-          target[static_cast<size_t>(i)] = q.w_hat.data()[i] - mo.gw[static_cast<size_t>(i)] / mo.hw[static_cast<size_t>(i)];
+          target[static_cast<size_t>(i)] = from[i] - mo.gw[static_cast<size_t>(i)] / mo.hw[static_cast<size_t>(i)];
         fit_all(q, target, mo.hw);
         break;
       }

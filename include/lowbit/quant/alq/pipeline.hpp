@@ -64,6 +64,12 @@ inline io::OptionSchema option_schema() {
       .number("ld_ste", 0.95, "lr factor before each STE epoch", 0.0, 1.0, true)
       .integer("final_coord_epochs", 20, "coordinate epochs after the STE epochs", 0)
       .number("ld_final_coord", 0.9, "lr factor before each final coordinate epoch", 0.0, 1.0, true)
+      .choice("alpha_moments", "derived", {"derived", "tracked"},
+              "alpha-domain AMSGrad moments: derived (the authors: re-derived from the w-domain ones after every "
+              "basis/STE step) | tracked (updated from g_alpha at every step)")
+      .choice("first_basis_target", "w_hat", {"w_hat", "pretrained"},
+              "the point the run's first basis step moves from: w_hat (Eq. 19) | pretrained (the authors: the FP32 "
+              "weight sketched from)")
       .choice("first_grouping", "channel", {"channel", "pixel", "kernel"}, "groups of the first conv")
       .choice("conv_grouping", "pixel", {"pixel", "channel", "kernel"}, "groups of the other convs")
       .choice("fc_grouping", "subchannel", {"subchannel", "channel"}, "groups of linear layers")
@@ -83,6 +89,7 @@ struct Options {
   double ste_lr, ld_ste;
   int64_t final_coord_epochs;
   double ld_final_coord;
+  std::string alpha_moments, first_basis_target;
   std::string first_grouping, conv_grouping, fc_grouping;
   int64_t fc_group_size;
   // BN statistics re-estimated over this many training batches after every epoch (0 = off, the
@@ -108,6 +115,8 @@ struct Options {
     o.ste_lr = j.at("ste_lr").get<double>(), o.ld_ste = j.at("ld_ste").get<double>();
     o.final_coord_epochs = j.at("final_coord_epochs").get<int64_t>();
     o.ld_final_coord = j.at("ld_final_coord").get<double>();
+    o.alpha_moments = j.at("alpha_moments").get<std::string>();
+    o.first_basis_target = j.at("first_basis_target").get<std::string>();
     o.first_grouping = j.at("first_grouping").get<std::string>(), o.conv_grouping = j.at("conv_grouping").get<std::string>();
     o.fc_grouping = j.at("fc_grouping").get<std::string>();
     o.fc_group_size = j.at("fc_group_size").get<int64_t>();
@@ -222,6 +231,8 @@ class AlqHooks : public MethodHooks {
     for (auto& [n, q] : ws) named.emplace_back(n + ".w_hat", q);  // optimizer state keys
     OptimOptions oo;
     oo.weight_decay = o_.weight_decay;
+    oo.derived_alpha_moments = o_.alpha_moments == "derived";
+    oo.first_basis_from_pretrained = o_.first_basis_target == "pretrained";
     return std::make_unique<AlqOptimizer>(std::move(others), std::move(named), oo, ctl_);
   }
 
