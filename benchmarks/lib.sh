@@ -15,7 +15,7 @@ require_python() {
   local imports
   imports="$(IFS=,; echo "$*")"
   if ! "$PY" -c "import $imports" 2>/dev/null; then
-    log "cannot import $* with $PY (python -c 'import $imports' failed); run scripts/install_deps.sh (python3-torch, python3-pil) or set LOWBIT_PYTORCH_PYTHON"
+    log "cannot import $* with $PY (python -c 'import $imports' failed); run scripts/install_deps.sh bench (python3-torch, python3-pil) or set LOWBIT_PYTORCH_PYTHON"
     exit 1
   fi
 }

@@ -5,7 +5,7 @@ accuracy and time with `examples/quickstart.sh` on the same machine.
     /usr/bin/python3 benchmarks/pytorch_quickstart.py [--data DIR] [--threads N] [--epochs E]
                                                       [--per-class K] [--cutout L]
 
-(Needs python3-torch and python3-pil, both installed by scripts/install_deps.sh.)
+(Needs python3-torch and python3-pil, both installed by scripts/install_deps.sh bench.)
 --per-class 0 trains on all 50,000 images, the recipe of docs/results.md's full FP32 run when
 --epochs 160 (or that recipe shortened, for a side-by-side run with train_cifar
 --set train_per_class=0 --set epochs=E).

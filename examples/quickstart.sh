@@ -23,7 +23,8 @@ cd "$ROOT"   # the program runs from the repo root, so relative paths (configs, 
 BUILD_DIR="${LOWBIT_BUILD_DIR:-$ROOT/build}"
 JOBS="${LOWBIT_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 
-scripts/install_deps.sh
+# Only what building and running the trainer needs; tests/run.sh installs the test set.
+scripts/install_deps.sh main
 
 echo "== configure ($BUILD_DIR, Release) =="
 cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DLOWBIT_BUILD_EXAMPLES=ON

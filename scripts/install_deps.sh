@@ -1,11 +1,84 @@
 #!/usr/bin/env bash
-# Install lowbit's build/test dependencies (Debian/Ubuntu). Idempotent: a fast
-# no-op when everything is already installed.
+# Install one set of lowbit's dependencies (Debian/Ubuntu). Idempotent: a fast no-op when
+# everything in the set is already installed.
+#
+#   scripts/install_deps.sh main    build and run the trainer (examples/quickstart.sh)
+#   scripts/install_deps.sh tests   main + the test suite (tests/run.sh, .ci/run)
+#   scripts/install_deps.sh bench   tests + the benchmark scripts (benchmarks/*.sh, *.py)
+#   scripts/install_deps.sh         the same as bench: everything, as before the sets existed
+#   scripts/install_deps.sh --list SET   print SET's packages, one a line; installs nothing
+#
+# Each set contains the one before it. What each adds on a fresh Debian system:
+# scripts/measure_deps.sh (README.md, "Quick start").
 set -euo pipefail
 
-# jq: the benchmarks/reproduce_*.sh scripts read summary.json files with it. python3-pil:
-# benchmarks/pytorch_quickstart.py decodes the JPEG folders with it.
-PACKAGES=(cmake g++ make libeigen3-dev catch2 nlohmann-json3-dev libstb-dev python3-torch python3-pil jq)
+# main: what examples/quickstart.sh needs to configure, build and run train_cifar.
+#   g++, make, cmake: the build (CMakeLists.txt needs CMake >= 3.16). g++ brings libgomp
+#     (OpenMP) and the ASan/UBSan runtimes that .ci/run's sanitizer build links.
+#   libeigen3-dev, nlohmann-json3-dev, libstb-dev: CMakeLists.txt's find_package(Eigen3),
+#     find_package(nlohmann_json) and cmake/lowbitFindStb.cmake; include/lowbit uses all three.
+#   catch2: the trainer does not use it, but the quick start configures the project as the
+#     top level, where LOWBIT_BUILD_TESTS defaults to ON, and tests/CMakeLists.txt's
+#     find_package(Catch2 2 REQUIRED) then fails the configure step without it. Turning the
+#     tests off in quickstart.sh instead would leave that OFF in build/'s cache for the next
+#     tests/run.sh or ctest (no tests found); catch2 is one header-only package.
+MAIN=(g++ make cmake libeigen3-dev nlohmann-json3-dev libstb-dev catch2)
+# tests adds what ctest runs besides the C++ binaries:
+#   python3: tests/trainer/test_train_cifar.cpp runs /usr/bin/python3 (standard library only)
+#     to parse report.html (xml.etree) and to run benchmarks/metrics_table.py.
+#   python3-torch: the pytorch_fixtures test runs tests/pytorch/make_fixtures.py (import
+#     torch) with /usr/bin/python3; without it pytorch_parity is "Not Run", i.e. failed.
+# Nothing in ctest uses jq or PIL.
+TESTS=("${MAIN[@]}" python3 python3-torch)
+# bench adds what only the benchmark scripts use:
+#   python3-pil: benchmarks/pytorch_quickstart.py (from PIL import Image; fp32_side_by_side.sh).
+#   python3-numpy: pytorch_quickstart.py imports numpy itself (python3-torch depends on it too).
+#   jq: benchmarks/reproduce_slb.sh reads the runs' summary.json files with it.
+BENCH=("${TESTS[@]}" python3-pil python3-numpy jq)
+
+SETS="main, tests or bench"
+
+# set_packages SET: SET's packages into PACKAGES, or one line naming the bad set and exit 2.
+set_packages() {
+  case "$1" in
+    main) PACKAGES=("${MAIN[@]}") ;;
+    tests) PACKAGES=("${TESTS[@]}") ;;
+    bench) PACKAGES=("${BENCH[@]}") ;;
+    *)
+      echo "install_deps: unknown set '$1'; expected $SETS (see the top of scripts/install_deps.sh)" >&2
+      exit 2
+      ;;
+  esac
+}
+
+if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
+  sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  exit 0
+fi
+
+if [ "${1:-}" = "--list" ]; then
+  if [ "$#" -ne 2 ]; then
+    echo "install_deps: --list takes exactly one set ($SETS), got $(($# - 1)) argument(s)" >&2
+    exit 2
+  fi
+  set_packages "$2"
+  printf '%s\n' "${PACKAGES[@]}"
+  exit 0
+fi
+
+if [ "$#" -gt 1 ]; then
+  echo "install_deps: expected one set ($SETS), got $# arguments: $*" >&2
+  exit 2
+fi
+if [ "$#" -eq 0 ]; then
+  # A bare call keeps meaning what it did when there was one list (and what the hints in
+  # CMakeLists.txt and tests/pytorch/parity.cpp assume): everything.
+  SET=bench
+  echo "install_deps: no set given, using 'bench' (everything); 'main' is enough for the trainer"
+else
+  SET="$1"
+fi
+set_packages "$SET"
 
 is_installed() {
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
@@ -22,11 +95,11 @@ for pkg in "${PACKAGES[@]}"; do
 done
 
 if [ "${#missing[@]}" -eq 0 ]; then
-  echo "install_deps: all dependencies present (${PACKAGES[*]})"
+  echo "install_deps: all dependencies of '$SET' present (${PACKAGES[*]})"
   exit 0
 fi
 
-echo "install_deps: missing: ${missing[*]}"
+echo "install_deps: missing for '$SET': ${missing[*]}"
 
 SUDO=()
 if [ "$(id -u)" -ne 0 ]; then

@@ -17,7 +17,8 @@ JOBS="${LOWBIT_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 # shellcheck disable=SC2206
 EXTRA_ARGS=(${LOWBIT_CMAKE_ARGS:-} "$@")
 
-scripts/install_deps.sh
+# main + what ctest runs besides the C++ binaries (python3, python3-torch); no benchmark extras.
+scripts/install_deps.sh tests
 
 echo "== configure ($BUILD_DIR) =="
 cmake -S "$ROOT" -B "$BUILD_DIR" "${EXTRA_ARGS[@]}"
