@@ -546,3 +546,18 @@ TEST_CASE("alq first basis step: from w_hat (Eq. 19) or from the pretrained weig
     CHECK(q->alpha.data()[0] == Approx(pretrained ? 2.8 : 2.3).epsilon(1e-5));
   }
 }
+
+TEST_CASE("alq authors' pruning rule: a top_k too small for the steps per epoch is refused, naming the key", "[alq]") {
+  // M_p = (pr / top_k) / steps: 0.8 / 0.005 / 391 = 0.41 is fine (LeNet5, the authors' setting);
+  // with 40 steps per epoch M_p = 4 > 1 would cap pruning at top_k per step, far below pr.
+  alq::AlqHooks hooks({{"prune_rule", "authors"}, {"prune_rate", 0.8}, {"top_k", 0.005}});
+  nn::Sequential model;
+  StepContext ctx;
+  ctx.steps_per_epoch = 391;
+  CHECK_NOTHROW(hooks.begin_step(model, ctx));
+  CHECK(hooks.control()->mp == Approx(0.8 / 0.005 / 391));
+  ctx.steps_per_epoch = 40;
+  CHECK_THROWS_WITH(hooks.begin_step(model, ctx), Catch::Contains("'alq.top_k' = 0.005") && Catch::Contains("0.02"));
+  alq::AlqHooks paper_rule({{"prune_rule", "paper"}, {"top_k", 0.005}});  // top_k unused: no check
+  CHECK_NOTHROW(paper_rule.begin_step(model, ctx));
+}

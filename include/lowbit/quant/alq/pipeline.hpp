@@ -211,6 +211,14 @@ class AlqHooks : public MethodHooks {
     ctl_->prune_iter = p.prune_epochs_before * ctx.steps_per_epoch + in_epoch;
     ctl_->prune_iters = std::max<int64_t>(1, o_.rounds * o_.epoch_prune * ctx.steps_per_epoch);
     ctl_->mp = (o_.prune_rate / o_.top_k) / static_cast<double>(std::max<int64_t>(1, o_.epoch_prune * ctx.steps_per_epoch));
+    // The authors' rule removes M_p of the top_k proposals per step, so at most top_k of the
+    // active coordinates: with M_p > 1 it prunes less than prune_rate per pruning epoch, a
+    // silently different schedule (their top_k = 0.002 assumes about 350 steps per epoch).
+    if (o_.prune_rule == "authors" && o_.rounds * o_.epoch_prune > 0)
+      LOWBIT_CHECK(ctl_->mp <= 1.0, "config key 'alq.top_k' = ", o_.top_k, ": with ", ctx.steps_per_epoch,
+                   " steps per epoch the authors' pruning rule needs top_k >= prune_rate / pruning steps = ",
+                   o_.prune_rate / static_cast<double>(std::max<int64_t>(1, o_.epoch_prune * ctx.steps_per_epoch)),
+                   " to prune prune_rate = ", o_.prune_rate, " per pruning epoch");
   }
 
   // ALQ layers by the ALQ framework, every other parameter by Adam.
