@@ -8,7 +8,7 @@
 #   BUDGET=tiny benchmarks/reproduce_alq.sh     # checks the script end to end
 #   BUDGET=large benchmarks/reproduce_alq.sh    # the ~6-hour CIFAR budget of issue 29 (below)
 #   BUDGET=paper benchmarks/reproduce_alq.sh    # LeNet5 on MNIST at the paper's full protocol
-#                                               # (Table 2; about 15 h on 1 thread, resumable)
+#                                               # (Table 2; about 12 h on 1 thread, resumable)
 #
 # BUDGET=paper (ALQ Table 2, the authors' lenet5.py; docs/alq.md, docs/results.md): under
 # $RUNS (default runs/alq_paper), 1 thread each (THREADS), every run resumes where it stopped:

@@ -86,7 +86,9 @@
 // io: checkpoints, typed configs, progress bar
 #include "io/atomic_write.hpp"
 #include "io/checkpoint.hpp"
+#include "io/checksum.hpp"
 #include "io/csv.hpp"
 #include "io/framed_file.hpp"
 #include "io/options.hpp"
 #include "io/progress.hpp"
+#include "io/safetensors.hpp"
