@@ -4,9 +4,12 @@
 // by side.
 //
 //   bench_train --model resnet20|vgg_small [--threads N] [--batch 128] [--steps 10]
-//               [--warmup 2] [--json] [--profile]
+//               [--warmup 2] [--json] [--profile] [--check-finite]
 // --profile prints where the time of the measured steps goes: forward per leaf-module type,
-// backward per op, and the optimizer step (autograd/profiler.hpp).
+// backward per op, and the optimizer step (autograd/profiler.hpp). --check-finite adds
+// train_cifar's per-step NaN/inf checks of every gradient and weight (train/finite.hpp), to
+// measure what they cost. Like train_cifar, it runs with OMP_WAIT_POLICY=passive unless the
+// environment sets a policy (kernels/omp_wait.hpp): GOMP_SPINCOUNT=300000 gives libgomp's default.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -26,7 +29,7 @@ namespace {
 [[noreturn]] void usage(const std::string& why) {
   std::fprintf(stderr,
                "bench_train: %s\nusage: bench_train --model resnet20|vgg_small [--threads N] [--batch B] "
-               "[--steps S] [--warmup W] [--json]\n",
+               "[--steps S] [--warmup W] [--json] [--profile] [--check-finite]\n",
                why.c_str());
   std::exit(2);
 }
@@ -44,9 +47,10 @@ double peak_rss_mb() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  const std::string omp_wait = use_passive_omp_wait(argv);
   std::string model = "resnet20";
   int64_t threads = max_threads(), batch = 128, steps = 10, warmup = 2;
-  bool json = false, profile = false;
+  bool json = false, profile = false, check_finite = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> const char* {
@@ -60,6 +64,7 @@ int main(int argc, char** argv) {
     else if (a == "--warmup") warmup = parse_int("--warmup", next(), 0);
     else if (a == "--json") json = true;
     else if (a == "--profile") profile = true;
+    else if (a == "--check-finite") check_finite = true;
     else usage("unknown argument '" + a + "'");
   }
   set_num_threads(static_cast<int>(threads));
@@ -76,6 +81,7 @@ int main(int argc, char** argv) {
   group.lr = 0.01;
   group.weight_decay = 5e-4;
   optim::SGD opt({group}, {0.9, 0.0, false});
+  const train::FiniteCheck finite(*net);
 
   auto x = Tensor<float>::randn({batch, 3, 32, 32}, gen);
   std::vector<int64_t> labels(static_cast<size_t>(batch));
@@ -91,10 +97,12 @@ int main(int argc, char** argv) {
     opt.zero_grad(/*set_to_none=*/true);  // as train_cifar and pytorch_train.py
     Tensor<float> loss = cross_entropy((*net)(x), labels);
     loss.backward();
+    if (check_finite) finite.gradients("in bench_train");
     {
       ProfileTimer timer(true, "optimizer step (SGD)");
       opt.step();
     }
+    if (check_finite) finite.weights("in bench_train");
     const auto t1 = std::chrono::steady_clock::now();
     loss_value = loss.item();
     if (s >= warmup) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
@@ -129,13 +137,14 @@ int main(int argc, char** argv) {
   }
   if (json) {
     std::printf("{\"model\": \"%s\", \"threads\": %lld, \"batch\": %lld, \"img_s\": %.2f, \"step_ms\": %.2f, "
-                "\"peak_rss_mb\": %.1f}\n",
+                "\"peak_rss_mb\": %.1f, \"check_finite\": %s, \"omp_wait\": \"%s\"}\n",
                 model.c_str(), static_cast<long long>(threads), static_cast<long long>(batch), img_s, median_ms,
-                peak_rss_mb());
+                peak_rss_mb(), check_finite ? "true" : "false", omp_wait.c_str());
   } else {
-    std::printf("%s  batch %lld  threads %lld: median step %.1f ms, %.1f images/s, peak RSS %.0f MB (loss %.3f)\n",
-                model.c_str(), static_cast<long long>(batch), static_cast<long long>(threads), median_ms, img_s,
-                peak_rss_mb(), loss_value);
+    std::printf("%s  batch %lld  threads %lld%s: median step %.1f ms, %.1f images/s, peak RSS %.0f MB (loss %.3f); "
+                "OpenMP wait: %s\n",
+                model.c_str(), static_cast<long long>(batch), static_cast<long long>(threads),
+                check_finite ? "  check-finite" : "", median_ms, img_s, peak_rss_mb(), loss_value, omp_wait.c_str());
   }
   return 0;
 }

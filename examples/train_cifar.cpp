@@ -63,6 +63,7 @@ struct Args {
   json given = json::object();  // --config files and --set values, unresolved
   std::vector<std::string> sets;
   std::string resume, eval, tta;
+  std::string omp_wait;  // how idle OpenMP threads wait (kernels/omp_wait.hpp), for the log
   int64_t stop_after = 0;
   bool print_config = false;
 };
@@ -164,7 +165,7 @@ int run_train(const Args& a) {
     teacher->eval();
   }
   set_num_threads(cfg.at("threads").get<int>());
-  std::printf("%s\n", train::config_table(cfg).c_str());
+  std::printf("%s\nOpenMP wait policy: %s\n\n", train::config_table(cfg).c_str(), a.omp_wait.c_str());
 
   // ---- data
   train::RunData d = train::load_run_data(cfg);
@@ -182,6 +183,13 @@ int run_train(const Args& a) {
                teacher_data.text(), " normalized with ", teacher_data.to_json().dump(), "; this run's data gives ",
                info.to_json().dump());
   fs::create_directories(out);
+  // A run killed inside an atomic write leaves "<file>.tmp" beside the intact file: drop them.
+  for (const char* f : {"config.json", "checkpoint.bin", "best_checkpoint.bin", "summary.json", "metrics.csv", "metrics.jsonl",
+                        "steps.jsonl", "model.lbq", "weight_hist.json", "report.html"})
+    if (const fs::path tmp = out / (std::string(f) + ".tmp"); fs::is_regular_file(tmp)) {
+      fs::remove(tmp);
+      std::printf("removed %s, left by an interrupted write\n", tmp.string().c_str());
+    }
   io::write_json_atomic((out / "config.json").string(), cfg);  // the report reads it while the run is in progress
   data::LoaderOptions lo;
   lo.batch_size = cfg.at("batch");
@@ -237,6 +245,7 @@ int run_train(const Args& a) {
   std::printf("%s\n", quant::summary(*model, one_image).table().c_str());
 
   // ---- the training loop
+  const train::FiniteCheck finite(*model);
   const auto wall0 = std::chrono::steady_clock::now();
   const double wall_before = run.at("wall_s").get<double>();
   int64_t step = run.at("step");
@@ -262,15 +271,24 @@ int run_train(const Args& a) {
         loss = loss * static_cast<float>(1 - kd_alpha) + distillation_loss(logits, target, kd_t) * static_cast<float>(kd_alpha);
       }
       const double lv = loss.item();
-      // A diverged run stops before its NaN/inf gradients reach the weights; the last checkpoint stays.
-      LOWBIT_CHECK(std::isfinite(lv), "the training loss is ", lv, " at epoch ", epoch + 1, ", step ", k + 1, " of ",
-                   steps_per_epoch, ": the run diverged (try a lower lr); ",
-                   epoch > 0 ? (out / "checkpoint.bin").string() + " still holds epoch " + std::to_string(epoch)
-                             : std::string("no checkpoint was written"));
+      // A diverged run stops at the first NaN/inf loss, gradient or weight, naming where it
+      // broke (train/finite.hpp); the last checkpoint stays as it was.
+      const std::string where = "at epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(k + 1) + " of " +
+                                std::to_string(steps_per_epoch) + ": the run diverged (try a lower lr); " +
+                                (epoch > 0 ? (out / "checkpoint.bin").string() + " still holds epoch " + std::to_string(epoch)
+                                           : std::string("no checkpoint was written"));
+      if (!std::isfinite(lv)) {
+        finite.weights(where);  // a weight broken by the previous step's method hook, or else a layer's output
+        const std::string layer = finite.first_bad_output(*model, b.images);
+        lowbit::detail::fail("the training loss is ", lv, " ", where,
+                             layer.empty() ? "" : "; the first layer output that is not finite: ", layer);
+      }
       loss.backward();
+      finite.gradients(where);
       opt->step();
       opt->zero_grad(/*set_to_none=*/true);  // no gradient is alive during end_step or the next forward
       hooks->end_step(*model, b.images, ctx);
+      finite.weights(where);
       {
         NoGradGuard no_grad;
         const Tensor<int64_t> pred = argmax(logits, 1);
@@ -356,6 +374,9 @@ int run_train(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Idle OpenMP threads sleep instead of spinning, so a run beside another busy process keeps
+  // its speed (kernels/omp_wait.hpp); this re-executes the program once.
+  const std::string omp_wait = use_passive_omp_wait(argv);
   try {
     for (int i = 1; i < argc; ++i) {
       const std::string arg = argv[i];
@@ -364,7 +385,8 @@ int main(int argc, char** argv) {
       if (arg == "--version")
         return std::printf("lowbit %d.%d.%d\n", LOWBIT_VERSION_MAJOR, LOWBIT_VERSION_MINOR, LOWBIT_VERSION_PATCH), 0;
     }
-    const Args a = parse_args(argc, argv);
+    Args a = parse_args(argc, argv);
+    a.omp_wait = omp_wait;
     return a.eval.empty() ? run_train(a) : run_eval(a);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "train_cifar: error: %s\n", e.what());

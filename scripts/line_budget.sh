@@ -27,12 +27,15 @@
 # metrics.csv (io/config.hpp, dead since the option schemas, was deleted: -71).
 # Raised to 16,750 with issues 26 and 29: io/ +550 for safetensors.hpp (checked reader, writer) and
 # checksum.hpp; quant/alq/ +50 for the authors' alpha moments and first basis step (options).
+# Raised to 16,880 with issue 34 item 2 (a diverged run names where it broke): nn/ +70 for
+# finite_watch.hpp (the first module whose output is NaN/inf); train/ +60 for finite.hpp (the
+# per-step gradient and weight checks). kernels/omp_wait.hpp fit in kernels/' headroom.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 INC="$ROOT/include/lowbit"
 
-TOTAL_BUDGET=16750
+TOTAL_BUDGET=16880
 declare -A BUDGET=(
   ["(top level)"]=100
   [autograd/]=500
@@ -40,7 +43,7 @@ declare -A BUDGET=(
   [data/]=2550
   [io/]=1250
   [kernels/]=2950
-  [nn/]=800
+  [nn/]=870
   [ops/]=1200
   [optim/]=300
   [quant/]=5300
@@ -49,7 +52,7 @@ declare -A BUDGET=(
   [quant/fp32/]=50
   [quant/slb/]=850
   [quant/ste/]=450
-  [train/]=950
+  [train/]=1010
 )
 
 # Lines of every file under $1 (recursively), or of the files directly in $1 with -maxdepth 1.

@@ -182,3 +182,41 @@ TEST_CASE("config: nesting, duplicate keys, size and integer ranges are checked"
   CHECK_THROWS_WITH(train::resolve_config({{"warmup_epochs", 1e300}}), Contains("'warmup_epochs' = 1e+300"));
   CHECK_THROWS_WITH(train::resolve_config({{"lr", std::numeric_limits<double>::infinity()}}), Contains("'lr'"));
 }
+
+// Divergence (issue 34 item 2): a loop finds the tensor or layer where NaN/inf first appeared.
+TEST_CASE("non-finite checks: first_nonfinite, FiniteCheck and FiniteWatch name the tensor or layer", "[train][errors]") {
+  const float inf = std::numeric_limits<float>::infinity(), big = std::numeric_limits<float>::max();
+  Tensor<float> t = Tensor<float>::from_vector({5}, {1.0f, -big, big, std::numeric_limits<float>::denorm_min(), 0.0f});
+  CHECK(nn::first_nonfinite(t) == -1);  // the largest and the smallest floats are finite
+  for (float bad : {inf, -inf, std::nanf("")}) {
+    t.data()[3] = bad;
+    CHECK(nn::first_nonfinite(t) == 3);
+  }
+  CHECK(nn::first_nonfinite(Tensor<float>()) == -1);
+
+  Generator gen(3);
+  auto model = std::make_shared<nn::Sequential>();
+  auto l0 = model->push_back(std::make_shared<nn::Linear>(4, 3, true, gen));
+  model->push_back(std::make_shared<nn::ReLU>());
+  auto l2 = model->push_back(std::make_shared<nn::Linear>(3, 2, true, gen));
+  const train::FiniteCheck check(*model);
+  const Tensor<float> x = Tensor<float>::randn({2, 4}, gen);
+  // All finite: every check passes and the watch sees nothing.
+  Tensor<float> loss = sum((*model)(x));
+  loss.backward();
+  CHECK_NOTHROW(check.gradients("at step 1"));
+  CHECK_NOTHROW(check.weights("at step 1"));
+  CHECK(check.first_bad_output(*model, x).empty());
+  // A NaN gradient of the second layer's bias.
+  l2->state_dict().at("bias").grad().data()[1] = std::nanf("");
+  CHECK_THROWS_WITH(check.gradients("at step 1"), Contains("the gradient of '2.bias' holds nan at element 1 at step 1"));
+  {
+    NoGradGuard no_grad;
+    l0->state_dict().at("weight").data()[5] = inf;  // an inf weight in the first layer
+  }
+  CHECK_THROWS_WITH(check.weights("at step 2"), Contains("'0.weight' holds inf at element 5 after the optimizer step at step 2"));
+  // The diagnostic forward names the first layer whose output breaks, not the ReLU or the model after it.
+  CHECK_THAT(check.first_bad_output(*model, x), Contains("'0' (Linear) outputs"));
+  // Without a watch, module outputs are not inspected (and no watch is left behind).
+  CHECK(nn::FiniteWatch::active() == nullptr);
+}

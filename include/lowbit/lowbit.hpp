@@ -27,6 +27,7 @@
 #include "kernels/conv.hpp"
 #include "kernels/conv_int8.hpp"
 #include "kernels/gemm.hpp"
+#include "kernels/omp_wait.hpp"
 #include "kernels/parallel.hpp"
 #include "kernels/pool.hpp"
 
@@ -57,6 +58,7 @@
 // nn: modules, layers, the paper models
 #include "nn/bn_recalibrate.hpp"
 #include "nn/factory.hpp"
+#include "nn/finite_watch.hpp"
 #include "nn/init.hpp"
 #include "nn/layers.hpp"
 #include "nn/lenet.hpp"
@@ -79,6 +81,7 @@
 #include "train/config.hpp"
 #include "train/data.hpp"
 #include "train/evaluate.hpp"
+#include "train/finite.hpp"
 #include "train/model.hpp"
 #include "train/optim.hpp"
 #include "train/summary.hpp"

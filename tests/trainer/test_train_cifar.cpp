@@ -3,11 +3,17 @@
 // exit status 2 with a line naming the file or key — leaving existing files untouched.
 // Data: a synthetic CIFAR-10 in the official binary format, written to a temp folder, in
 // which the class decides the image's colour so a few steps are enough to learn.
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cmath>
+#include <random>
+#include <thread>
 #include "../stb_image_write_for_tests.hpp"  // stb_image_write: writes the test images
 #include <cstdio>
 #include <lowbit/io/checkpoint.hpp>
@@ -37,11 +43,12 @@ struct Run {
   std::string output;
 };
 
-Run run(const std::string& args) {
+// env: an optional `env ...` prefix that sets or clears environment variables for the run.
+Run run(const std::string& args, const std::string& env = "") {
   static int counter = 0;
   const fs::path log = fs::temp_directory_path() / ("lowbit_trainer_log_" + std::to_string(::getpid()) + "_" +
                                                     std::to_string(counter++) + ".txt");
-  const std::string cmd = std::string(LOWBIT_TRAIN_CIFAR_EXE) + " " + args + " > " + log.string() + " 2>&1";
+  const std::string cmd = env + " " + LOWBIT_TRAIN_CIFAR_EXE + " " + args + " > " + log.string() + " 2>&1";
   const int raw = std::system(cmd.c_str());
   std::ifstream in(log);
   std::stringstream ss;
@@ -265,10 +272,14 @@ TEST_CASE("train_cifar: 1 epoch + resume + 1 epoch equals 2 epochs, loss for los
   Run b1 = run(fx.args(split, 2) + " --set cutout=16 --stop-after-epochs 1");  // the interruption
   REQUIRE(b1.status == 0);
   CHECK(!fs::exists(split / "summary.json"));
+  // A kill inside an atomic write leaves a torn temporary beside the intact checkpoint: the
+  // resumed run removes it (and says so); the checkpoint it resumes from is the intact one.
+  std::ofstream(split / "checkpoint.bin.tmp") << "torn";
   Run b2 = run("--resume " + split.string());
   INFO(b2.output);
   REQUIRE(b2.status == 0);
-  CHECK_THAT(b2.output, Contains("resuming"));
+  CHECK_THAT(b2.output, Contains("resuming") && Contains("checkpoint.bin.tmp, left by an interrupted write"));
+  CHECK(!fs::exists(split / "checkpoint.bin.tmp"));
   const auto la = losses(straight / "steps.jsonl"), lb = losses(split / "steps.jsonl");
   REQUIRE(la.size() == 4);
   REQUIRE(lb.size() == la.size());
@@ -379,13 +390,112 @@ TEST_CASE("train_cifar: bad input exits 2 with one clear line and overwrites not
   CHECK(!fs::exists(fx.root / "x11"));
   expect_error(fx.args(out, 1), {"already holds a run", "--resume"});
   expect_error("--resume " + out.string() + " --set lr=1", {"'lr' cannot change when resuming"});
-  // A diverged run (lr 1e300 makes the first step's weights inf) stops at the first
-  // non-finite loss instead of training on NaN for the remaining epochs.
+  // A diverged run stops at the first non-finite weight, gradient or loss, naming the tensor or
+  // layer (train/finite.hpp), instead of training on NaN: lr 1e300 makes the first step's
+  // weights inf; lr 1e4 and 100 (the issue's runs) break later, and ReLU can hide a NaN
+  // weight from the loss.
   expect_error(fx.args(fx.root / "x10", 2) + " --set lr=1e300 --set schedule=constant",
-               {"training loss is", "nan", "epoch 1, step 2 of 2", "diverged", "no checkpoint was written"});
+               {"'conv1.weight' holds", "inf", "after the optimizer step at epoch 1, step 1 of 2", "diverged",
+                "no checkpoint was written"});
+  CHECK(!fs::exists(fx.root / "x10" / "checkpoint.bin"));
+  for (const char* lr : {"1e4", "100"}) {
+    const Run r = run(fx.args(fx.root / "x12", 3) + " --set schedule=constant --set lr=" + lr);
+    INFO(r.output);
+    CHECK(r.status == 2);
+    CHECK_THAT(r.output, Contains("the run diverged") && Contains("train_cifar: error: ") &&
+                             (Contains("' holds") || Contains("the first layer output that is not finite: '")));
+    fs::remove_all(fx.root / "x12");
+  }
   // The earlier run is untouched by all of the above.
   CHECK(slurp(out / "summary.json") == summary_before);
   CHECK(slurp(out / "checkpoint.bin") == ckpt_before);
+}
+
+// Nothing saved is lost on kill -9 (issue 34 item 8): a tiny run is killed with SIGKILL at
+// random moments (seeded), inside checkpoint, log and summary writes too, and resumed each
+// time; it must finish with the same losses, bit for bit, and the same result as a run that
+// was never interrupted. A resume refused with exit 2 fails the test: every folder a kill can
+// leave must resume (a run killed before its first checkpoint starts over).
+TEST_CASE("train_cifar: killed with SIGKILL at random moments, the run resumes to a bit-identical finish", "[trainer][kill]") {
+  Fixture fx;
+  const fs::path straight = fx.root / "k_straight";
+  const auto t0 = std::chrono::steady_clock::now();
+  Run a = run(fx.args(straight, 3));
+  INFO(a.output);
+  REQUIRE(a.status == 0);
+  const double whole_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const auto la = losses(straight / "steps.jsonl");
+  REQUIRE(la.size() == 6);
+  const json ma = json::parse(slurp(straight / "summary.json"));
+  // Rounds of: start a run in a fresh folder, kill it at a moment drawn over the length of a
+  // whole run (start-up, an epoch, a checkpoint or summary write, or after the end), resume,
+  // kill again ... until one attempt finishes. Rounds repeat until 8 kills have happened.
+  std::mt19937 rng(20261206);
+  std::uniform_real_distribution<double> when(0.0, whole_ms);
+  int kills = 0, rounds = 0;
+  while (kills < 8 && rounds++ < 8) {
+    const fs::path killed = fx.root / ("k_killed" + std::to_string(rounds));
+    int attempts = 0, status = -1;
+    while (status != 0 && attempts++ < 20) {
+      const bool started = fs::exists(killed / "config.json");
+      const std::string args = started ? "--resume " + killed.string() : fx.args(killed, 3);
+      const std::string cmd = "exec " + std::string(LOWBIT_TRAIN_CIFAR_EXE) + " " + args;  // exec: the pid is the trainer's
+      const pid_t pid = ::fork();
+      REQUIRE(pid >= 0);
+      if (pid == 0) {
+        const int devnull = ::open("/dev/null", O_WRONLY);
+        ::dup2(devnull, 1), ::dup2(devnull, 2);
+        ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+        ::_exit(127);
+      }
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double, std::milli>(when(rng));
+      int raw = 0;
+      pid_t done = 0;
+      while ((done = ::waitpid(pid, &raw, WNOHANG)) == 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      if (done == 0) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &raw, 0);
+        ++kills;
+        continue;
+      }
+      status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+      INFO("round " << rounds << ", attempt " << attempts << ": " << args);
+      REQUIRE(status == 0);  // neither a crash nor a refusal
+    }
+    INFO("round " << rounds << ": " << kills << " kills so far");
+    REQUIRE(status == 0);
+    const auto lb = losses(killed / "steps.jsonl");
+    REQUIRE(lb.size() == la.size());
+    for (size_t i = 0; i < la.size(); ++i) CHECK(la[i] == lb[i]);  // bit for bit
+    const json mb = json::parse(slurp(killed / "summary.json"));
+    CHECK(ma.at("final_test_acc") == mb.at("final_test_acc"));
+    CHECK(ma.at("best_test_acc") == mb.at("best_test_acc"));
+    auto lines = [](const std::string& text) { return std::count(text.begin(), text.end(), '\n'); };
+    CHECK(lines(slurp(killed / "metrics.jsonl")) == 3);  // one line per epoch, none repeated by a resume
+    CHECK(lines(slurp(killed / "metrics.csv")) == 4);
+    for (const char* f : {"checkpoint.bin.tmp", "summary.json.tmp", "steps.jsonl.tmp"}) CHECK(!fs::exists(killed / f));
+  }
+  CHECK(kills >= 8);
+}
+
+// Sharing the CPU (issue 34 item 9): idle OpenMP threads sleep instead of spinning. libgomp reads
+// OMP_WAIT_POLICY before main, so the trainer re-executes itself with it set; the line it logs
+// comes from the re-executed process's environment. A policy the user set is kept.
+TEST_CASE("train_cifar: OpenMP threads wait passively unless the environment says otherwise", "[trainer]") {
+  Fixture fx;
+  const std::string clean = "env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT -u LOWBIT_OMP_WAIT_SET";
+  Run d = run(fx.args(fx.root / "w1", 1), clean);
+  INFO(d.output);
+  CHECK(d.status == 0);
+  CHECK_THAT(d.output, Contains("OpenMP wait policy: OMP_WAIT_POLICY=passive (lowbit's default)"));
+  Run a = run(fx.args(fx.root / "w2", 1), clean + " OMP_WAIT_POLICY=active");
+  INFO(a.output);
+  CHECK(a.status == 0);
+  CHECK_THAT(a.output, Contains("OpenMP wait policy: from the environment: OMP_WAIT_POLICY=active, GOMP_SPINCOUNT=(unset)"));
+  Run s = run(fx.args(fx.root / "w3", 1), clean + " GOMP_SPINCOUNT=300000");
+  INFO(s.output);
+  CHECK_THAT(s.output, Contains("from the environment: OMP_WAIT_POLICY=(unset), GOMP_SPINCOUNT=300000"));
 }
 
 // The DoReFa 2/2 acceptance run (docs/quantization.md, "Hand count"): DoReFa 2-bit weights and activations on ResNet-20, first

@@ -15,6 +15,7 @@
 
 #include "../autograd/profiler.hpp"
 #include "../core/tensor.hpp"
+#include "finite_watch.hpp"
 
 namespace lowbit {
 namespace nn {
@@ -26,11 +27,18 @@ class Module {
  public:
   virtual ~Module() = default;
   virtual Tensorf forward(const Tensorf& x) = 0;
-  // Runs forward; leaf modules (no children) are timed when a ProfileScope is active.
+  // Runs forward; leaf modules (no children) are timed when a ProfileScope is active, and
+  // every output is checked for NaN/inf when a FiniteWatch is active (nn/finite_watch.hpp).
   Tensorf operator()(const Tensorf& x) {
-    if (active_profile() == nullptr || !children_.empty()) return forward(x);
-    ProfileTimer timer(false, type_name());
-    return forward(x);
+    Tensorf y;
+    if (active_profile() == nullptr || !children_.empty()) {
+      y = forward(x);
+    } else {
+      ProfileTimer timer(false, type_name());
+      y = forward(x);
+    }
+    if (FiniteWatch* w = FiniteWatch::active()) w->see(this, type_name(), y);
+    return y;
   }
   // Short type name for summaries ("Conv2d", "BatchNorm2d", ...).
   virtual std::string type_name() const = 0;

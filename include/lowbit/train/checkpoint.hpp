@@ -62,9 +62,9 @@ inline RunCheckpoint read_run_checkpoint(const std::string& path) {
   for (auto& [name, t] : ck.tensors) {
     // A NaN or inf weight or optimizer moment would train on silently (ReLU hides it from the
     // loss) or be evaluated as a model: refused here, naming the tensor.
-    for (int64_t i = 0; i < t.numel(); ++i)
-      LOWBIT_CHECK(std::isfinite(t.data()[i]), "checkpoint '", path, "': tensor '", name, "' holds ", t.data()[i],
-                   " at element ", i, " (a diverged run or a damaged file)");
+    const int64_t i = nn::first_nonfinite(t);
+    LOWBIT_CHECK(i < 0, "checkpoint '", path, "': tensor '", name, "' holds ", t.data()[i], " at element ", i,
+                 " (a diverged run or a damaged file)");
     if (name.rfind("model/", 0) == 0) r.model.emplace(name.substr(6), t);
     else if (name.rfind("optim/", 0) == 0) r.optim.emplace(name.substr(6), t);
   }
