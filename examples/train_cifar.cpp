@@ -227,6 +227,8 @@ int run_train(const Args& a) {
     opt->load_state(resumed.optim);
     loader.set_state(resumed.loader.get<std::string>());
     run = resumed.run;
+    for (const char* k : {"best_test_acc", "train_s", "wall_s", "train_images_seen"})
+      LOWBIT_CHECK(run.contains(k), "--resume ", a.resume, ": checkpoint.bin has no run value \"", k, "\" (a damaged file)");
     hooks->load_state(resumed.method_state);
     io::keep_lines((out / "metrics.jsonl").string(), run.at("epoch").get<int64_t>());
     io::keep_lines((out / "steps.jsonl").string(), run.at("step").get<int64_t>());

@@ -28,8 +28,10 @@ MAIN=(g++ make cmake libeigen3-dev nlohmann-json3-dev libstb-dev catch2)
 #     to parse report.html (xml.etree) and to run benchmarks/metrics_table.py.
 #   python3-torch: the pytorch_fixtures test runs tests/pytorch/make_fixtures.py (import
 #     torch) with /usr/bin/python3; without it pytorch_parity is "Not Run", i.e. failed.
+#   clang: .ci/run builds and runs the libFuzzer harnesses of tests/fuzz/ (benchmarks/fuzz.sh);
+#     Debian's clang brings libFuzzer and clang's ASan/UBSan runtimes (libclang-common-*-dev).
 # Nothing in ctest uses jq or PIL.
-TESTS=("${MAIN[@]}" python3 python3-torch)
+TESTS=("${MAIN[@]}" python3 python3-torch clang)
 # bench adds what only the benchmark scripts use:
 #   python3-pil: benchmarks/pytorch_quickstart.py (from PIL import Image; fp32_side_by_side.sh).
 #   python3-numpy: pytorch_quickstart.py imports numpy itself (python3-torch depends on it too).

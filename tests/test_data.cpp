@@ -23,6 +23,8 @@
 
 #include "stb_image_write_for_tests.hpp"  // stb_image_write: writes the test images
 
+#include "temp_dir_for_tests.hpp"
+
 using namespace lowbit;
 using namespace lowbit::data;
 using Catch::Matchers::Contains;
@@ -30,23 +32,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory under the system temp dir, removed (recursively) at scope exit.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;  // several TempDirs in one test get distinct names
-    const auto t = std::chrono::steady_clock::now().time_since_epoch().count();
-    path = fs::temp_directory_path() /
-           ("lowbit_test_data_" + std::to_string(t) + "_" + std::to_string(++counter) + "_" +
-            std::to_string(reinterpret_cast<uintptr_t>(this) & 0xffff));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string str(const std::string& rel = "") const { return (rel.empty() ? path : path / rel).string(); }
-};
+using lowbit_tests::TempDir;
 
 // Changes the working directory for one scope (the lookup searches relative to it).
 struct ChangeDir {

@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir_for_tests.hpp"
+
 using namespace lowbit;
 using namespace lowbit::io;
 using Catch::Matchers::Contains;
@@ -30,21 +32,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory under the system temp dir, removed (recursively) at scope exit.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    const auto t = std::chrono::steady_clock::now().time_since_epoch().count();
-    path = fs::temp_directory_path() / ("lowbit_test_safetensors_" + std::to_string(t) + "_" + std::to_string(++counter));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string str(const std::string& rel) const { return (path / rel).string(); }
-};
+using lowbit_tests::TempDir;
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

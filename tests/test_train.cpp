@@ -1,5 +1,7 @@
 // The training library (include/lowbit/train/, quant/init_from.hpp, io/atomic_write.hpp): the
 // pieces train_cifar is built from, tested without running it.
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
@@ -219,4 +221,36 @@ TEST_CASE("non-finite checks: first_nonfinite, FiniteCheck and FiniteWatch name 
   CHECK_THAT(check.first_bad_output(*model, x), Contains("'0' (Linear) outputs"));
   // Without a watch, module outputs are not inspected (and no watch is left behind).
   CHECK(nn::FiniteWatch::active() == nullptr);
+}
+
+// Found by tests/fuzz/fuzz_checkpoint.cpp: a meta entry of the wrong type threw nlohmann's
+// type_error past every handler (std::terminate). And a FIFO given as a checkpoint hung.
+TEST_CASE("run checkpoints: wrong JSON types in the meta and special files are refused with one line", "[train][errors]") {
+  const fs::path d = temp_dir("meta_types");
+  auto write = [&](const std::string& name, const json& meta) {
+    const std::string p = (d / name).string();
+    io::write_framed(p, io::kCheckpointMagic, io::kCheckpointVersion, {{"meta", meta}, {"tensors", json::array()}}, "",
+                     "test");
+    return p;
+  };
+  const json cfg = train::resolve_config({{"seed", 4}});
+  const json good_run = {{"epoch", 1}, {"step", 2}};
+  CHECK_NOTHROW(train::read_run_checkpoint(
+      write("good.bin", {{"format", train::kRunFormat}, {"config", cfg}, {"run", good_run}, {"loader", "x"}})));
+  const std::string fmt = write("fmt.bin", {{"format", {{"a", 1}}}, {"config", cfg}, {"run", good_run}, {"loader", "x"}});
+  CHECK_THROWS_WITH(train::read_run_checkpoint(fmt), Contains("fmt.bin") && Contains("was not written by train_cifar"));
+  CHECK_THROWS_WITH(train::read_run_checkpoint(write("arr.bin", json::array({1, 2}))), Contains("arr.bin") &&
+                                                                                        Contains("was not written by train_cifar"));
+  const std::string ep = write("ep.bin", {{"format", train::kRunFormat}, {"config", cfg}, {"run", {{"epoch", "1"}, {"step", 2}}},
+                                          {"loader", "x"}});
+  CHECK_THROWS_WITH(train::read_run_checkpoint(ep), Contains("ep.bin") && Contains("run counter \"epoch\""));
+  const std::string wall = write("wall.bin", {{"format", train::kRunFormat}, {"config", cfg},
+                                              {"run", {{"epoch", 1}, {"step", 2}, {"wall_s", "long"}}}, {"loader", "x"}});
+  CHECK_THROWS_WITH(train::read_run_checkpoint(wall), Contains("wall.bin") && Contains("run value \"wall_s\" is not a number"));
+  // A FIFO is refused without being opened (opening one for reading blocks until a writer comes).
+  const std::string fifo = (d / "fifo.bin").string();
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK_THROWS_WITH(train::read_run_checkpoint(fifo), Contains("fifo.bin") && Contains("is not a regular file"));
+  CHECK_FALSE(io::has_magic(fifo, io::kCheckpointMagic));
+  fs::remove_all(d);
 }

@@ -45,6 +45,7 @@ struct Dataset {
   std::vector<int64_t> labels;           // each in [0, num_classes())
   std::vector<std::string> class_names;  // label -> name
   std::string source;                    // human-readable origin, e.g. the folder or files read
+  std::vector<std::string> notes;        // what the reader skipped (e.g. a named pipe), one line each
   int64_t channels = kChannels, height = kHeight, width = kWidth;  // every image's shape
 
   int64_t size() const { return static_cast<int64_t>(labels.size()); }

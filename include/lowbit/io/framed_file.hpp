@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -77,6 +78,8 @@ inline uint64_t checked_numel(const nlohmann::json& shape, uint64_t elem_bytes, 
 
 // True when the file starts with `magic`.
 inline bool has_magic(const std::string& path, const char (&magic)[8]) {
+  std::error_code ec;  // a FIFO or device is never opened: reading one could block forever
+  if (!std::filesystem::is_regular_file(path, ec)) return false;
   std::ifstream f(path, std::ios::binary);
   char m[8] = {};
   f.read(m, 8);
@@ -86,6 +89,9 @@ inline bool has_magic(const std::string& path, const char (&magic)[8]) {
 // Reads and checks the framing; `kind` names the format in errors ("checkpoint").
 inline FramedFile read_framed(const std::string& path, const char (&magic)[8], uint32_t version, const char* kind,
                               const char* who) {
+  std::error_code ec;  // a FIFO, device or socket would block or never end: refused unopened
+  LOWBIT_CHECK(!std::filesystem::exists(path, ec) || std::filesystem::is_regular_file(path, ec), who, ": '", path,
+               "' is not a regular file (a FIFO, device, socket or folder); expected a lowbit ", kind);
   std::ifstream f(path, std::ios::binary | std::ios::ate);
   LOWBIT_CHECK(f.good(), who, ": cannot open '", path, "' (no such file?)");
   const uint64_t size = static_cast<uint64_t>(f.tellg());

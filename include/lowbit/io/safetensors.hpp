@@ -29,6 +29,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -36,6 +37,7 @@
 #include <numeric>
 #include <set>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "../core/error.hpp"
@@ -326,7 +328,9 @@ struct SafetensorsKeys : nlohmann::json_sax<nlohmann::json> {
       names.push_back(k);
       counts.push_back(0);
     }
-    if (open.size() == 2 && open[1]) ++counts.back();
+    // A key one level down, in the value of a top-level key (open[0]: the top is an object,
+    // so that key came first and counts has its entry; a top-level array has none).
+    if (open.size() == 2 && open[0] && open[1]) ++counts.back();
     return true;
   }
   bool start_object(std::size_t) override { return enter(true); }
@@ -427,6 +431,12 @@ inline SafetensorsTensor parse_safetensors_entry(const std::string& name, const 
 // the JSON header (and with it the memory the parse takes); lower it for untrusted uploads.
 inline SafetensorsFile read_safetensors(const std::string& path, uint64_t max_header_bytes = kSafetensorsMaxHeaderBytes) {
   const std::string who = "read_safetensors: '" + path + "'";
+  // Opening a named pipe blocks until a writer comes, and a device can be endless: only a
+  // regular file (after symlinks) is opened.
+  std::error_code ec;
+  const std::filesystem::file_status st = std::filesystem::status(path, ec);
+  LOWBIT_CHECK(!std::filesystem::exists(st) || std::filesystem::is_regular_file(st), who,
+               " is not a regular file (a named pipe, device, socket or directory); expected a .safetensors file");
   std::ifstream f(path, std::ios::binary | std::ios::ate);
   LOWBIT_CHECK(f.good(), who, ": cannot open the file (no such file, or no permission?)");
   const uint64_t size = static_cast<uint64_t>(f.tellg());

@@ -47,13 +47,26 @@ inline void save_run_checkpoint(const std::string& path, const nlohmann::json& c
 // Reads a run checkpoint, checking it is one (a bad file: one error naming it).
 inline RunCheckpoint read_run_checkpoint(const std::string& path) {
   const io::Checkpoint ck = io::load_checkpoint(path);
-  LOWBIT_CHECK(ck.meta.value("format", "") == kRunFormat && ck.meta.contains("config"), "checkpoint '", path,
-               "' was not written by train_cifar");
+  // Compared as JSON, so a damaged file whose meta or "format" has another type is refused
+  // here instead of throwing nlohmann's type_error (found by tests/fuzz/fuzz_checkpoint.cpp).
+  LOWBIT_CHECK(ck.meta.is_object() && ck.meta.contains("format") && ck.meta.at("format") == kRunFormat &&
+                   ck.meta.contains("config") && ck.meta.at("config").is_object(),
+               "checkpoint '", path, "' was not written by train_cifar");
   for (const char* k : {"run", "loader"})
     LOWBIT_CHECK(ck.meta.contains(k), "checkpoint '", path, "' has no \"", k, "\" entry (a damaged file)");
-  LOWBIT_CHECK(ck.meta.at("run").is_object() && ck.meta.at("run").contains("epoch") && ck.meta.at("run").contains("step") &&
-                   ck.meta.at("loader").is_string(),
-               "checkpoint '", path, "': its \"run\" or \"loader\" entry is damaged");
+  const nlohmann::json& run = ck.meta.at("run");
+  LOWBIT_CHECK(run.is_object() && ck.meta.at("loader").is_string(), "checkpoint '", path,
+               "': its \"run\" or \"loader\" entry is damaged");
+  // The loop's counters and totals, read as numbers when a run resumes (train_cifar writes all
+  // of them; epoch and step are what every reader needs).
+  for (const char* k : {"epoch", "step"})
+    LOWBIT_CHECK(run.contains(k) && run.at(k).is_number_unsigned(), "checkpoint '", path, "': run counter \"", k,
+                 "\" is missing or not a non-negative integer (a damaged file)");
+  LOWBIT_CHECK(!run.contains("train_images_seen") || run.at("train_images_seen").is_number_unsigned(), "checkpoint '",
+               path, "': run counter \"train_images_seen\" is not a non-negative integer (a damaged file)");
+  for (const char* k : {"best_test_acc", "train_s", "wall_s"})
+    LOWBIT_CHECK(!run.contains(k) || run.at(k).is_number(), "checkpoint '", path, "': run value \"", k,
+                 "\" is not a number (a damaged file)");
   RunCheckpoint r;
   r.config = ck.meta.at("config");
   r.run = ck.meta.at("run");
