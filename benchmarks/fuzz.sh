@@ -52,19 +52,11 @@ for h in "${HARNESSES[@]}"; do
   # -timeout: one input running over 10 s is a finding (the decode budget is ~2 s);
   # -rss_limit_mb: so is one using over 2 GB. The outer timeout only guards a hung harness.
   notes=()
-  # First the saved reproducers of past findings (tests/fuzz/regressions/<harness>-*.bin): each
-  # must now run clean. A failing one is a finding (its report is in the log).
-  regressions=()
-  for f in "$ROOT/tests/fuzz/regressions/$h"-*; do [[ -f "$f" ]] && regressions+=("$f"); done
-  if [[ ${#regressions[@]} -gt 0 ]] && ! "$exe" "${regressions[@]}" </dev/null >"$log" 2>&1; then
-    cp "${regressions[@]}" "$BUILD/findings/$h/"
-    notes+=("a saved reproducer fails")
-  fi
   rc=0
   # shellcheck disable=SC2086
   timeout $((SECONDS_EACH + 120)) $NICE "$exe" -max_total_time="$SECONDS_EACH" -print_final_stats=1 \
     -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$BUILD/findings/$h/" ${FUZZ_ARGS:-} \
-    "$BUILD/corpus/$h" </dev/null >>"$log" 2>&1 || rc=$?
+    "$BUILD/corpus/$h" </dev/null >"$log" 2>&1 || rc=$?
   [[ $rc -eq 0 ]] || notes+=("exit $rc")
   secs=$(( $(date +%s) - start ))
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)

@@ -2,7 +2,7 @@
 // Huffman table overflows stb_image 2.27's, decode bombs (tiny JPEG and BMP files declaring
 // huge images, a PNG whose data inflates far past its size), a JPEG of endless scans, named
 // pipes where a file is expected, and the fuzzer's findings in the image and safetensors
-// readers (tests/fuzz/regressions/). Every input is written here byte by byte into a
+// readers (each rebuilt here, not kept as a file). Every input is written here byte by byte into a
 // temporary directory. Each case checks one clear line naming the file, and that nothing was
 // decoded or opened first. Each fails without its check (a named pipe: the reader would block;
 // run_with_deadline unblocks it and fails the test).
@@ -282,7 +282,7 @@ TEST_CASE("hardening: a named pipe given as a file is refused without opening it
   });
 }
 
-// Found by the fuzzer (tests/fuzz/regressions/fuzz_image-bmp-zero-height-resize.bin): stb
+// Found by the fuzzer: stb
 // decodes a BMP of height 0, and resizing it divided by zero (UBSan in stb_image_resize).
 TEST_CASE("hardening: an image of zero width or height is refused from its header", "[data][errors]") {
   TempDir tmp;
@@ -295,7 +295,7 @@ TEST_CASE("hardening: an image of zero width or height is refused from its heade
   }
 }
 
-// Found by the fuzzer (tests/fuzz/regressions/fuzz_safetensors-top-level-array.bin): a header
+// Found by the fuzzer: a header
 // whose top level is an array of objects made the key counter use an empty list.
 TEST_CASE("hardening: a safetensors header that is an array of objects is refused", "[io][errors]") {
   TempDir tmp;
@@ -309,7 +309,7 @@ TEST_CASE("hardening: a safetensors header that is an array of objects is refuse
                     Contains(tmp.str("x.safetensors")) && Contains("expected an object of tensors") && ONE_LINE);
 }
 
-// Found by the fuzzer (tests/fuzz/regressions/fuzz_image-png-empty-first-idat.bin): stb 2.27
+// Found by the fuzzer: stb 2.27
 // copies an empty first IDAT chunk to its not yet allocated buffer (memcpy to a null pointer).
 TEST_CASE("hardening: a PNG whose first IDAT chunk is empty is refused before decoding", "[data][errors]") {
   TempDir tmp;
@@ -322,7 +322,7 @@ TEST_CASE("hardening: a PNG whose first IDAT chunk is empty is refused before de
                         ONE_LINE);
 }
 
-// Found by the fuzzer (tests/fuzz/regressions/fuzz_image-png-huge-idat-length.bin): stb 2.27
+// Found by the fuzzer: stb 2.27
 // reallocates its IDAT buffer to a chunk's declared length before reading it, so a few bytes
 // declaring a 2 GB chunk cost a 2 GB allocation.
 TEST_CASE("hardening: a PNG chunk longer than the file is refused before decoding", "[data][errors]") {
