@@ -4,6 +4,7 @@ accuracy and time with `examples/quickstart.sh` on the same machine.
 
     /usr/bin/python3 benchmarks/pytorch_quickstart.py [--data DIR] [--threads N] [--epochs E]
                                                       [--per-class K] [--cutout L]
+                                                      [--save FILE.safetensors]
 
 (Needs python3-torch and python3-pil, both installed by scripts/install_deps.sh bench.)
 --per-class 0 trains on all 50,000 images, the recipe of docs/results.md's full FP32 run when
@@ -18,7 +19,9 @@ then cosine to 0 per step, weight decay 5e-4 on conv/linear weights only, pad-4 
 crop + horizontal flip, CIFAR mean/std normalization; --cutout L adds Cutout with an LxL
 square as train_cifar's `cutout` key (examples/configs/resnet20_fp32_cutout.json). DATA is the image-folder layout
 (train/<class>/*.jpg, test/<class>/*.jpg), default ../shared/data/cifar10-jpg.
-Prints one JSON line per epoch and a final summary line.
+Prints one JSON line per epoch and a final summary line. --save writes the trained model as
+safetensors under the common CIFAR ResNet names (benchmarks/pytorch_models.py, docs/pytorch.md),
+which `train_cifar --eval FILE --set data=DIR` evaluates in lowbit.
 """
 import argparse
 import json
@@ -33,7 +36,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pytorch_train import ResNet20  # noqa: E402  (same model definition as the benchmark)
+from pytorch_models import ResNetCifar, save_safetensors  # noqa: E402  (pytorch_train's ResNet20, PyTorch's names)
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 MEAN = np.array([0.4914, 0.4822, 0.4465], dtype=np.float32).reshape(1, 3, 1, 1)
@@ -93,6 +96,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--per-class", type=int, default=500, help="training images per class; 0: all")
     ap.add_argument("--cutout", type=int, default=0, help="Cutout square side in pixels; 0: off")
+    ap.add_argument("--save", default="", help="write the trained model here (safetensors)")
     args = ap.parse_args()
     if args.epochs < 1 or args.per_class < 0:
         sys.exit(f"pytorch_quickstart: --epochs {args.epochs} --per-class {args.per_class}: expected "
@@ -109,7 +113,7 @@ def main():
     xtr, ytr = load_split(args.data, "train", args.per_class, rng)
     xte, yte = load_split(args.data, "test", 0, rng)
     decode_s = time.time() - t0
-    model = ResNet20().to(memory_format=torch.channels_last)
+    model = ResNetCifar(20, "A").to(memory_format=torch.channels_last)
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.SGD([{"params": decay, "weight_decay": 5e-4}, {"params": no_decay, "weight_decay": 0.0}],
@@ -158,10 +162,13 @@ def main():
         print(json.dumps({"epoch": epoch + 1, "train_loss": loss_sum / len(xtr), "train_acc": hits / len(xtr),
                           "test_acc": acc, "epoch_s": round(epoch_s, 2),
                           "images_per_s": round(len(xtr) / epoch_s, 1)}), flush=True)
+    if args.save:
+        save_safetensors(args.save, model.state_dict())
     print(json.dumps({"framework": "pytorch", "torch": torch.__version__, "threads": args.threads,
                       "train_images": len(xtr), "test_images": len(yte), "epochs": args.epochs,
                       "final_test_acc": acc, "best_test_acc": best, "decode_s": round(decode_s, 1),
-                      "wall_s": round(time.time() - t0, 1), "images_per_s": round(step * batch / train_s, 1)}))
+                      "wall_s": round(time.time() - t0, 1), "images_per_s": round(step * batch / train_s, 1),
+                      "saved": args.save or None}))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,10 @@
 //   best_checkpoint.bin  with val_images > 0: the checkpoint of the epoch with the best
 //                   validation accuracy (--eval takes it)
 //   model.lbq       method != fp32: the trained quantized model (quant/export.hpp); --eval takes it
+//   model.safetensors  method == fp32: the weights under PyTorch's names (train/state_file.hpp),
+//                   for PyTorch's load_state_dict; --eval and --init-from take it
+// checkpoint.bin, best_checkpoint.bin and model.lbq are safetensors files with lowbit's
+// checksums (docs/safetensors.md); files of the earlier framed format still load.
 //   report.html     curves, the method's plots, bits per layer, the config (tools/report)
 //
 // Bad input (config, data, checkpoint) prints one line naming the file or key and exits
@@ -41,14 +45,19 @@ namespace {
 const char* kUsage =
     "usage: train_cifar [--config FILE.json]... [--set key=value]... [--data DIR] [--out DIR] [--init-from FILE]\n"
     "       train_cifar --resume OUT [--set epochs=N] [--stop-after-epochs K]\n"
-    "       train_cifar --eval FILE [--tta flip] [--set data=DIR]\n"
+    "       train_cifar --eval FILE [--tta flip] [--json] [--set data=DIR]\n"
+    "       train_cifar --export-state FILE OUT.safetensors\n"
     "  --config FILE      JSON object of config keys (examples/configs/); a method's options in its block\n"
     "  --set k=v          override one key (repeatable), e.g. --set lr=0.05 or --set slb.schedule=sin\n"
     "  --data DIR, --out DIR, --init-from FILE   short for --set data=DIR / out=DIR / init_from=FILE\n"
-    "                     (--init-from: start from another run's checkpoint.bin or model.lbq, quant/init_from.hpp)\n"
+    "                     (--init-from: start from another run's checkpoint.bin, model.lbq or a .safetensors state\n"
+    "                     file, quant/init_from.hpp)\n"
     "  --resume OUT       continue the run in folder OUT from its checkpoint.bin (bit-exactly)\n"
     "  --stop-after-epochs K  stop after K epochs as if interrupted (resume later)\n"
-    "  --eval FILE        test accuracy of a checkpoint.bin or model.lbq; --tta flip adds flip TTA\n"
+    "  --eval FILE        test accuracy of a checkpoint.bin, model.lbq or .safetensors state file (PyTorch's:\n"
+    "                     --set model=... [--set shortcut=B]); --tta flip adds flip TTA\n"
+    "  --json             with --eval: print one JSON object (accuracy, loss, per-class accuracy, confusion matrix)\n"
+    "  --export-state FILE OUT.safetensors   write an FP32 checkpoint's weights under PyTorch's names (docs/pytorch.md)\n"
     "  --print-config     print the resolved config of the run described so far and exit\n"
     "  --help-config      every key of the run and of every method, with type, default and doc\n"
     "  --version          print lowbit's version\n";
@@ -63,9 +72,11 @@ struct Args {
   json given = json::object();  // --config files and --set values, unresolved
   std::vector<std::string> sets;
   std::string resume, eval, tta;
+  std::string export_from, export_to;  // --export-state FILE OUT
   std::string omp_wait;  // how idle OpenMP threads wait (kernels/omp_wait.hpp), for the log
   int64_t stop_after = 0;
   bool print_config = false;
+  bool json_out = false;  // --eval --json
 };
 
 Args parse_args(int argc, char** argv) {
@@ -83,6 +94,10 @@ Args parse_args(int argc, char** argv) {
     else if (arg == "--init-from") a.sets.push_back("init_from=" + value());
     else if (arg == "--resume") a.resume = value();
     else if (arg == "--eval") a.eval = value();
+    else if (arg == "--export-state") {
+      a.export_from = value();
+      a.export_to = value();
+    }
     else if (arg == "--tta") a.tta = value();
     else if (arg == "--stop-after-epochs") {
       const std::string v = value();
@@ -90,12 +105,28 @@ Args parse_args(int argc, char** argv) {
       a.stop_after = std::strtoll(v.c_str(), &end, 10);
       LOWBIT_CHECK(!v.empty() && *end == '\0' && a.stop_after > 0, "--stop-after-epochs expects a positive integer, got '", v, "'");
     } else if (arg == "--print-config") a.print_config = true;
+    else if (arg == "--json") a.json_out = true;
     else lowbit::detail::fail("unknown argument '", arg, "'\n", kUsage);
   }
   LOWBIT_CHECK(a.tta.empty() || a.tta == "flip", "--tta expects 'flip' (the only test-time augmentation), got '", a.tta, "'");
   LOWBIT_CHECK(a.resume.empty() || a.eval.empty(), "--resume and --eval cannot be combined");
   LOWBIT_CHECK(a.tta.empty() || !a.eval.empty(), "--tta applies to --eval only (training runs evaluate without TTA)");
+  LOWBIT_CHECK(!a.json_out || !a.eval.empty(), "--json applies to --eval only (a training run writes summary.json)");
+  LOWBIT_CHECK(a.export_from.empty() || (a.eval.empty() && a.resume.empty()),
+               "--export-state cannot be combined with --eval or --resume");
   return a;
+}
+
+// --eval --json: one object with what the text lines say, plus per-class accuracy and the
+// confusion matrix (rows: the label, columns: the prediction).
+json eval_json(const train::EvalResult& r, const data::Dataset& test) {
+  json per_class = json::array(), confusion = json::array();
+  for (int64_t k = 0; k < r.classes; ++k) {
+    per_class.push_back(r.class_accuracy(k));
+    confusion.push_back(std::vector<int64_t>(r.confusion.begin() + k * r.classes, r.confusion.begin() + (k + 1) * r.classes));
+  }
+  return {{"accuracy", r.acc}, {"loss", r.loss}, {"images", test.size()}, {"classes", test.class_names},
+          {"per_class_accuracy", per_class}, {"confusion_matrix", confusion}};
 }
 
 int run_eval(const Args& a) {
@@ -103,20 +134,40 @@ int run_eval(const Args& a) {
   set_num_threads(t.cfg.at("threads").get<int>());
   std::string where;
   const data::Dataset test = train::load_test_data(t.cfg, &where);
-  std::printf("data: %s\n", where.c_str());
+  if (!a.json_out) std::printf("data: %s\n", where.c_str());
   LOWBIT_CHECK(test.channels == t.data.channels && test.height == t.data.height && test.width == t.data.width &&
                    test.num_classes() == t.data.classes,
                "--eval ", a.eval, ": the model was trained on ", t.data.text(), ", the test data '", test.source, "' has ",
                test.shape_string(), " images of ", test.num_classes(), " classes");
   const int64_t batch = t.cfg.at("batch"), n = test.size();
   const train::EvalResult r = train::evaluate(*t.model, test, batch, false, t.data.normalize);
-  std::printf("%s: test accuracy %.2f%% (loss %.4f) on %lld images\n", a.eval.c_str(), 100 * r.acc, r.loss, (long long)n);
+  json out = {{"file", a.eval}, {"data", where}, {"model", t.cfg.at("model")}, {"method", t.cfg.at("method")}};
+  out.update(eval_json(r, test));
+  if (!a.json_out)
+    std::printf("%s: test accuracy %.2f%% (loss %.4f) on %lld images\n", a.eval.c_str(), 100 * r.acc, r.loss, (long long)n);
   if (a.tta == "flip") {
     const train::EvalResult f = train::evaluate(*t.model, test, batch, true, t.data.normalize);
-    std::printf("%s: test accuracy with flip TTA (softmax averaged over each image and its mirror) %.2f%% (loss %.4f) on "
-                "%lld images; the mirrored images alone %.2f%%, the two views predict different classes for %.2f%%\n",
-                a.eval.c_str(), 100 * f.acc, f.loss, (long long)n, 100 * f.mirror_acc, 100 * f.disagree);
+    out["tta_flip"] = eval_json(f, test);
+    out["tta_flip"]["mirror_accuracy"] = f.mirror_acc;
+    out["tta_flip"]["views_disagree"] = f.disagree;
+    if (!a.json_out)
+      std::printf("%s: test accuracy with flip TTA (softmax averaged over each image and its mirror) %.2f%% (loss %.4f) on "
+                  "%lld images; the mirrored images alone %.2f%%, the two views predict different classes for %.2f%%\n",
+                  a.eval.c_str(), 100 * f.acc, f.loss, (long long)n, 100 * f.mirror_acc, 100 * f.disagree);
   }
+  if (a.json_out) std::printf("%s\n", out.dump().c_str());
+  return 0;
+}
+
+// --export-state: an FP32 model's weights as a state file with PyTorch's names.
+int run_export_state(const Args& a) {
+  const train::TrainedModel t = train::load_trained(a.export_from, a.sets);
+  LOWBIT_CHECK(t.cfg.at("method") == quant::kFullPrecision, "--export-state ", a.export_from, ": the model is method '",
+               t.cfg.at("method").get<std::string>(), "'; a state file holds an FP32 model (model.lbq is the quantized export)");
+  train::save_state_file(a.export_to, t.cfg.at("model"), *t.model,
+                         {{"format", train::kRunFormat}, {"config", t.cfg}, {"data_info", t.data.to_json()}});
+  std::printf("%s: %s's weights under PyTorch's names (docs/pytorch.md)\n", a.export_to.c_str(),
+              t.cfg.at("model").get<std::string>().c_str());
   return 0;
 }
 
@@ -152,7 +203,7 @@ int run_train(const Args& a) {
   // Everything read from other files is read before anything is written.
   const bool fresh = a.resume.empty() || restart;
   const std::string init_path = fresh ? cfg.at("init_from").get<std::string>() : "";
-  const nn::StateDict init_state = init_path.empty() ? nn::StateDict{} : train::trained_state(init_path);
+  const nn::StateDict init_state = init_path.empty() ? nn::StateDict{} : train::trained_state(init_path, cfg.at("model"));
   std::shared_ptr<nn::Module> teacher;  // knowledge distillation (Hinton et al. 2015), never trained
   train::DataInfo teacher_data;
   if (const std::string kd = cfg.at("kd_teacher"); !kd.empty()) {
@@ -361,6 +412,11 @@ int run_train(const Args& a) {
   if (cfg.at("method") != quant::kFullPrecision) {  // integer codes + scales + FP32 rest; --eval model.lbq rebuilds it
     quant::export_quantized(*model, (out / "model.lbq").string(), {{"format", train::kRunFormat}, {"config", cfg}, {"spec", spec.to_json()}, {"data_info", info.to_json()}});
     summary["quantized_model"] = (out / "model.lbq").string();
+  } else {  // the weights under PyTorch's names (train/state_file.hpp): PyTorch loads them, --eval and --init-from too
+    train::save_state_file((out / "model.safetensors").string(), cfg.at("model"), *model,
+                           {{"format", train::kRunFormat}, {"config", cfg}, {"data_info", info.to_json()}},
+                           run.at("step").get<int64_t>());
+    summary["state_file"] = (out / "model.safetensors").string();
   }
   io::write_json_atomic((out / "summary.json").string(), summary);
   if (const json h = train::weight_histograms(*model); !h.at("layers").empty())
@@ -389,6 +445,7 @@ int main(int argc, char** argv) {
     }
     Args a = parse_args(argc, argv);
     a.omp_wait = omp_wait;
+    if (!a.export_from.empty()) return run_export_state(a);
     return a.eval.empty() ? run_train(a) : run_eval(a);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "train_cifar: error: %s\n", e.what());

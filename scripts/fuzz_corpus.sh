@@ -116,6 +116,33 @@ lbq = {"meta": {"model": "tiny"}, "data_bytes": len(lbq_data),
 put("fuzz_export_lbq", "tiny.txt", framed(lbq, lbq_data))
 put("fuzz_export_lbq", "tiny_raw.lbq", raw_framed(b"LOWBITQM", lbq, lbq_data))
 
+# Checkpoint and .lbq as lowbit writes them now: safetensors with lowbit's metadata (the
+# harness recomputes the two checksums, tests/fuzz/fuzz_framed.hpp).
+def st_file(header, data):
+    text = json.dumps(header, separators=(",", ":")).encode()
+    return struct.pack("<Q", len(text)) + text + data
+def st_checkpoint(tensors):
+    header, data = {}, b""
+    for name, shape in tensors:
+        n = 1
+        for d in shape: n *= d
+        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [len(data), len(data) + 4 * n]}
+        data += floats(n)
+    meta = {"format": "lowbit.train_cifar", "config": {"model": "resnet20", "epochs": 2},
+            "run": {"epoch": 1, "step": 10}, "loader": "0 1 2", "method_state": {}}
+    header["__metadata__"] = {"lowbit.format": "lowbit.checkpoint", "lowbit.meta": json.dumps(meta)}
+    return st_file(header, data)
+put("fuzz_checkpoint", "run.safetensors", st_checkpoint(state))
+lbq_table = [{"name": "conv.wq", "quantizer": "apot", "shape": [4, 3, 3, 3], "bits": 2,
+              "rule": "scaled_codebook", "group_size": 108, "levels": [-1.0, -0.5, 0.5, 1.0]}]
+put("fuzz_export_lbq", "tiny.safetensors", st_file(
+    {"__metadata__": {"lowbit.format": "lowbit.quantized_model", "lowbit.meta": '{"model": "tiny"}',
+                      "lowbit.quantized": json.dumps(lbq_table)},
+     "conv.wq.scales": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+     "conv.bias": {"dtype": "F32", "shape": [4], "data_offsets": [4, 20]},
+     "conv.wq.codes": {"dtype": "U8", "shape": [27], "data_offsets": [20, 47]}},
+    floats(1, 0.1) + floats(4, 0.0) + codes))
+
 # safetensors: 8-byte little-endian header length, JSON header, data.
 def safetensors(tensors, meta=None):
     header, data = {}, b""

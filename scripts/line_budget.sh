@@ -34,29 +34,34 @@
 # (the JPEG and PNG structure checks run before stb_image 2.27, the decode budget;
 # docs/fuzzing.md) and the special-file handling of image folders; io/ +20 for safetensors and
 # framed files refusing special files.
+# Raised to 17,660 with issue 26 (checkpoints and exports on safetensors, PyTorch names):
+# io/ +140 for the header checksum and metadata reader of safetensors.hpp and checkpoint.hpp on
+# safetensors (keeping the framed reader, so earlier files still load); quant/ +100 for
+# export.hpp on safetensors (likewise); nn/ +80 for pytorch_names.hpp; train/ +140 for
+# state_file.hpp and state files in model.hpp (--eval and --init-from of PyTorch's files).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 INC="$ROOT/include/lowbit"
 
-TOTAL_BUDGET=17200
+TOTAL_BUDGET=17660
 declare -A BUDGET=(
   ["(top level)"]=100
   [autograd/]=500
   [core/]=900
   [data/]=2850
-  [io/]=1270
+  [io/]=1410
   [kernels/]=2950
-  [nn/]=870
+  [nn/]=950
   [ops/]=1200
   [optim/]=300
-  [quant/]=5300
+  [quant/]=5400
   [quant/alq/]=1550
   [quant/apot/]=850
   [quant/fp32/]=50
   [quant/slb/]=850
   [quant/ste/]=450
-  [train/]=1010
+  [train/]=1150
 )
 
 # Lines of every file under $1 (recursively), or of the files directly in $1 with -maxdepth 1.

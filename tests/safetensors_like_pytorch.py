@@ -8,9 +8,10 @@ nothing with it.
                                            the data ordered by dtype width, widest first, then by
                                            name, the header padded with spaces to 8 bytes.
   safetensors_like_pytorch.py read PATH    checks PATH (written by lowbit) and prints, as JSON, its
-                                           header length, metadata, the CRC-32C of its data section
-                                           computed here, and each tensor's dtype, shape and bytes
-                                           in hex. Exits non-zero on any problem.
+                                           header length, metadata, the CRC-32Cs of its data section
+                                           and of its header (docs/safetensors.md) computed here,
+                                           and each tensor's dtype, shape and bytes in hex. Exits
+                                           non-zero on any problem.
 """
 import json
 import struct
@@ -70,6 +71,12 @@ def read(path):
     text = blob[8:8 + n].decode("utf-8")
     assert text.rstrip(" ") == text.strip(), "header padded with something other than trailing spaces"
     header = json.loads(text, object_pairs_hook=no_duplicates)
+    # The header checksum covers the parsed header without the two checksum keys, written as
+    # compact JSON with sorted keys (docs/safetensors.md).
+    canonical = json.loads(text)
+    for key in ("lowbit.crc32c", "lowbit.header_crc32c"):
+        canonical.get("__metadata__", {}).pop(key, None)
+    canonical = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     data = blob[8 + n:]
     meta = header.pop("__metadata__", {})
     assert all(isinstance(v, str) for v in meta.values()), "metadata values must be strings"
@@ -87,6 +94,7 @@ def read(path):
     assert pos == len(data), "the tensors end at %d, the data section at %d" % (pos, len(data))
     order = list(header)  # the header's order (json keeps it)
     print(json.dumps({"header_length": n, "metadata": meta, "crc32c": "%08x" % crc32c(data),
+                      "header_crc32c": "%08x" % crc32c(canonical),
                       "order": order, "tensors": out}))
 
 

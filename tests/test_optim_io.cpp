@@ -15,6 +15,7 @@
 using namespace lowbit;
 using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
+using json = nlohmann::json;
 
 namespace {
 fs::path temp_dir(const std::string& tag) {
@@ -123,8 +124,29 @@ TEST_CASE("checkpoints round-trip and refuse truncated or foreign files", "[io][
   CHECK_THROWS_WITH(io::load_checkpoint(cut), Contains(cut) && Contains("truncated"));
   const std::string foreign = (dir / "foreign.ckpt").string();
   std::ofstream(foreign) << "hello, not a checkpoint";
-  CHECK_THROWS_WITH(io::load_checkpoint(foreign), Contains(foreign) && Contains("not a lowbit checkpoint"));
+  CHECK_THROWS_WITH(io::load_checkpoint(foreign), Contains(foreign) && Contains("not a safetensors file"));
   CHECK_THROWS_WITH(io::load_checkpoint((dir / "none.ckpt").string()), Contains("cannot open"));
+  // A safetensors file that is not a lowbit checkpoint (PyTorch's weights, an export) is
+  // refused naming its format; one without lowbit's checksums too.
+  const std::string plain = (dir / "plain.safetensors").string();
+  io::write_safetensors(plain, {io::SafetensorsTensor::from_float("w", Tensor<float>::zeros({2}))}, {{"format", "pt"}});
+  CHECK_THROWS_WITH(io::load_checkpoint(plain),
+                    Contains(plain) && Contains("not a lowbit checkpoint: its safetensors metadata has lowbit.format = "
+                                                "'(none)', expected 'lowbit.checkpoint'"));
+  // The earlier framed format (magic LOWBITCK, no checksum) still loads.
+  const std::string framed = (dir / "framed.ckpt").string();
+  std::string data;
+  json table = json::array();
+  for (auto& [name, t] : ck.tensors) {
+    table.push_back({{"name", name}, {"shape", t.shape()}, {"offset", data.size()}});
+    data.append(reinterpret_cast<const char*>(t.data()), static_cast<size_t>(t.numel()) * sizeof(float));
+  }
+  io::write_framed(framed, io::kCheckpointMagic, io::kCheckpointVersion, {{"meta", ck.meta}, {"tensors", table}}, data,
+                   "test");
+  const io::Checkpoint old = io::load_checkpoint(framed);
+  CHECK(old.meta == ck.meta);
+  REQUIRE(old.tensors.size() == 2);
+  CHECK(old.tensors.at("a.weight").to_vector() == ck.tensors.at("a.weight").to_vector());
   // Saving over an existing checkpoint replaces it whole.
   ck.meta["epoch"] = 4;
   io::save_checkpoint(path, ck);

@@ -252,7 +252,15 @@ TEST_CASE("export: bad files are refused with the path and the reason", "[quant]
   CHECK_THROWS_WITH(read_quantized(path.string()), Catch::Contains(path.string()) && Catch::Contains("truncated"));
   { std::ofstream(path, std::ios::binary) << "LOWBITCK and then some"; }
   CHECK(!is_quantized_file(path.string()));
-  CHECK_THROWS_WITH(read_quantized(path.string()), Catch::Contains("bad magic"));
+  CHECK_THROWS_WITH(read_quantized(path.string()), Catch::Contains(path.string()) && Catch::Contains("not a safetensors file"));
+  // A checkpoint is not an export: refused naming the format it has.
+  io::Checkpoint ck;
+  ck.tensors.emplace("w", Tensorf::zeros({2}));
+  io::save_checkpoint(path.string(), ck);
+  CHECK(!is_quantized_file(path.string()));
+  CHECK_THROWS_WITH(read_quantized(path.string()),
+                    Catch::Contains("is not a lowbit quantized model: its safetensors metadata has lowbit.format = "
+                                    "'lowbit.checkpoint', expected 'lowbit.quantized_model'"));
   // A file of one spec loaded into another architecture lists what does not match.
   export_quantized(*model, path.string(), {{"spec", spec.to_json()}});
   Generator g2(7);
@@ -266,4 +274,48 @@ TEST_CASE("export: bad files are refused with the path and the reason", "[quant]
                     }),
                     Catch::Contains("no \"spec\""));
   fs::remove(path);
+}
+
+// Exports written before the move to safetensors (magic LOWBITQM, version 1, framed by
+// io/framed_file.hpp) still load, to the same codes and tensors. The old layout is written
+// here by hand, as the old writer did.
+TEST_CASE("export: a file of the earlier framed format still loads", "[quant][export]") {
+  Generator g(8);
+  QuantSpec spec = ste_spec(2, 2);
+  auto model = std::make_shared<TinyNet>(make_factory(spec), g);
+  const fs::path path = temp_file("lowbit_export_new"), old_path = temp_file("lowbit_export_old");
+  export_quantized(*model, path.string(), {{"spec", spec.to_json()}});
+  const QuantizedModelFile now = read_quantized(path.string());
+  REQUIRE(!now.weights.empty());
+  std::string data;
+  nlohmann::json qtable = nlohmann::json::array(), ttable = nlohmann::json::array();
+  for (auto& [name, c] : now.weights) {
+    const std::vector<uint8_t> packed = pack_codes(c.codes, c.bits);
+    qtable.push_back({{"name", name}, {"quantizer", now.quantizer_of.at(name)}, {"shape", c.shape}, {"bits", c.bits},
+                      {"rule", c.rule}, {"group_size", c.group_size}, {"levels", c.levels},
+                      {"n_scales", c.scales.size()}, {"offset", data.size()}, {"code_bytes", packed.size()}});
+    data.append(reinterpret_cast<const char*>(packed.data()), packed.size());
+    data.append(reinterpret_cast<const char*>(c.scales.data()), c.scales.size() * sizeof(float));
+  }
+  for (auto& [name, t] : now.tensors) {
+    ttable.push_back({{"name", name}, {"shape", t.shape()}, {"offset", data.size()}});
+    data.append(reinterpret_cast<const char*>(t.data()), static_cast<size_t>(t.numel()) * sizeof(float));
+  }
+  io::write_framed(old_path.string(), kQuantMagic, kQuantVersion,
+                   {{"meta", now.meta}, {"data_bytes", data.size()}, {"quantized", qtable}, {"tensors", ttable}}, data,
+                   "test");
+  CHECK(is_quantized_file(old_path.string()));
+  const QuantizedModelFile old = read_quantized(old_path.string());
+  CHECK(old.meta == now.meta);
+  CHECK(old.data_bytes == now.data_bytes);  // the same model size, whichever container
+  REQUIRE(old.weights.size() == now.weights.size());
+  for (auto& [name, c] : now.weights) {
+    CHECK(old.weights.at(name).codes == c.codes);
+    CHECK(old.weights.at(name).scales == c.scales);
+    CHECK(old.quantizer_of.at(name) == now.quantizer_of.at(name));
+  }
+  REQUIRE(old.tensors.size() == now.tensors.size());
+  for (auto& [name, t] : now.tensors) CHECK(old.tensors.at(name).to_vector() == t.to_vector());
+  fs::remove(path);
+  fs::remove(old_path);
 }

@@ -264,11 +264,14 @@ TEST_CASE("safetensors: lowbit's file is read by an independent reader, the chec
   in.push_back({"a.mask", "U8", {5}, std::string("\x01\x02\x03\x04\x05", 5)});  // makes the F32/I64 below unaligned unless sorted
   in.push_back(SafetensorsTensor::from_int64("a.count", {}, {12}));
   in.push_back({"a.half", "F16", {1}, bytes_of(std::vector<uint16_t>{0x3c00})});
-  write_safetensors(path, in, {{"format", "pt"}});
+  // Metadata with quotes, control characters and non-ASCII text: the header checksum's
+  // canonical JSON must escape them as Python's json.dumps does.
+  write_safetensors(path, in, {{"format", "pt"}, {"lowbit.meta", "{\"a\": \"tab\t, \\ and \u00e9\x01\"}"}});
   const std::string out = dir.str("python.json");
   if (!run_python("read " + path, out)) return;
   const auto py = nlohmann::json::parse(slurp(out));
   CHECK(py.at("crc32c") == read_safetensors(path).metadata.at(kSafetensorsChecksumKey));
+  CHECK(py.at("header_crc32c") == read_safetensors(path).metadata.at(kSafetensorsHeaderChecksumKey));
   CHECK(py.at("metadata").at("format") == "pt");
   CHECK(py.at("order") == nlohmann::json({"a.weight", "a.mask", "a.count", "a.half"}));
   for (auto& t : in) {
@@ -299,6 +302,31 @@ TEST_CASE("safetensors: a damaged data section fails the checksum, naming the fi
                       Contains("read_safetensors: '" + damaged + "': checksum mismatch") &&
                           Contains("the header's lowbit.crc32c says " + read_safetensors(path).metadata.at("lowbit.crc32c")) &&
                           ONE_LINE);
+  }
+  // Damage to the header that leaves it consistent (a shape [4, 16] for [16, 4], a changed
+  // letter of a name, a changed metadata value, two tensors' offsets swapped) is caught by the
+  // header checksum.
+  write_safetensors(path, {SafetensorsTensor::from_float("w", Tensor<float>::randn({16, 4}, gen)),
+                           SafetensorsTensor::from_float("v", Tensor<float>::randn({8}, gen)),
+                           SafetensorsTensor::from_float("x", Tensor<float>::randn({8}, gen))},
+                    {{"lowbit.meta", "{\"lr\": 0.1}"}});
+  const std::string good2 = slurp(path);
+  using Edits = std::vector<std::pair<std::string, std::string>>;
+  for (const Edits& edits : {Edits{{"[16,4]", "[4,16]"}}, Edits{{"\"v\":", "\"u\":"}}, Edits{{"0.1", "0.7"}},
+                             Edits{{"[256,288]", "[#]"}, {"[288,320]", "[256,288]"}, {"[#]", "[288,320]"}}}) {
+    INFO(edits.front().first << " -> " << edits.back().second);
+    std::string bad = good2;
+    for (auto& [from, to] : edits) {
+      const size_t at = bad.find(from);
+      REQUIRE(at != std::string::npos);
+      bad.replace(at, from.size(), to);
+    }
+    REQUIRE(bad.size() == good2.size());
+    const std::string damaged = dir.str("header.safetensors");
+    spit(damaged, bad);
+    CHECK_THROWS_WITH(read_safetensors(damaged),
+                      Contains("read_safetensors: '" + damaged + "': checksum mismatch: the CRC-32C of its ") &&
+                          Contains("-byte header is ") && ONE_LINE);
   }
   // A checksum that is not 8 lowercase hex digits is an error, not a silent "no checksum".
   const std::string odd = dir.str("odd.safetensors");

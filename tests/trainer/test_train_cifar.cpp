@@ -216,7 +216,8 @@ TEST_CASE("train_cifar: a tiny run learns and writes its summary", "[trainer]") 
   CHECK(s.at("model_bytes") == 4 * (269722 + 1376));
   CHECK(s.at("avg_weight_bits") == 32.0);
   CHECK(s.at("compression_ratio") == 1.0);
-  CHECK(!fs::exists(out / "model.lbq"));  // FP32 runs export nothing
+  CHECK(!fs::exists(out / "model.lbq"));  // FP32 runs export no quantized model
+  CHECK(s.at("state_file") == (out / "model.safetensors").string());
   const auto l = losses(out / "steps.jsonl");
   REQUIRE(l.size() == 6);
   CHECK((l[4] + l[5]) / 2 < (l[0] + l[1]) / 2);  // loss goes down
@@ -239,6 +240,65 @@ TEST_CASE("train_cifar: a tiny run learns and writes its summary", "[trainer]") 
   char acc[32];
   std::snprintf(acc, sizeof acc, "%.2f%%", 100 * s.at("final_test_acc").get<double>());
   CHECK_THAT(e.output, Contains(acc));
+  // --eval --json: one JSON object, nothing else on stdout; the same accuracy as the last
+  // epoch's (evaluation is deterministic), and a confusion matrix that adds up.
+  Run j = run("--eval " + (out / "checkpoint.bin").string() + " --json --tta flip --set data=" + fx.data.string());
+  INFO(j.output);
+  REQUIRE(j.status == 0);
+  const json ej = json::parse(j.output);
+  CHECK(ej.at("accuracy").get<double>() == s.at("final_test_acc").get<double>());
+  CHECK(ej.at("file") == (out / "checkpoint.bin").string());
+  CHECK(ej.at("classes").size() == 10);
+  const int64_t images = ej.at("images");
+  int64_t total = 0, diagonal = 0;
+  for (size_t k = 0; k < 10; ++k) {
+    int64_t row = 0;
+    for (size_t p = 0; p < 10; ++p) row += ej.at("confusion_matrix").at(k).at(p).get<int64_t>();
+    const int64_t hit = ej.at("confusion_matrix").at(k).at(k);
+    total += row;
+    diagonal += hit;
+    CHECK(ej.at("per_class_accuracy").at(k).get<double>() == (row ? double(hit) / double(row) : 0.0));
+  }
+  CHECK(total == images);
+  CHECK(double(diagonal) / double(images) == ej.at("accuracy").get<double>());
+  CHECK(ej.at("tta_flip").contains("confusion_matrix"));
+  CHECK(ej.at("tta_flip").contains("mirror_accuracy"));
+  CHECK(run("--json " + fx.args(fx.root / "json_train", 1)).status == 2);  // --json is for --eval
+  // FP32 runs also write their weights under PyTorch's names (docs/pytorch.md), which --eval
+  // takes with the same result; --export-state writes the same tensors from the checkpoint.
+  auto eval_json = [&](const fs::path& file, const std::string& sets) {
+    Run ev = run("--eval " + file.string() + " --json --set data=" + fx.data.string() + sets);
+    INFO(ev.output);
+    REQUIRE(ev.status == 0);
+    return json::parse(ev.output);
+  };
+  CHECK(eval_json(out / "model.safetensors", "").at("accuracy") == ej.at("accuracy"));
+  const fs::path exported = fx.root / "exported.safetensors";
+  Run ex = run("--export-state " + (out / "checkpoint.bin").string() + " " + exported.string());
+  INFO(ex.output);
+  REQUIRE(ex.status == 0);
+  const lowbit::io::SafetensorsFile from_run = lowbit::io::read_safetensors((out / "model.safetensors").string());
+  const lowbit::io::SafetensorsFile from_ckpt = lowbit::io::read_safetensors(exported.string());
+  REQUIRE(from_run.tensors.size() == from_ckpt.tensors.size());
+  for (const auto& t : from_run.tensors) {
+    INFO(t.name);
+    const bool counter = t.name.find("num_batches_tracked") != std::string::npos;
+    if (!counter) CHECK(from_ckpt.at(t.name).bytes == t.bytes);  // bit for bit
+  }
+  CHECK(from_run.at("linear.weight").shape == lowbit::Shape{10, 64});  // PyTorch's names
+  CHECK(from_run.at("bn1.num_batches_tracked").to_int64() == std::vector<int64_t>{6});  // the run's 6 steps
+  // A file as PyTorch writes it (no lowbit metadata): the model comes from --set; a wrong one
+  // is exit 2 naming the file and the model it was read as.
+  const fs::path plain = fx.root / "plain.safetensors";
+  lowbit::io::write_safetensors(plain.string(), from_run.tensors, {{"format", "pt"}});
+  const std::string subset = " --set test_images=60 --set threads=1";
+  CHECK(eval_json(plain, subset + " --set model=resnet20").at("accuracy") == ej.at("accuracy"));
+  Run wrong = run("--eval " + plain.string() + " --set data=" + fx.data.string() + " --set model=vgg_small");
+  CHECK(wrong.status == 2);
+  CHECK_THAT(wrong.output, Contains(plain.string()) && Contains("read as vgg_small") && Contains("unexpected: layer1.0.conv1.weight"));
+  Run quant = run("--eval " + plain.string() + " --set data=" + fx.data.string() + " --set method=ste");
+  CHECK(quant.status == 2);
+  CHECK_THAT(quant.output, Contains("builds an FP32 model"));
   // benchmarks/metrics_table.py (docs/results.md's tables) reads the run's metrics.jsonl.
   const fs::path table = fx.root / "table.md";
   const std::string cmd = "/usr/bin/python3 " + std::string(LOWBIT_SOURCE_DIR) + "/benchmarks/metrics_table.py " +
@@ -448,7 +508,11 @@ TEST_CASE("train_cifar: killed with SIGKILL at random moments, the run resumes t
         ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
         ::_exit(127);
       }
-      const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double, std::milli>(when(rng));
+      // The kill moment is drawn over the uninterrupted run's length; from the 13th attempt of a
+      // round on, the attempt is left to finish: on a loaded machine a resume can take longer
+      // than that whole run, and every attempt would be killed before its first checkpoint.
+      const double wait_ms = attempts <= 12 ? when(rng) : 1e9;
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double, std::milli>(wait_ms);
       int raw = 0;
       pid_t done = 0;
       while ((done = ::waitpid(pid, &raw, WNOHANG)) == 0 && std::chrono::steady_clock::now() < deadline)
@@ -520,15 +584,43 @@ TEST_CASE("train_cifar: method=ste w_bits=2 a_bits=2 reports the hand-counted si
   CHECK(s.at("fp32_bytes") == 1084392);
   CHECK(s.at("avg_weight_bits").get<double>() == Approx(568832.0 / 268336.0).epsilon(1e-12));
   CHECK(s.at("compression_ratio").get<double>() == Approx(1084392.0 / 82152.0).epsilon(1e-12));
-  // The export: header (28 bytes + JSON) + exactly model_bytes of data.
+  // The export is a safetensors file: 8-byte header length, JSON header, exactly model_bytes
+  // of data.
   const fs::path lbq = out / "model.lbq";
   REQUIRE(fs::exists(lbq));
   const std::string bytes = slurp(lbq);
   REQUIRE(bytes.size() > 20);
   uint64_t hlen = 0;
-  std::memcpy(&hlen, bytes.data() + 12, 8);
-  CHECK(bytes.substr(0, 8) == "LOWBITQM");
-  CHECK(fs::file_size(lbq) == 28 + hlen + 82152);
+  std::memcpy(&hlen, bytes.data(), 8);
+  REQUIRE(hlen < bytes.size());
+  CHECK(json::parse(bytes.substr(8, hlen)).at("__metadata__").at("lowbit.format") == "lowbit.quantized_model");
+  CHECK(fs::file_size(lbq) == 8 + hlen + 82152);
+  // The checkpoint and the export carry lowbit's checksums: one flipped byte anywhere (the
+  // header length, the header, the data) or a cut anywhere is exit 2 with one line naming the
+  // file, never a model that loads with other weights.
+  for (const fs::path& file : {out / "checkpoint.bin", lbq}) {
+    const std::string good = slurp(file);
+    uint64_t n = 0;
+    std::memcpy(&n, good.data(), 8);
+    const size_t size = good.size(), data = 8 + n;
+    const fs::path bad = fx.root / ("damaged_" + file.filename().string());
+    auto expect_refused = [&](const std::string& bytes, const std::string& what) {
+      std::ofstream(bad, std::ios::binary | std::ios::trunc) << bytes;
+      const Run d = run("--eval " + bad.string() + " --set data=" + fx.data.string());
+      INFO(file.filename() << ": " << what << "\n" << d.output);
+      CHECK(d.status == 2);
+      CHECK_THAT(d.output, Contains("train_cifar: error: ") && Contains(bad.string()));
+      CHECK(std::count(d.output.begin(), d.output.end(), '\n') == 1);
+    };
+    for (size_t at : {size_t(0), size_t(3), size_t(9), size_t(8 + n / 3), size_t(8 + n / 2), data - 1, data, data + 1,
+                      data + (size - data) / 3, data + (size - data) / 2, size - 5, size - 1}) {
+      std::string flipped = good;
+      flipped[at] = static_cast<char>(flipped[at] ^ 0x10);
+      expect_refused(flipped, "byte " + std::to_string(at) + " of " + std::to_string(size) + " flipped");
+    }
+    for (size_t len : {size_t(0), size_t(5), size_t(8), data / 2, data, data + 7, size - 1})
+      expect_refused(good.substr(0, len), "cut at " + std::to_string(len) + " of " + std::to_string(size));
+  }
   // Export -> load -> evaluate: the same accuracy as the trained model's last evaluation.
   Run e = run("--eval " + lbq.string() + " --set data=" + fx.data.string());
   INFO(e.output);
@@ -564,12 +656,13 @@ TEST_CASE("train_cifar: a quantized PACT run resumes bit-exactly", "[trainer][qu
   REQUIRE(la.size() == 4);
   REQUIRE(lb.size() == la.size());
   for (size_t i = 0; i < la.size(); ++i) CHECK(la[i] == lb[i]);
-  // The exported codes, scales and FP32 tensors are identical (the headers differ in "out").
-  const size_t data = json::parse(slurp(straight / "summary.json")).at("model_bytes").get<size_t>() + 8;
+  // The exported codes, scales and FP32 tensors are identical (the headers differ in "out"):
+  // the data section, the last model_bytes bytes of the safetensors file.
+  const size_t data = json::parse(slurp(straight / "summary.json")).at("model_bytes").get<size_t>();
   const std::string fa = slurp(straight / "model.lbq"), fb = slurp(split / "model.lbq");
   REQUIRE(fa.size() > data);
   REQUIRE(fb.size() > data);
-  CHECK(fa.substr(fa.size() - data, data - 8) == fb.substr(fb.size() - data, data - 8));
+  CHECK(fa.substr(fa.size() - data) == fb.substr(fb.size() - data));
 }
 
 // SLB (docs/slb.md): method=slb trains with SBN, logs the search's sharpness per epoch, resumes

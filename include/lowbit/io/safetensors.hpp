@@ -17,10 +17,12 @@
 // silently, and lowbit's checksum. Every failure is one lowbit::Error naming the file, what
 // was wrong and what was expected.
 //
-// lowbit's writer stores the CRC-32C of the data section in the metadata under
-// "lowbit.crc32c" (8 lowercase hex digits, io/checksum.hpp), and the reader verifies it.
-// Files from other writers have none: they are read all the same and the result says that no
-// checksum was checked (SafetensorsFile::checksum_verified), so the caller decides.
+// lowbit's writer stores two CRC-32Cs in the metadata (8 lowercase hex digits each,
+// io/checksum.hpp): "lowbit.crc32c" of the data section and "lowbit.header_crc32c" of the
+// header (every name, dtype, shape, offset and metadata string but the two checksums), and
+// the reader verifies both. Files from other writers have none: they are read all the same
+// and the result says that no checksum was checked (SafetensorsFile::checksum_verified), so
+// the caller decides.
 //
 // Like every lowbit file format, the element bytes are copied as they are: a little-endian
 // host is assumed (x86-64 and AArch64 Linux are).
@@ -53,6 +55,8 @@ namespace io {
 constexpr uint64_t kSafetensorsMaxHeaderBytes = 100000000;
 // Where lowbit's writer puts the CRC-32C of the data section: 8 lowercase hex digits.
 constexpr const char* kSafetensorsChecksumKey = "lowbit.crc32c";
+// Where it puts the CRC-32C of the header (detail::header_crc32c says of what exactly).
+constexpr const char* kSafetensorsHeaderChecksumKey = "lowbit.header_crc32c";
 
 // Bytes per element of a safetensors dtype; 0 for a dtype lowbit does not read (the 8-bit
 // float formats F8_E4M3 / F8_E5M2 and newer sub-byte ones).
@@ -105,6 +109,33 @@ inline std::string short_dump(const nlohmann::json& j) {
 
 inline bool is_non_negative_integer(const nlohmann::json& j) {
   return j.is_number_unsigned() || (j.is_number_integer() && j.get<int64_t>() >= 0);
+}
+
+// The CRC-32C of a header: of its parsed JSON without the two checksum keys, dumped compactly
+// (nlohmann sorts object keys and prints integers one way), so it covers every name, dtype,
+// shape, offset and metadata string and does not depend on spacing or key order. It catches
+// what the structural checks cannot: two offsets swapped, a shape [3, 4] turned into [4, 3],
+// a letter of a name or a digit of a stored config changed.
+inline uint32_t header_crc32c(nlohmann::json header) {
+  auto meta = header.find("__metadata__");
+  if (meta != header.end() && meta->is_object()) {
+    meta->erase(kSafetensorsChecksumKey);
+    meta->erase(kSafetensorsHeaderChecksumKey);
+  }
+  const std::string text = header.dump();
+  return crc32c(text.data(), text.size());
+}
+
+// Checks one checksum entry of the metadata against the value computed for the file.
+inline void check_crc32c_entry(const std::map<std::string, std::string>& metadata, const char* key, uint32_t computed,
+                               const std::string& who, const std::string& what) {
+  const auto stored = metadata.find(key);
+  uint32_t expected = 0;
+  LOWBIT_CHECK(parse_crc32c_hex(stored->second, expected), who, ": its ", key, " is '", stored->second,
+               "'; expected 8 lowercase hex digits");
+  LOWBIT_CHECK(computed == expected, who, ": checksum mismatch: the CRC-32C of its ", what, " is ", crc32c_hex(computed),
+               ", the header's ", key, " says ", stored->second,
+               "; the file was damaged after it was written (copy or export it again)");
 }
 
 }  // namespace detail
@@ -274,21 +305,26 @@ inline void write_safetensors(const std::string& path, const std::vector<Safeten
     crc = crc32c_update(crc, tensors[i].bytes.data(), tensors[i].bytes.size());
   }
   std::map<std::string, std::string> meta = metadata;
+  meta.erase(kSafetensorsHeaderChecksumKey);
   meta[kSafetensorsChecksumKey] = crc32c_hex(crc);
   // The header text, entry by entry in the caller's order (nlohmann's ordered_json would
-  // search its keys linearly at each insert: quadratic in the number of tensors).
+  // search its keys linearly at each insert: quadratic in the number of tensors); `header`
+  // is the same content as the reader will parse it, for the header checksum.
   std::string text;
   try {
-    text = "{\"__metadata__\":" + nlohmann::json(meta).dump();
+    nlohmann::json header = {{"__metadata__", meta}};
+    std::string entries;
     for (size_t i = 0; i < tensors.size(); ++i) {
       const auto& t = tensors[i];
       const nlohmann::ordered_json entry = {
           {"dtype", t.dtype},
           {"shape", t.shape},
           {"data_offsets", nlohmann::ordered_json::array({begin[i], begin[i] + t.bytes.size()})}};
-      text += "," + nlohmann::json(t.name).dump() + ":" + entry.dump();
+      entries += "," + nlohmann::json(t.name).dump() + ":" + entry.dump();
+      header[t.name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {begin[i], begin[i] + t.bytes.size()}}};
     }
-    text += "}";
+    meta[kSafetensorsHeaderChecksumKey] = crc32c_hex(detail::header_crc32c(std::move(header)));
+    text = "{\"__metadata__\":" + nlohmann::json(meta).dump() + entries + "}";
   } catch (const nlohmann::json::exception& e) {  // a name or metadata string that is not UTF-8
     ::lowbit::detail::fail(who, ": a tensor name or metadata string is not valid UTF-8 (", e.what(), ")");
   }
@@ -427,17 +463,19 @@ inline SafetensorsTensor parse_safetensors_entry(const std::string& name, const 
 
 }  // namespace detail
 
-// Reads and checks a safetensors file (the rules: docs/safetensors.md). max_header_bytes caps
-// the JSON header (and with it the memory the parse takes); lower it for untrusted uploads.
-inline SafetensorsFile read_safetensors(const std::string& path, uint64_t max_header_bytes = kSafetensorsMaxHeaderBytes) {
-  const std::string who = "read_safetensors: '" + path + "'";
+namespace detail {
+
+// Opens a safetensors file and reads its header: checks 1 and 2 of docs/safetensors.md. On
+// return `f` stands at the start of the data section.
+inline std::string read_safetensors_header_text(std::ifstream& f, const std::string& path, const std::string& who,
+                                                uint64_t max_header_bytes, uint64_t& data_size) {
   // Opening a named pipe blocks until a writer comes, and a device can be endless: only a
   // regular file (after symlinks) is opened.
   std::error_code ec;
   const std::filesystem::file_status st = std::filesystem::status(path, ec);
   LOWBIT_CHECK(!std::filesystem::exists(st) || std::filesystem::is_regular_file(st), who,
                " is not a regular file (a named pipe, device, socket or directory); expected a .safetensors file");
-  std::ifstream f(path, std::ios::binary | std::ios::ate);
+  f.open(path, std::ios::binary | std::ios::ate);
   LOWBIT_CHECK(f.good(), who, ": cannot open the file (no such file, or no permission?)");
   const uint64_t size = static_cast<uint64_t>(f.tellg());
   LOWBIT_CHECK(size >= 8, who, " is truncated: it has ", size,
@@ -451,10 +489,50 @@ inline SafetensorsFile read_safetensors(const std::string& path, uint64_t max_he
                " (not a safetensors file, or a damaged one)");
   LOWBIT_CHECK(n <= size - 8, who, " is truncated: its header length is ", n, " bytes, but only ", size - 8,
                " bytes follow the length");
-  const uint64_t data_size = size - 8 - n;
+  data_size = size - 8 - n;
   std::string text(n, '\0');
   f.read(&text[0], static_cast<std::streamsize>(n));
   LOWBIT_CHECK(f.good(), who, ": reading its ", n, "-byte header failed");
+  return text;
+}
+
+// The "__metadata__" entry of a parsed header (check 5).
+inline std::map<std::string, std::string> safetensors_metadata(const nlohmann::json& header, const std::string& who) {
+  std::map<std::string, std::string> out;
+  const auto v = header.find("__metadata__");
+  if (v == header.end() || v->is_null()) return out;  // (the reference reads null as "no metadata")
+  LOWBIT_CHECK(v->is_object(), who, ": __metadata__ is ", short_dump(*v), "; expected an object of strings");
+  for (auto& m : v->items()) {
+    LOWBIT_CHECK(m.value().is_string(), who, ": __metadata__ entry '", m.key(), "' is ", short_dump(m.value()),
+                 "; metadata values must be strings");
+    out[m.key()] = m.value().get<std::string>();
+  }
+  return out;
+}
+
+}  // namespace detail
+
+// The metadata of a safetensors file, from its header alone: what a caller reads to learn what
+// a file is (lowbit's checkpoints and exports name their format there) before reading it
+// whole. Checks 1-5 apply; the tensors, the data and the checksums are checked by
+// read_safetensors only.
+inline std::map<std::string, std::string> read_safetensors_metadata(
+    const std::string& path, uint64_t max_header_bytes = kSafetensorsMaxHeaderBytes) {
+  const std::string who = "read_safetensors: '" + path + "'";
+  std::ifstream f;
+  uint64_t data_size = 0;
+  const std::string text = detail::read_safetensors_header_text(f, path, who, max_header_bytes, data_size);
+  std::vector<std::string> names;
+  return detail::safetensors_metadata(detail::parse_safetensors_header(text, who, names), who);
+}
+
+// Reads and checks a safetensors file (the rules: docs/safetensors.md). max_header_bytes caps
+// the JSON header (and with it the memory the parse takes); lower it for untrusted uploads.
+inline SafetensorsFile read_safetensors(const std::string& path, uint64_t max_header_bytes = kSafetensorsMaxHeaderBytes) {
+  const std::string who = "read_safetensors: '" + path + "'";
+  std::ifstream f;
+  uint64_t data_size = 0;
+  const std::string text = detail::read_safetensors_header_text(f, path, who, max_header_bytes, data_size);
 
   std::vector<std::string> names;
   const nlohmann::json header = detail::parse_safetensors_header(text, who, names);
@@ -465,20 +543,12 @@ inline SafetensorsFile read_safetensors(const std::string& path, uint64_t max_he
     uint64_t begin, end;
   };
   std::vector<Range> ranges;
+  out.metadata = detail::safetensors_metadata(header, who);
   for (const std::string& name : names) {
-    const nlohmann::json& v = header.at(name);
-    if (name != "__metadata__") {
-      Range r{out.tensors.size(), 0, 0};
-      out.tensors.push_back(detail::parse_safetensors_entry(name, v, who, r.begin, r.end));
-      ranges.push_back(r);
-    } else if (!v.is_null()) {  // (the reference reads null as "no metadata")
-      LOWBIT_CHECK(v.is_object(), who, ": __metadata__ is ", detail::short_dump(v), "; expected an object of strings");
-      for (auto& m : v.items()) {
-        LOWBIT_CHECK(m.value().is_string(), who, ": __metadata__ entry '", m.key(), "' is ",
-                     detail::short_dump(m.value()), "; metadata values must be strings");
-        out.metadata[m.key()] = m.value().get<std::string>();
-      }
-    }
+    if (name == "__metadata__") continue;
+    Range r{out.tensors.size(), 0, 0};
+    out.tensors.push_back(detail::parse_safetensors_entry(name, header.at(name), who, r.begin, r.end));
+    ranges.push_back(r);
   }
 
   // The ranges, in data order, must tile the data section exactly: no byte shared by two
@@ -514,14 +584,15 @@ inline SafetensorsFile read_safetensors(const std::string& path, uint64_t max_he
     crc = crc32c_update(crc, bytes.data(), bytes.size());
   }
   LOWBIT_CHECK(f.good(), who, ": reading its ", data_size, "-byte data section failed");
-  const auto stored = out.metadata.find(kSafetensorsChecksumKey);
-  if (stored != out.metadata.end()) {
-    uint32_t expected = 0;
-    LOWBIT_CHECK(parse_crc32c_hex(stored->second, expected), who, ": its ", kSafetensorsChecksumKey, " is '", stored->second,
-                 "'; expected 8 lowercase hex digits");
-    LOWBIT_CHECK(crc == expected, who, ": checksum mismatch: the CRC-32C of its ", data_size, "-byte data section is ",
-                 crc32c_hex(crc), ", the header's ", kSafetensorsChecksumKey, " says ", stored->second,
-                 "; the file was damaged after it was written (copy or export it again)");
+  // Both checksums when the file carries them (lowbit's writer stores both; a file with only
+  // the data one was written before the header one existed). The header one first: a damaged
+  // header is the more specific message.
+  if (out.metadata.count(kSafetensorsHeaderChecksumKey))
+    detail::check_crc32c_entry(out.metadata, kSafetensorsHeaderChecksumKey, detail::header_crc32c(header), who,
+                               std::to_string(text.size()) + "-byte header");
+  if (out.metadata.count(kSafetensorsChecksumKey)) {
+    detail::check_crc32c_entry(out.metadata, kSafetensorsChecksumKey, crc, who,
+                               std::to_string(data_size) + "-byte data section");
     out.checksum_verified = true;
   }
   return out;

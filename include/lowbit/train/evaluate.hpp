@@ -2,9 +2,11 @@
 // eval mode (running BN statistics, SLB's W_q, ...), one unshuffled, un-augmented pass.
 // With flip_tta each image is scored by its flip-averaged probabilities (nn/tta.hpp); the
 // loss is then -log of that probability at the label, and the mirror view's accuracy and
-// how often the two views disagree are reported too.
+// how often the two views disagree are reported too. The confusion matrix counts every image
+// by its label (row) and prediction (column); per-class accuracy follows from it.
 #pragma once
 #include <memory>
+#include <vector>
 
 #include "../autograd/grad_mode.hpp"
 #include "../data/dataset.hpp"
@@ -20,6 +22,15 @@ namespace train {
 struct EvalResult {
   double loss = 0, acc = 0;
   double mirror_acc = 0, disagree = 0;  // flip TTA only: the mirror view alone; views' predictions differ
+  int64_t classes = 0;
+  std::vector<int64_t> confusion;       // classes x classes, row-major: [label][prediction]
+
+  // Correct predictions over images of class k (0 when the set has no image of it).
+  double class_accuracy(int64_t k) const {
+    int64_t row = 0;
+    for (int64_t j = 0; j < classes; ++j) row += confusion[static_cast<size_t>(k * classes + j)];
+    return row ? static_cast<double>(confusion[static_cast<size_t>(k * classes + k)]) / static_cast<double>(row) : 0.0;
+  }
 };
 
 // `norm`: the normalization the model was trained with (train/data.hpp's DataInfo).
@@ -37,13 +48,15 @@ inline EvalResult evaluate(nn::Module& model, const data::Dataset& ds, int64_t b
   data::Batch b;
   double loss = 0;
   int64_t correct = 0, seen = 0, mirror_correct = 0, disagree = 0;
+  const int64_t classes = ds.num_classes();
+  std::vector<int64_t> confusion(static_cast<size_t>(classes * classes), 0);
   while (loader.next(b)) {
     Tensor<int64_t> pred;
     if (flip_tta) {
       const auto views = nn::flip_views_log_softmax(model, b.images);
       const Tensor<float> lp = nn::log_mean_probs(views.first, views.second);
-      const int64_t classes = lp.shape()[1];
-      for (int64_t i = 0; i < b.size(); ++i) loss -= lp.data()[i * classes + b.labels[static_cast<size_t>(i)]];
+      const int64_t k = lp.shape()[1];
+      for (int64_t i = 0; i < b.size(); ++i) loss -= lp.data()[i * k + b.labels[static_cast<size_t>(i)]];
       pred = argmax(lp, 1);
       const Tensor<int64_t> p1 = argmax(views.first, 1), p2 = argmax(views.second, 1);
       for (int64_t i = 0; i < b.size(); ++i) {
@@ -55,13 +68,17 @@ inline EvalResult evaluate(nn::Module& model, const data::Dataset& ds, int64_t b
       loss += cross_entropy(logits, b.labels).item() * static_cast<double>(b.size());
       pred = argmax(logits, 1);
     }
-    for (int64_t i = 0; i < b.size(); ++i) correct += pred.data()[i] == b.labels[static_cast<size_t>(i)];
+    for (int64_t i = 0; i < b.size(); ++i) {
+      const int64_t label = b.labels[static_cast<size_t>(i)], p = pred.data()[i];
+      correct += p == label;
+      if (p >= 0 && p < classes) ++confusion[static_cast<size_t>(label * classes + p)];
+    }
     seen += b.size();
   }
   model.train(was_training);
   const double n = static_cast<double>(seen);
   return {loss / n, static_cast<double>(correct) / n, static_cast<double>(mirror_correct) / n,
-          static_cast<double>(disagree) / n};
+          static_cast<double>(disagree) / n, classes, confusion};
 }
 
 }  // namespace train

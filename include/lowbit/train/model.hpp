@@ -1,7 +1,8 @@
 // Models of a run: the architecture a resolved config names (train/config.hpp), built with
 // the layers its quantization spec asks for, and trained models read back from a run's files
-// (a checkpoint.bin, train/checkpoint.hpp, or an exported model.lbq, quant/export.hpp) for
-// evaluation, as a distillation teacher or to start another run from.
+// (a checkpoint.bin, train/checkpoint.hpp; an exported model.lbq, quant/export.hpp; a state
+// file with PyTorch's names, train/state_file.hpp, lowbit's model.safetensors or one PyTorch
+// wrote) for evaluation, as a distillation teacher or to start another run from.
 #pragma once
 #include <cmath>
 #include <memory>
@@ -12,6 +13,7 @@
 #include "../core/random.hpp"
 #include "../io/checkpoint.hpp"
 #include "../nn/factory.hpp"
+#include "../nn/finite_watch.hpp"
 #include "../nn/lenet.hpp"
 #include "../nn/resnet.hpp"
 #include "../nn/vgg.hpp"
@@ -20,6 +22,7 @@
 #include "checkpoint.hpp"
 #include "config.hpp"
 #include "data.hpp"
+#include "state_file.hpp"
 
 namespace lowbit {
 namespace train {
@@ -65,8 +68,66 @@ inline DataInfo data_info_of(const json& record, const json& cfg, const std::str
   return named_data_info(cfg);
 }
 
+// What a trained-model file is, from its first bytes or its safetensors metadata.
+enum class ModelFileKind { checkpoint, quantized, state };
+inline ModelFileKind model_file_kind(const std::string& path) {
+  if (io::has_magic(path, io::kCheckpointMagic)) return ModelFileKind::checkpoint;  // the earlier framed formats
+  if (io::has_magic(path, quant::kQuantMagic)) return ModelFileKind::quantized;
+  const std::string format = io::lowbit_format_of(path);  // not a safetensors file: one line naming it
+  if (format == io::kCheckpointFormat) return ModelFileKind::checkpoint;
+  if (format == quant::kQuantFormat) return ModelFileKind::quantized;
+  LOWBIT_CHECK(format.empty() || format == kStateFormat, "'", path, "' has lowbit.format '", format,
+               "', which this build does not read (expected ", io::kCheckpointFormat, ", ", quant::kQuantFormat, " or ",
+               kStateFormat, ")");
+  return ModelFileKind::state;
+}
+
+namespace detail {
+// The resolved config of a file's stored config (files of earlier lowbit migrated) with `sets`
+// (--set overrides) applied; a bad one is an error naming the file.
+inline json stored_config(const std::string& path, const json& stored, const std::vector<std::string>& sets) {
+  json given = migrate_flat_config(stored);
+  for (auto& s : sets) apply_override(given, s);
+  try {
+    json cfg = resolve_config(given);
+    check_config(cfg);
+    return cfg;
+  } catch (const std::exception& e) {
+    lowbit::detail::fail("'", path, "': its config: ", e.what());
+  }
+}
+
+// A state file as a trained FP32 model: its config is lowbit's record (when the file has one)
+// with `sets` applied, or the defaults with `sets` for a file from PyTorch.
+inline TrainedModel load_state_model(const std::string& path, const std::vector<std::string>& sets) {
+  json meta;
+  const io::SafetensorsFile file = read_state_file(path, meta);
+  const json cfg = stored_config(path, meta.contains("config") ? meta.at("config") : json::object(), sets);
+  LOWBIT_CHECK(cfg.at("method") == quant::kFullPrecision, "'", path, "' is a state dict, which builds an FP32 model; ",
+               "config key 'method' = \"", cfg.at("method").get<std::string>(), "\" does not apply (use --init-from to ",
+               "start a quantized run from it)");
+  const DataInfo info = data_info_of(meta, cfg, path);
+  std::shared_ptr<nn::Module> model = build_model(cfg, info);
+  const nn::StateDict sd = state_from_pytorch(cfg.at("model"), file);
+  for (auto& [name, t] : sd) {
+    const int64_t i = nn::first_nonfinite(t);
+    LOWBIT_CHECK(i < 0, "'", path, "': tensor '", name, "' holds ", t.data()[i], " at element ", i);
+  }
+  try {
+    model->load_state_dict(sd);
+  } catch (const Error& e) {
+    lowbit::detail::fail("'", path, "' (read as ", cfg.at("model").get<std::string>(),
+                         meta.contains("config") ? "" : "; set another with --set model=... --set shortcut=...",
+                         ", names: docs/pytorch.md): ", e.what());
+  }
+  return {model, cfg, info};
+}
+}  // namespace detail
+
 inline TrainedModel load_trained(const std::string& path, const std::vector<std::string>& sets) {
-  const bool lbq = quant::is_quantized_file(path);
+  const ModelFileKind kind = model_file_kind(path);
+  if (kind == ModelFileKind::state) return detail::load_state_model(path, sets);
+  const bool lbq = kind == ModelFileKind::quantized;
   quant::QuantizedModelFile qf;
   RunCheckpoint ck;
   if (lbq) {
@@ -83,15 +144,7 @@ inline TrainedModel load_trained(const std::string& path, const std::vector<std:
   } else {
     ck = read_run_checkpoint(path);
   }
-  json given = migrate_flat_config(lbq ? qf.meta.at("config") : ck.config);
-  for (auto& s : sets) apply_override(given, s);
-  json cfg;
-  try {
-    cfg = resolve_config(given);
-    check_config(cfg);
-  } catch (const std::exception& e) {
-    lowbit::detail::fail("'", path, "': its config: ", e.what());
-  }
+  const json cfg = detail::stored_config(path, lbq ? qf.meta.at("config") : ck.config, sets);
   const DataInfo info = data_info_of(lbq ? qf.meta : ck.run, cfg, path);
   Generator gen(cfg.at("seed").get<uint64_t>());
   std::shared_ptr<nn::Module> model;
@@ -106,10 +159,22 @@ inline TrainedModel load_trained(const std::string& path, const std::vector<std:
 }
 
 // The model state of a trained run's file, for --init-from: a checkpoint.bin's tensors as
-// stored, or the inference model a model.lbq rebuilds (dequantized codes + FP32 rest).
-inline nn::StateDict trained_state(const std::string& path) {
-  if (quant::is_quantized_file(path)) return load_trained(path, {}).model->state_dict();
-  return read_run_checkpoint(path).model;
+// stored, the inference model a model.lbq rebuilds (dequantized codes + FP32 rest), or a
+// state file's tensors under lowbit's names (for the architecture its record names, or the
+// new run's `model` for a file from PyTorch).
+inline nn::StateDict trained_state(const std::string& path, const std::string& run_model) {
+  switch (model_file_kind(path)) {
+    case ModelFileKind::quantized: return load_trained(path, {}).model->state_dict();
+    case ModelFileKind::checkpoint: return read_run_checkpoint(path).model;
+    case ModelFileKind::state: break;
+  }
+  json meta;
+  const io::SafetensorsFile file = read_state_file(path, meta);
+  std::string model = run_model;
+  if (meta.contains("config") && meta.at("config").is_object() && meta.at("config").contains("model") &&
+      meta.at("config").at("model").is_string())
+    model = meta.at("config").at("model");
+  return state_from_pytorch(model, file);
 }
 
 }  // namespace train
