@@ -95,6 +95,7 @@ Args parse_args(int argc, char** argv) {
     else if (arg == "--resume") a.resume = value();
     else if (arg == "--eval") a.eval = value();
     else if (arg == "--export-state") {
+      LOWBIT_CHECK(i + 2 < argc, "--export-state needs two values: the checkpoint to read and the .safetensors file to write");
       a.export_from = value();
       a.export_to = value();
     }
@@ -233,10 +234,12 @@ int run_train(const Args& a) {
   LOWBIT_CHECK(!teacher || teacher_data.to_json() == info.to_json(), "config key 'kd_teacher': the teacher was trained on ",
                teacher_data.text(), " normalized with ", teacher_data.to_json().dump(), "; this run's data gives ",
                info.to_json().dump());
-  fs::create_directories(out);
+  std::error_code mkdir_error;  // (std::filesystem's own message names no config key)
+  fs::create_directories(out, mkdir_error);
+  LOWBIT_CHECK(!mkdir_error, "config key 'out' = '", out.string(), "': cannot create the folder (", mkdir_error.message(), ")");
   // A run killed inside an atomic write leaves "<file>.tmp" beside the intact file: drop them.
   for (const char* f : {"config.json", "checkpoint.bin", "best_checkpoint.bin", "summary.json", "metrics.csv", "metrics.jsonl",
-                        "steps.jsonl", "model.lbq", "weight_hist.json", "report.html"})
+                        "steps.jsonl", "model.lbq", "model.safetensors", "weight_hist.json", "report.html"})
     if (const fs::path tmp = out / (std::string(f) + ".tmp"); fs::is_regular_file(tmp)) {
       fs::remove(tmp);
       std::printf("removed %s, left by an interrupted write\n", tmp.string().c_str());

@@ -432,7 +432,14 @@ TEST_CASE("train_cifar: bad input exits 2 with one clear line and overwrites not
   expect_error(fx.args(fx.root / "x9", 1) + " --set data=" + small.string(), {"0001.bmp", "31"});
   // Checkpoints: another model's, truncated, and a run folder that is already taken.
   expect_error("--eval " + (out / "checkpoint.bin").string() + " --set model=vgg_small --set data=" + fx.data.string(),
-               {"load_state_dict", "missing:"});
+               {(out / "checkpoint.bin").string(), "built as vgg_small", "load_state_dict", "missing:"});
+  const fs::path text = fx.root / "notes.txt";
+  std::ofstream(text) << "not a model";
+  expect_error("--eval " + text.string(), {text.string(), "is not a lowbit checkpoint, model.lbq or .safetensors state file"});
+  expect_error("--export-state " + (out / "checkpoint.bin").string(), {"--export-state needs two values"});
+  // An output folder that cannot be created names the key (std::filesystem's text alone does not).
+  expect_error(fx.args(fx.root / "x17", 1) + " --set out=/proc/lowbit_no_such/run",
+               {"config key 'out' = '/proc/lowbit_no_such/run': cannot create the folder"});
   const fs::path trunc = fx.root / "trunc.bin";
   fs::copy_file(out / "checkpoint.bin", trunc);
   fs::resize_file(trunc, fs::file_size(trunc) / 2);

@@ -5,6 +5,7 @@
 // wrote) for evaluation, as a distillation teacher or to start another run from.
 #pragma once
 #include <cmath>
+#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -73,7 +74,15 @@ enum class ModelFileKind { checkpoint, quantized, state };
 inline ModelFileKind model_file_kind(const std::string& path) {
   if (io::has_magic(path, io::kCheckpointMagic)) return ModelFileKind::checkpoint;  // the earlier framed formats
   if (io::has_magic(path, quant::kQuantMagic)) return ModelFileKind::quantized;
-  const std::string format = io::lowbit_format_of(path);  // not a safetensors file: one line naming it
+  std::error_code ec;
+  LOWBIT_CHECK(std::filesystem::exists(path, ec), "'", path, "': no such file (expected a checkpoint.bin, model.lbq or ",
+               ".safetensors file)");
+  std::string format;
+  try {
+    format = io::lowbit_format_of(path);
+  } catch (const Error& e) {  // the safetensors reader's reason, after what was expected
+    lowbit::detail::fail("'", path, "' is not a lowbit checkpoint, model.lbq or .safetensors state file: ", e.what());
+  }
   if (format == io::kCheckpointFormat) return ModelFileKind::checkpoint;
   if (format == quant::kQuantFormat) return ModelFileKind::quantized;
   LOWBIT_CHECK(format.empty() || format == kStateFormat, "'", path, "' has lowbit.format '", format,
@@ -153,7 +162,11 @@ inline TrainedModel load_trained(const std::string& path, const std::vector<std:
     quant::load_quantized_into(model, qf);
   } else {
     model = build_model(cfg, info);
-    model->load_state_dict(ck.model);
+    try {
+      model->load_state_dict(ck.model);
+    } catch (const Error& e) {
+      lowbit::detail::fail("'", path, "' (built as ", cfg.at("model").get<std::string>(), " from its config): ", e.what());
+    }
   }
   return {model, cfg, info};
 }
