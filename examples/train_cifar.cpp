@@ -17,9 +17,9 @@
 //   model.lbq       method != fp32: the trained quantized model (quant/export.hpp); --eval takes it
 //   model.safetensors  method == fp32: the weights under PyTorch's names (train/state_file.hpp),
 //                   for PyTorch's load_state_dict; --eval and --init-from take it
+//   report.html     curves, the method's plots, bits per layer, the config (tools/report)
 // checkpoint.bin, best_checkpoint.bin and model.lbq are safetensors files with lowbit's
 // checksums (docs/safetensors.md); files of the earlier framed format still load.
-//   report.html     curves, the method's plots, bits per layer, the config (tools/report)
 //
 // Bad input (config, data, checkpoint) prints one line naming the file or key and exits
 // with status 2, leaving existing files untouched. A folder without checkpoint.bin (a run
