@@ -7,7 +7,9 @@
 #   benchmarks/fuzz.sh [SECONDS] [HARNESS...]     e.g. benchmarks/fuzz.sh 600
 #
 # Environment: BUILD (default build-fuzz), CXX (default clang++), FUZZ_ARGS (extra libFuzzer
-# flags, e.g. "-jobs=2"), NICE (default "nice -n 19": the machine may be training).
+# flags, e.g. "-jobs=2"), NICE (default "nice -n 19": the machine may be training),
+# FUZZ_SEED and FUZZ_RUNS (libFuzzer's -seed and -runs: with both, a run is the same inputs on
+# every machine, as CI wants; SECONDS then only caps it).
 # Findings (the crashing input, "crash-*", "leak-*", "timeout-*", "oom-*") are written to
 # BUILD/findings/<harness>/ (only those of this run are counted); the corpus grows in BUILD/corpus/<harness>/. Reproduce one with
 #   BUILD/fuzz/<harness> BUILD/findings/<harness>/crash-...
@@ -53,9 +55,12 @@ for h in "${HARNESSES[@]}"; do
   # -rss_limit_mb: so is one using over 2 GB. The outer timeout only guards a hung harness.
   notes=()
   rc=0
+  fixed=()
+  [[ -n "${FUZZ_SEED:-}" ]] && fixed+=("-seed=$FUZZ_SEED")
+  [[ -n "${FUZZ_RUNS:-}" ]] && fixed+=("-runs=$FUZZ_RUNS")
   # shellcheck disable=SC2086
   timeout $((SECONDS_EACH + 120)) $NICE "$exe" -max_total_time="$SECONDS_EACH" -print_final_stats=1 \
-    -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$BUILD/findings/$h/" ${FUZZ_ARGS:-} \
+    -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$BUILD/findings/$h/" "${fixed[@]}" ${FUZZ_ARGS:-} \
     "$BUILD/corpus/$h" </dev/null >"$log" 2>&1 || rc=$?
   [[ $rc -eq 0 ]] || notes+=("exit $rc")
   secs=$(( $(date +%s) - start ))
@@ -66,6 +71,14 @@ for h in "${HARNESSES[@]}"; do
   findings=$(find "$BUILD/findings/$h" -maxdepth 1 -type f -newer "$stamp" | wc -l)
   total_findings=$((total_findings + findings))
   printf '%-22s %10s %8s %8s %6s %9s  %s\n' "$h" "${execs:-?}" "${cov:-?}" "${ft:-?}" "$secs" "$findings" "${notes[*]:-ok}"
+  if [[ $findings -gt 0 ]]; then
+    # The report's head, and each input as base64 (up to 4 KB), so that a finding on a machine
+    # whose files are gone (CI) can be rebuilt: base64 -d > input; BUILD/fuzz/<harness> input.
+    grep -m 12 -E 'ERROR|runtime error|SUMMARY|ALARM|out-of-memory|#[0-5] ' "$log" | sed 's/^/    | /' || true
+    find "$BUILD/findings/$h" -maxdepth 1 -type f -newer "$stamp" | while read -r f; do
+      if [[ $(stat -c %s "$f") -le 4096 ]]; then echo "    $(basename "$f") (base64): $(base64 -w0 "$f")"; fi
+    done
+  fi
 done
 echo "fuzz.sh: logs in $BUILD/findings/<harness>.log; $total_findings finding(s)"
 [[ $total_findings -eq 0 ]]

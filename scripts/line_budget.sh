@@ -39,17 +39,20 @@
 # safetensors (keeping the framed reader, so earlier files still load); quant/ +100 for
 # export.hpp on safetensors (likewise); nn/ +80 for pytorch_names.hpp; train/ +140 for
 # state_file.hpp and state files in model.hpp (--eval and --init-from of PyTorch's files).
+# Raised to 18,050 with issue 34 (a fuzz finding in stb_image 2.27's JPEG decoder): data/ +380
+# for jpeg_entropy_check.hpp, a replay of stb's entropy decoding that refuses the coefficient
+# overflows 2.28 refuses (docs/fuzzing.md); train/ +10 for the input checks of issue 34 item 6.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 INC="$ROOT/include/lowbit"
 
-TOTAL_BUDGET=17660
+TOTAL_BUDGET=18050
 declare -A BUDGET=(
   ["(top level)"]=100
   [autograd/]=500
   [core/]=900
-  [data/]=2850
+  [data/]=3230
   [io/]=1410
   [kernels/]=2950
   [nn/]=950
@@ -61,7 +64,7 @@ declare -A BUDGET=(
   [quant/fp32/]=50
   [quant/slb/]=850
   [quant/ste/]=450
-  [train/]=1150
+  [train/]=1160
 )
 
 # Lines of every file under $1 (recursively), or of the files directly in $1 with -maxdepth 1.

@@ -101,6 +101,44 @@ Bytes jpeg_dht_overflow() {
   return b;
 }
 
+// A grayscale baseline JPEG of w x h: one quantization table (every entry q, 16-bit when q >
+// 255), a DC table with the single 1-bit code '0' for `dc_symbol` (its magnitude bits), an AC
+// table with the single code '0' for EOB, and a scan whose blocks each hold the DC difference
+// `diff` (dc_symbol bits) and an EOB. dc_table: the DC table the scan uses (0 is the one defined).
+Bytes jpeg_gray_dc(unsigned w, unsigned h, unsigned q, int dc_symbol, int diff, int dc_table = 0) {
+  Bytes b{0xFF, 0xD8, 0xFF, 0xDB};
+  put16be(b, q > 255 ? 2 + 129 : 2 + 65);
+  b.push_back(q > 255 ? 0x10 : 0x00);
+  for (int k = 0; k < 64; ++k) q > 255 ? put16be(b, q) : b.push_back(uint8_t(q));
+  for (uint8_t v : {0xFF, 0xC0, 0x00, 0x0B, 0x08}) b.push_back(v);
+  put16be(b, h), put16be(b, w);
+  for (uint8_t v : {0x01, 0x01, 0x11, 0x00}) b.push_back(v);  // one component, 1x1, table 0
+  for (int tc = 0; tc < 2; ++tc) {                                // DC then AC table 0
+    for (uint8_t v : {0xFF, 0xC4, 0x00, 0x14}) b.push_back(v);
+    b.push_back(uint8_t(tc << 4));
+    for (int len = 1; len <= 16; ++len) b.push_back(len == 1);
+    b.push_back(tc ? 0x00 : uint8_t(dc_symbol));
+  }
+  for (uint8_t v : {0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01}) b.push_back(v);
+  b.push_back(uint8_t(dc_table << 4));
+  for (uint8_t v : {0x00, 0x3F, 0x00}) b.push_back(v);
+  std::string bits;  // per block: the DC code, the difference's bits (JPEG's "extend" form), EOB
+  const int mag = diff >= 0 ? diff : diff + (1 << dc_symbol) - 1;
+  for (unsigned k = 0; k < ((w + 7) / 8) * ((h + 7) / 8); ++k) {
+    bits += '0';
+    for (int i = dc_symbol - 1; i >= 0; --i) bits += char('0' + ((mag >> i) & 1));
+    bits += '0';
+  }
+  while (bits.size() % 8) bits += '1';
+  for (size_t i = 0; i < bits.size(); i += 8) {
+    const auto v = uint8_t(std::stoi(bits.substr(i, 8), nullptr, 2));
+    b.push_back(v);
+    if (v == 0xFF) b.push_back(0x00);  // byte stuffing
+  }
+  b.push_back(0xFF), b.push_back(0xD9);
+  return b;
+}
+
 // Deflate bits, least significant first; Huffman codes go most significant bit first.
 struct BitWriter {
   Bytes out;
@@ -187,6 +225,40 @@ TEST_CASE("hardening: a JPEG whose Huffman table overflows stb_image's is refuse
                           Contains("Huffman table of 300 codes") && ONE_LINE);
   }
   CHECK_THROWS_WITH(load_image_folder(tmp.str("f")), Contains(tmp.str("f/b/0.jpg")) && Contains("300 codes") && ONE_LINE);
+}
+
+TEST_CASE("hardening: a JPEG whose DC coefficient leaves 16 bits is refused before stb decodes it",
+          "[data][errors]") {
+  // Found by fuzz_image in CI: stb_image 2.27 computes dc * q in int (a signed overflow here:
+  // 65534 x 65535) and stores it in a short. Two blocks of the largest difference, 16-bit table.
+  TempDir tmp;
+  const Bytes bad = jpeg_gray_dc(16, 8, 65535, 15, 32767);
+  CHECK_THAT(lowbit::data::detail::jpeg_entropy_problem(bad.data(), bad.size()),
+             Contains("component 0's DC coefficient reaches 32767 x 65535") && Contains("outside 16 bits"));
+  const Bytes good = jpeg_gray_dc(16, 8, 8, 4, 15);  // small values in the same layout
+  write_bytes(tmp.str("f/a/0.jpg"), bad);
+  write_bytes(tmp.str("f/b/0.jpg"), good);
+  CHECK_THROWS_WITH(load_image_folder(tmp.str("f"), ImageFolderOptions{0, 1}),
+                    Contains("image '" + tmp.str("f/a/0.jpg") + "' (") && Contains("it is corrupt: component 0's DC") &&
+                        Contains("in its scan at byte offset 192") && Contains("refused before decoding") && ONE_LINE);
+  // The prediction adds up over blocks: 17 blocks of +2047 at q = 1 leave 16 bits in the 17th.
+  const Bytes drift = jpeg_gray_dc(17 * 8, 8, 1, 11, 2047);
+  CHECK_THAT(lowbit::data::detail::jpeg_entropy_problem(drift.data(), drift.size()), Contains("DC coefficient reaches 34799 x 1 = 34799"));
+  // The good one decodes to the values its DC gives: 128 + 15 x 8 / 8, then 128 + 30 x 8 / 8.
+  CHECK(lowbit::data::detail::jpeg_entropy_problem(good.data(), good.size()).empty());
+  write_bytes(tmp.str("g/a/0.jpg"), good);
+  write_bytes(tmp.str("g/b/0.jpg"), good);
+  const Dataset ds = load_image_folder(tmp.str("g"), ImageFolderOptions{0, 1});
+  REQUIRE(ds.images.size() == 2 * 16 * 8);
+  CHECK(int(ds.images[0]) == 128 + 15);
+  CHECK(int(ds.images[8]) == 128 + 30);  // the second block: the prediction 15 + 15
+}
+
+TEST_CASE("hardening: a JPEG scan that uses a table no segment defines is refused", "[data][errors]") {
+  // stb would read its uninitialized table (stbi__jpeg is malloc'ed).
+  const Bytes bad = jpeg_gray_dc(8, 8, 8, 4, 15, /*dc_table=*/1);
+  CHECK_THAT(lowbit::data::detail::jpeg_entropy_problem(bad.data(), bad.size()),
+             Contains("its scan at byte offset") && Contains("uses DC Huffman table 1, which no DHT segment defines"));
 }
 
 TEST_CASE("hardening: decode bombs (tiny JPEG and BMP files declaring huge images) are refused from the header",

@@ -28,6 +28,8 @@
 #include <cstring>
 #include <string>
 
+#include "jpeg_entropy_check.hpp"
+
 namespace lowbit {
 namespace data {
 
@@ -95,7 +97,10 @@ struct JpegSize {
   int w = 0, h = 0, comp = 0;  // comp as stbi_info reports it: 1 (grey) or 3
 };
 
-inline std::string jpeg_problem(const uint8_t* p, size_t n, JpegSize* size = nullptr) {
+// replay: also replays the scans as stb decodes them (jpeg_entropy_check.hpp); costs a Huffman
+// decode of the file, so only the decode path asks for it (jpeg_entropy_problem below).
+inline std::string jpeg_problem(const uint8_t* p, size_t n, JpegSize* size = nullptr,
+                                JpegEntropyReplay* replay = nullptr) {
   size_t i = 0;
   int scans = 0;
   bool first = true;
@@ -130,6 +135,10 @@ inline std::string jpeg_problem(const uint8_t* p, size_t n, JpegSize* size = nul
       const uint8_t* f = p + i + 2;
       const int h = (f[1] << 8) | f[2], w = (f[3] << 8) | f[4], nc = f[5];
       if (f[0] == 8 && h > 0 && w > 0 && (nc == 1 || nc == 3 || nc == 4)) *size = JpegSize{true, w, h, nc >= 3 ? 3 : 1};
+    }
+    if (replay) {
+      const std::string bad = replay->segment(m, p + i + 2, len - 2, p, n, i + len, at);
+      if (!bad.empty()) return bad;
     }
     i += len;
     if (m == 0xDA) {  // SOS: the scan's entropy-coded bytes follow the segment
@@ -226,6 +235,13 @@ inline PngData png_image_data(const uint8_t* p, size_t n) {
 inline std::string encoded_image_problem(const uint8_t* p, size_t n, JpegSize* size = nullptr) {
   if (n > 0 && p[0] == 0xFF) return jpeg_problem(p, n, size);  // stb tries JPEG first, by this byte
   return "";
+}
+
+// The JPEG walk with the scan replay: "" or the problem; "" for other formats.
+inline std::string jpeg_entropy_problem(const uint8_t* p, size_t n) {
+  if (n == 0 || p[0] != 0xFF) return "";
+  JpegEntropyReplay replay;
+  return jpeg_problem(p, n, nullptr, &replay);
 }
 
 }  // namespace detail

@@ -150,6 +150,14 @@ inline void check_png_data(const uint8_t* bytes, size_t len, const std::string& 
   }
 }
 
+// Before stb decodes a JPEG: its scans replayed as stb 2.27 would decode them
+// (jpeg_entropy_check.hpp), for the coefficient overflows and the over-long shift of its bit reader.
+inline void check_jpeg_data(const uint8_t* bytes, size_t len, const std::string& name) {
+  const std::string problem = jpeg_entropy_problem(bytes, len);
+  LOWBIT_CHECK(problem.empty(), "cannot decode image '", name, "' (", len, " bytes): it ", problem,
+               "; refused before decoding");
+}
+
 // stb returns interleaved HWC (RGBRGB...); the dataset stores CHW planes.
 inline void hwc_to_chw(const uint8_t* hwc, int64_t channels, int64_t pixels, uint8_t* chw) {
   for (int64_t p = 0; p < pixels; ++p)
@@ -166,6 +174,7 @@ inline void decode_image_32x32(const uint8_t* bytes, size_t len, const std::stri
                " (width x height x channels, from its header), expected 32x32x3 (grayscale and RGBA are converted "
                "to 3 channels, but the size must be 32x32); refused before decoding");
   detail::check_png_data(bytes, len, name, hd);
+  detail::check_jpeg_data(bytes, len, name);
   detail::StbImage img;
   detail::stb_decode(bytes, len, name, 3, "a valid JPEG, PNG or BMP file of 32x32x3 pixels", img);
   if (img.w != kWidth || img.h != kHeight) {
@@ -195,6 +204,7 @@ inline void decode_image_to(const uint8_t* bytes, size_t len, const std::string&
                " (width x height), expected ", s.width, "x", s.height, ", the size of the first image '", s.first,
                "': all images must have one size; set image_size to resize them to N x N");
   check_png_data(bytes, len, name, hd);
+  check_jpeg_data(bytes, len, name);
   StbImage img;
   stb_decode(bytes, len, name, static_cast<int>(s.channels), "a valid JPEG, PNG or BMP file", img);
   const uint8_t* px = img.px;
