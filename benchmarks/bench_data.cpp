@@ -138,6 +138,9 @@ int main(int argc, char** argv) {
 
     bench_loader(train, norm, batch, epochs, true);
     bench_loader(train, norm, batch, epochs, false);
+  } catch (const lowbit::Error& e) {  // bad input (a missing data folder, a corrupt file): exit 2
+    std::fprintf(stderr, "bench_data: %s\n", e.what());
+    return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_data: %s\n", e.what());
     return 1;

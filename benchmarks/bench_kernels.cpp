@@ -13,6 +13,7 @@
 #include <lowbit/lowbit.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -134,6 +135,40 @@ void add_conv_rows(std::vector<Row>& rows, const std::string& group, const ConvS
   }
 }
 
+// The 1-bit x 1-bit forward of the same shape (kernels/binary_conv.hpp; DoReFa's {0,1}
+// activations, weights +-1): "fwd_binary" from activations already packed (as the previous
+// binary layer would leave them; the AVX2 tile where built), "fwd_binary_scalar" the same with
+// the portable scalar-popcount tile, "fwd_binary_pack" with the packing of the float input
+// included. Its "GFLOP/s" counts each binary multiply-add as 2 operations, like the float
+// rows, so the ratio to "fwd" is the speedup on the layer.
+void add_binary_rows(std::vector<Row>& rows, const std::string& group, const ConvShape& s) {
+  namespace k = lowbit::kernels;
+  auto buf = std::make_shared<ConvBuffers>(s);
+  struct Packed {
+    k::BinaryActivations x;
+    k::BinaryWeights w;
+    std::vector<int32_t> y;
+  };
+  auto p = std::make_shared<Packed>();
+  k::pack_binary_activations(s, buf->x.data(), p->x);
+  p->w = k::pack_binary_weights(s, buf->w.data());
+  p->y.resize(static_cast<size_t>(s.N * s.O * s.OH() * s.OW()));
+  char name[96];
+  std::snprintf(name, sizeof name, "%lld->%lld %lldx%lld s%lld @%lld", (long long)s.C, (long long)s.O,
+                (long long)s.KH, (long long)s.KW, (long long)s.SH, (long long)s.H);
+  const double flops = 2.0 * s.N * s.O * s.C * s.KH * s.KW * s.OH() * s.OW();
+  rows.push_back({group, name, "fwd_binary", flops,
+                  [buf, p] { k::binary_conv2d_forward(buf->s, p->x, p->w, k::BinaryActs::ZeroOne, p->y.data()); }});
+  rows.push_back({group, name, "fwd_binary_scalar", flops, [buf, p] {  // the portable tile, for comparison
+                    k::binary_conv2d_forward(buf->s, p->x, p->w, k::BinaryActs::ZeroOne, p->y.data(),
+                                             k::BinaryKernel::Portable);
+                  }});
+  rows.push_back({group, name, "fwd_binary_pack", flops, [buf, p] {
+                    k::pack_binary_activations(buf->s, buf->x.data(), p->x);
+                    k::binary_conv2d_forward(buf->s, p->x, p->w, k::BinaryActs::ZeroOne, p->y.data());
+                  }});
+}
+
 // Batch-norm with fused ReLU on an activation [N, C, HW]: forward (statistics + apply) and
 // backward (ReLU mask + BN gradient), the two passes a training step runs per BN layer.
 void add_bn_rows(std::vector<Row>& rows, const std::string& group, int64_t N, int64_t C, int64_t HW) {
@@ -178,12 +213,24 @@ void add_softmax_ce_rows(std::vector<Row>& rows, int64_t N) {
                   }});
 }
 
+// A flag's whole-number value >= lo, or one line naming the flag and exit 2 (atoi read "x" as 0).
+int parse_int(const std::string& flag, const char* v, int lo) {
+  char* end = nullptr;
+  errno = 0;
+  const long x = std::strtol(v, &end, 10);
+  if (!*v || *end || errno || x < lo || x > 100000) {
+    std::fprintf(stderr, "bench_kernels: %s expects a whole number >= %d, got '%s'\n", flag.c_str(), lo, v);
+    std::exit(2);
+  }
+  return static_cast<int>(x);
+}
+
 Options parse(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--threads" && i + 1 < argc) o.threads = std::atoi(argv[++i]);
-    else if (a == "--reps" && i + 1 < argc) o.reps = std::atoi(argv[++i]);
+    if (a == "--threads" && i + 1 < argc) o.threads = parse_int(a, argv[++i], 1);
+    else if (a == "--reps" && i + 1 < argc) o.reps = parse_int(a, argv[++i], 1);
     else if (a == "--filter" && i + 1 < argc) o.filter = argv[++i];
     else if (a == "--quick") o.quick = true;
     else if (a == "--json") o.json = true;
@@ -221,6 +268,13 @@ int main(int argc, char** argv) {
   add_conv_rows(rows, "vgg_small", conv(N, 256, 16, 256, 3, 1, 1));
   add_conv_rows(rows, "vgg_small", conv(N, 256, 8, 512, 3, 1, 1));
   add_conv_rows(rows, "vgg_small", conv(N, 512, 8, 512, 3, 1, 1));
+  // The binary forward on the layers a 1/1 network binarizes (all but the first).
+  for (const ConvShape& s : {conv(N, 16, 32, 16, 3, 1, 1), conv(N, 16, 32, 32, 3, 2, 1), conv(N, 32, 16, 32, 3, 1, 1),
+                             conv(N, 32, 16, 64, 3, 2, 1), conv(N, 64, 8, 64, 3, 1, 1)})
+    add_binary_rows(rows, "resnet20", s);
+  for (const ConvShape& s : {conv(N, 128, 32, 128, 3, 1, 1), conv(N, 128, 16, 256, 3, 1, 1), conv(N, 256, 16, 256, 3, 1, 1),
+                             conv(N, 256, 8, 512, 3, 1, 1), conv(N, 512, 8, 512, 3, 1, 1)})
+    add_binary_rows(rows, "vgg_small", s);
   // Batch-norm (fused ReLU) at the widest activation of each model, and the loss.
   add_bn_rows(rows, "resnet20", N, 16, 32);
   add_bn_rows(rows, "vgg_small", N, 128, 16);

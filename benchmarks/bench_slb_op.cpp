@@ -13,7 +13,17 @@ using namespace lowbit;
 using namespace lowbit::quant;
 
 int main(int argc, char** argv) {
-  set_num_threads(argc > 1 ? std::atoi(argv[1]) : 1);
+  if (argc > 2) {
+    std::fprintf(stderr, "usage: bench_slb_op [threads]\n");
+    return 2;
+  }
+  char* end = nullptr;
+  const long threads = argc > 1 ? std::strtol(argv[1], &end, 10) : 1;
+  if (argc > 1 && (!*argv[1] || *end || threads < 1 || threads > 4096)) {  // atoi read "x" as 0
+    std::fprintf(stderr, "bench_slb_op: threads expects a whole number >= 1, got '%s'\n", argv[1]);
+    return 2;
+  }
+  set_num_threads(static_cast<int>(threads));
   Generator g(0);
   for (int bits : {1, 2, 4}) {
     const int64_t m = int64_t(1) << bits, n = 267264;

@@ -9,7 +9,11 @@
 using namespace lowbit;
 using T = Tensor<float>;
 
-int main() {
+int main(int argc, char** argv) {
+  if (argc > 1) {  // nothing to set: say so rather than ignore it
+    std::fprintf(stderr, "tiny_train: takes no arguments, got '%s'\n", argv[1]);
+    return 2;
+  }
   Generator gen(0);
   const int64_t n = 200, hidden = 32;
 

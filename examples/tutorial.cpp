@@ -65,19 +65,28 @@ double accuracy(nn::Module& model, const data::Dataset& ds) {
 int main(int argc, char** argv) {
   std::string data_dir;
   int64_t per_class = 200, epochs = 3;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--data") data_dir = argv[i + 1];
-    else if (a == "--per-class") per_class = std::atoll(argv[i + 1]);
-    else if (a == "--epochs") epochs = std::atoll(argv[i + 1]);
-    else {
+    if (a != "--data" && a != "--per-class" && a != "--epochs") {
       std::fprintf(stderr, "tutorial: unknown argument '%s' (expected --data, --per-class, --epochs)\n", a.c_str());
       return 2;
     }
-  }
-  if (per_class <= 0 || epochs <= 0) {
-    std::fprintf(stderr, "tutorial: --per-class and --epochs must be positive\n");
-    return 2;
+    if (i + 1 == argc) {
+      std::fprintf(stderr, "tutorial: %s needs a value\n", a.c_str());
+      return 2;
+    }
+    const char* v = argv[++i];
+    if (a == "--data") {
+      data_dir = v;
+      continue;
+    }
+    char* end = nullptr;
+    const long long x = std::strtoll(v, &end, 10);
+    if (!*v || *end || x <= 0 || x > 1000000) {  // atoll read "abc" as 0
+      std::fprintf(stderr, "tutorial: %s expects a whole number >= 1, got '%s'\n", a.c_str(), v);
+      return 2;
+    }
+    (a == "--per-class" ? per_class : epochs) = x;
   }
   try {
     // [step: data]

@@ -325,6 +325,37 @@ TEST_CASE("report: bad folders and files give errors naming them", "[plot][repor
   fs::remove_all(d);
 }
 
+TEST_CASE("report: files of another layout are refused with one line naming the file, place and key",
+          "[plot][report][errors]") {
+  // Issue 34 item 6: these reached the user as nlohmann's "type_error.302" (or drew nothing).
+  const fs::path d = temp_run("layout");
+  auto refused = [&](const std::string& file, const std::string& text, const std::string& what) {
+    std::ofstream(d / "metrics.jsonl", std::ios::trunc) << "{\"epoch\": 1, \"test_acc\": 0.5}\n";
+    fs::remove(d / "summary.json"), fs::remove(d / "weight_hist.json");
+    std::ofstream(d / file, std::ios::app) << text << "\n";
+    CHECK_THROWS_WITH(report::read_run(d.string()), Contains("report: '" + (d / file).string() + "'") && Contains(what) &&
+                                                        !Contains("json.exception") && !Contains("\n"));
+  };
+  refused("metrics.jsonl", "[1, 2]", "record 2: [1,2], expected a JSON object per line");
+  refused("metrics.jsonl", "{\"epoch\": \"x\"}", "record 2: 'epoch' is \"x\", expected a number");
+  refused("summary.json", "\"done\"", "\"done\", expected a JSON object");
+  refused("summary.json", "{\"layers\": {}}", "'layers' is {}, expected an array of layer records");
+  refused("summary.json", "{\"layers\": [{\"name\": 5}]}", "layers[0]: 'name' is 5, expected a string");
+  refused("summary.json",
+          "{\"layers\": [{\"name\": \"c\", \"type\": \"Conv2d\", \"quantizer\": \"-\", \"w_bits\": \"32\"}]}",
+          "layers[0]: 'w_bits' is \"32\", expected a number");
+  refused("weight_hist.json", "{\"layers\": [{\"values\": [1, \"a\"]}]}",
+          "layers[0]: 'values' is [1,\"a\"], expected an array of numbers");
+  refused("weight_hist.json", "{\"layers\": [{\"values\": [1], \"alpha\": [1]}]}", "'alpha' is [1], expected a number");
+  // An output folder that cannot be made names --out (was std::filesystem's text alone).
+  std::ofstream(d / "metrics.jsonl", std::ios::trunc) << "{\"epoch\": 1, \"test_acc\": 0.5}\n";
+  fs::remove(d / "summary.json"), fs::remove(d / "weight_hist.json");
+  std::ofstream(d / "file") << "x";
+  CHECK_THROWS_WITH(report::write_report({d.string()}, (d / "file" / "sub").string()),
+                    Contains("cannot create the output folder '" + (d / "file" / "sub").string() + "' (--out)"));
+  fs::remove_all(d);
+}
+
 TEST_CASE("report: epoch_plot_svg draws one line per run of a metrics key, in % for accuracies", "[plot][report]") {
   std::vector<report::RunRecord> runs;
   for (int r = 0; r < 2; ++r) {

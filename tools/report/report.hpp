@@ -41,6 +41,72 @@ struct RunRecord {
   nlohmann::json config;            // the resolved config (summary.json's or config.json), or null
 };
 
+// The layout the page reads from a run's files (what train_cifar writes): anything else is one
+// line naming the file, the place, the key and what was expected (never a JSON library error).
+inline void check_run_layout(const RunRecord& r, const std::string& dir) {
+  namespace fs = std::filesystem;
+  auto need = [&](bool ok, const char* file, const std::string& where, const std::string& key, const char* expected,
+                  const nlohmann::json& got) {
+    if (ok) return;
+    const std::string g = got.dump();
+    lowbit::detail::fail("report: '", (fs::path(dir) / file).string(), "'", where, ": ", key.empty() ? "" : "'" + key + "' is ",
+                         g.size() > 60 ? g.substr(0, 60) + "..." : g, ", expected ", expected);
+  };
+  auto numbers = [](const nlohmann::json& v) {
+    if (!v.is_array()) return false;
+    for (const auto& x : v)
+      if (!x.is_number()) return false;
+    return true;
+  };
+  for (size_t n = 0; n < r.epochs.size(); ++n) {
+    const nlohmann::json& e = r.epochs[n];
+    const std::string where = " record " + std::to_string(n + 1);
+    need(e.is_object(), "metrics.jsonl", where, "", "a JSON object per line", e);
+    if (e.contains("epoch")) need(e.at("epoch").is_number(), "metrics.jsonl", where, "epoch", "a number", e.at("epoch"));
+  }
+  if (!r.summary.is_null()) {
+    need(r.summary.is_object(), "summary.json", "", "", "a JSON object", r.summary);
+    if (r.summary.contains("layers")) {
+      const nlohmann::json& layers = r.summary.at("layers");
+      need(layers.is_array(), "summary.json", "", "layers", "an array of layer records", layers);
+      for (size_t i = 0; i < layers.size(); ++i) {
+        const nlohmann::json& l = layers[i];
+        const std::string where = " layers[" + std::to_string(i) + "]";
+        need(l.is_object(), "summary.json", where, "", "a layer record (object)", l);
+        for (const char* k : {"name", "type", "quantizer"})
+          need(l.contains(k) && l.at(k).is_string(), "summary.json", where, k, "a string", l.value(k, nlohmann::json()));
+        if (l.contains("act_quantizer"))
+          need(l.at("act_quantizer").is_string(), "summary.json", where, "act_quantizer", "a string", l.at("act_quantizer"));
+        const char* bits = l.contains("avg_bits") ? "avg_bits" : "w_bits";
+        need(l.contains(bits) && l.at(bits).is_number(), "summary.json", where, bits, "a number", l.value(bits, nlohmann::json()));
+        need(l.contains("weight_params") && l.at("weight_params").is_number(), "summary.json", where, "weight_params",
+             "a number", l.value("weight_params", nlohmann::json()));
+        for (const char* k : {"a_bits", "params", "storage_bits", "macs"})  // printed as they are
+          need(l.contains(k) && (l.at(k).is_number() || l.at(k).is_null()), "summary.json", where, k, "a number or null",
+               l.value(k, nlohmann::json()));
+      }
+    }
+  }
+  if (!r.weight_hist.is_null()) {
+    need(r.weight_hist.is_object(), "weight_hist.json", "", "", "a JSON object", r.weight_hist);
+    if (r.weight_hist.contains("layers")) {
+      const nlohmann::json& layers = r.weight_hist.at("layers");
+      need(layers.is_array(), "weight_hist.json", "", "layers", "an array of layer histograms", layers);
+      for (size_t i = 0; i < layers.size(); ++i) {
+        const nlohmann::json& l = layers[i];
+        const std::string where = " layers[" + std::to_string(i) + "]";
+        need(l.is_object(), "weight_hist.json", where, "", "a layer histogram (object)", l);
+        need(l.contains("values") && numbers(l.at("values")), "weight_hist.json", where, "values", "an array of numbers",
+             l.value("values", nlohmann::json()));
+        if (l.contains("levels")) need(numbers(l.at("levels")), "weight_hist.json", where, "levels", "an array of numbers", l.at("levels"));
+        if (l.contains("alpha")) need(l.at("alpha").is_number(), "weight_hist.json", where, "alpha", "a number", l.at("alpha"));
+        for (const char* k : {"name", "xlabel"})
+          if (l.contains(k)) need(l.at(k).is_string(), "weight_hist.json", where, k, "a string", l.at(k));
+      }
+    }
+  }
+}
+
 // Reads one trainer output folder; errors name the folder, file and line.
 inline RunRecord read_run(const std::string& dir) {
   namespace fs = std::filesystem;
@@ -75,6 +141,7 @@ inline RunRecord read_run(const std::string& dir) {
   // The run's resolved config: from summary.json, or from config.json while the run is in progress.
   r.config = r.summary.is_object() && r.summary.contains("config") ? r.summary.at("config") : read_json("config.json");
   r.weight_hist = read_json("weight_hist.json");
+  check_run_layout(r, dir);
   return r;
 }
 
@@ -338,7 +405,9 @@ inline std::string write_report(const std::vector<std::string>& run_dirs, const 
   std::vector<RunRecord> runs;
   for (auto& d : run_dirs) runs.push_back(read_run(d));
   const std::string html = report_html(runs);
-  fs::create_directories(out_dir);
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  LOWBIT_CHECK(!ec, "report: cannot create the output folder '", out_dir, "' (--out): ", ec.message());
   const fs::path path = fs::path(out_dir) / "report.html";
   io::write_file_atomic(path.string(), html, "report");
   return path.string();

@@ -149,6 +149,8 @@ struct SafetensorsTensor {
   std::string bytes;  // numel * dtype size bytes, little-endian, row-major
 
   int64_t numel() const { return numel_of(shape); }
+  // A floating-point dtype (to_float reads it; to_int64 reads the others).
+  bool is_float() const { return dtype == "F64" || dtype == "F32" || dtype == "F16" || dtype == "BF16"; }
 
   // Throws unless dtype is known, every size is >= 0 and bytes has exactly the size the
   // dtype and shape need (the writer calls this for every tensor, the converters too).
@@ -200,8 +202,7 @@ struct SafetensorsTensor {
   // a U64 value above 2^63 - 1.
   std::vector<int64_t> to_int64() const {
     check("SafetensorsTensor::to_int64");
-    const bool is_float = dtype == "F64" || dtype == "F32" || dtype == "F16" || dtype == "BF16";
-    LOWBIT_CHECK(!is_float, "SafetensorsTensor::to_int64: tensor '", name, "' is ", dtype,
+    LOWBIT_CHECK(!is_float(), "SafetensorsTensor::to_int64: tensor '", name, "' is ", dtype,
                  ", not an integer dtype (to_float reads it)");
     std::vector<int64_t> out(static_cast<size_t>(numel()));
     if (dtype == "U64") {

@@ -61,15 +61,14 @@ inline nn::StateDict state_from_pytorch(const std::string& model_name, const io:
   std::map<std::string, std::string> source;  // lowbit name -> the file's name
   const std::string suffix = ".num_batches_tracked";
   for (const io::SafetensorsTensor& t : file.tensors) {
-    const bool is_float = t.dtype == "F32" || t.dtype == "F16" || t.dtype == "BF16" || t.dtype == "F64";
     const bool counter = t.name.size() > suffix.size() &&
                          t.name.compare(t.name.size() - suffix.size(), suffix.size(), suffix) == 0;
     if (counter) {
-      LOWBIT_CHECK(!is_float && t.numel() == 1, "'", file.path, "': tensor '", t.name, "' is ", t.dtype, " ",
+      LOWBIT_CHECK(!t.is_float() && t.numel() == 1, "'", file.path, "': tensor '", t.name, "' is ", t.dtype, " ",
                    shape_str(t.shape), "; PyTorch's num_batches_tracked is one integer");
       continue;  // lowbit's batch norm uses a fixed momentum and keeps no counter
     }
-    LOWBIT_CHECK(is_float, "'", file.path, "': tensor '", t.name, "' is ", t.dtype,
+    LOWBIT_CHECK(t.is_float(), "'", file.path, "': tensor '", t.name, "' is ", t.dtype,
                  "; a model's parameters and buffers are floating point (F32, F16, BF16 or F64)");
     const std::string name = nn::from_pytorch_name(model_name, t.name);
     const auto [it, fresh] = source.emplace(name, t.name);
