@@ -4,8 +4,11 @@
 
 #include <lowbit/kernels/binary_conv.hpp>
 #include <lowbit/kernels/conv.hpp>
+#include <lowbit/quant/binary_weights.hpp>
+#include <lowbit/quant/ste/bwn.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <random>
 #include <vector>
 
@@ -98,4 +101,57 @@ TEST_CASE("binary conv: tensors packed for another shape are refused", "[kernels
   std::vector<int32_t> y(static_cast<size_t>(other.N * other.O * other.OH() * other.OW()));
   CHECK_THROWS_WITH(k::binary_conv2d_forward(other, xb, wb, k::BinaryActs::ZeroOne, y.data()),
                     Catch::Matchers::Contains("packed tensors do not match the shape"));
+}
+
+TEST_CASE("binary conv: an exported 1-bit weight packs from its codes, one scale per output channel",
+          "[kernels][binary][quant]") {
+  const k::ConvShape s{2, 70, 6, 5, 6, 3, 3, 1, 1, 1, 1};
+  const Tensors t = random_tensors(s, 11);
+  lowbit::Tensor<float> init = lowbit::Tensor<float>::empty({s.O, s.C, s.KH, s.KW});
+  std::copy(t.w.begin(), t.w.end(), init.data());
+  // BWN / DoReFa's 1-bit weight: one scale E for the tensor; and a hand-made per-channel
+  // codebook {-0.5, +0.5} with one negative scale (it flips that channel's signs).
+  lowbit::quant::QuantCodes per_channel = lowbit::quant::BinaryWeight(init).codes();
+  per_channel.levels = {-0.5f, 0.5f};
+  per_channel.group_size = s.C * s.KH * s.KW;
+  per_channel.scales = {0.3f, 1.7f, -0.9f, 2.5f, 0.01f, 1.0f};
+  for (const lowbit::quant::QuantCodes& q : {lowbit::quant::BinaryWeight(init).codes(), per_channel}) {
+    const lowbit::quant::PackedBinaryConv p = lowbit::quant::pack_binary_conv(q, s, "conv");
+    const lowbit::Tensor<float> deq = q.dequantize();
+    const k::BinaryWeights from_floats = k::pack_binary_weights(s, deq.data());
+    CHECK(p.w.bits == from_floats.bits);
+    CHECK(p.w.quads == from_floats.quads);
+    CHECK(p.w.tap_sum == from_floats.tap_sum);
+    const int64_t K = s.C * s.KH * s.KW;
+    for (int64_t i = 0; i < deq.numel(); ++i)  // every weight is exactly +-scale[o]
+      REQUIRE(std::abs(deq.data()[i]) == p.scale[static_cast<size_t>(i / K)]);
+    // The integer result times the scale is the float convolution of {0,1} activations with
+    // the dequantized weight, up to the float sum's rounding.
+    k::BinaryActivations xb;
+    k::pack_binary_activations(s, t.x.data(), xb);
+    const size_t ny = static_cast<size_t>(s.N * s.O * s.OH() * s.OW());
+    std::vector<int32_t> yi(ny);
+    k::binary_conv2d_forward(s, xb, p.w, k::BinaryActs::ZeroOne, yi.data());
+    std::vector<float> x01(t.x.size()), yf(ny);
+    for (size_t i = 0; i < x01.size(); ++i) x01[i] = t.x[i] > 0 ? 1.f : 0.f;
+    k::conv2d_forward_reference<float>(s, x01.data(), deq.data(), nullptr, yf.data());
+    const int64_t plane = s.OH() * s.OW();
+    for (size_t i = 0; i < ny; ++i) {
+      const float scale = p.scale[static_cast<size_t>((static_cast<int64_t>(i) / plane) % s.O)];
+      REQUIRE(std::abs(static_cast<float>(yi[i]) * scale - yf[i]) <= 1e-5f * scale * static_cast<float>(K));
+    }
+  }
+  // What it cannot take: 2-bit codes, a group spanning two channels, a code of 2.
+  lowbit::quant::QuantCodes two_bit = per_channel;
+  two_bit.bits = 2;
+  CHECK_THROWS_WITH(lowbit::quant::pack_binary_conv(two_bit, s, "layer1.conv"),
+                    Catch::Matchers::Contains("layer1.conv: 2-bit codes") && Catch::Matchers::Contains("symmetric codebook"));
+  lowbit::quant::QuantCodes spanning = per_channel;
+  spanning.group_size = 100;
+  spanning.scales.assign(static_cast<size_t>(spanning.num_groups()), 1.f);
+  CHECK_THROWS_WITH(lowbit::quant::pack_binary_conv(spanning, s, "conv"),
+                    Catch::Matchers::Contains("a scale group spans output channels"));
+  lowbit::quant::QuantCodes bad_code = per_channel;
+  bad_code.codes[5] = 2;
+  CHECK_THROWS_WITH(lowbit::quant::pack_binary_conv(bad_code, s, "conv"), Catch::Matchers::Contains("a 1-bit code is 2"));
 }

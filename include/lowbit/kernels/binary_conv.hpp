@@ -13,6 +13,7 @@
 //
 //   pack_binary_activations   NCHW floats (bit = x > 0) -> zero-padded [N][Hp][Wp][words]
 //   pack_binary_weights       [O][C][KH][KW] floats (bit = w > 0) -> [O][KH][KW][words]
+//                             (pack_binary_weights_by: from any predicate, e.g. export codes)
 //   binary_conv2d_forward     the packed kernel: any stride and padding >= 0
 //   binary_conv2d_reference   its twin on the float tensors, loop by loop (tests compare them)
 //
@@ -75,7 +76,10 @@ inline void pack_binary_activations(const ConvShape& s, const float* x, BinaryAc
     }
 }
 
-inline BinaryWeights pack_binary_weights(const ConvShape& s, const float* w) {
+// plus(o, c, t): whether weight [o][c][tap t = ky * KW + kx] is +1 (else -1). For packing from
+// something other than a float tensor (quant/binary_weights.hpp packs export codes).
+template <class Plus>
+BinaryWeights pack_binary_weights_by(const ConvShape& s, Plus plus) {
   BinaryWeights out;
   out.O = s.O, out.C = s.C, out.KH = s.KH, out.KW = s.KW, out.words = binary_words(s.C);
   const int64_t taps = s.KH * s.KW;
@@ -84,9 +88,9 @@ inline BinaryWeights pack_binary_weights(const ConvShape& s, const float* w) {
   for (int64_t o = 0; o < s.O; ++o)
     for (int64_t c = 0; c < s.C; ++c)
       for (int64_t t = 0; t < taps; ++t) {
-        const bool plus = w[(o * s.C + c) * taps + t] > 0;
-        if (plus) out.bits[static_cast<size_t>((o * taps + t) * out.words + c / 64)] |= uint64_t(1) << (c % 64);
-        out.tap_sum[static_cast<size_t>(o * taps + t)] += plus ? 1 : -1;
+        const bool p = plus(o, c, t);
+        if (p) out.bits[static_cast<size_t>((o * taps + t) * out.words + c / 64)] |= uint64_t(1) << (c % 64);
+        out.tap_sum[static_cast<size_t>(o * taps + t)] += p ? 1 : -1;
       }
   const int64_t run = s.KW * out.words;
   out.quads.assign(static_cast<size_t>((s.O + 3) / 4 * s.KH * run * 4), 0);
@@ -96,6 +100,12 @@ inline BinaryWeights pack_binary_weights(const ConvShape& s, const float* w) {
         out.quads[static_cast<size_t>((((o / 4) * s.KH + ky) * run + q) * 4 + o % 4)] =
             out.bits[static_cast<size_t>((o * s.KH + ky) * run + q)];
   return out;
+}
+
+// w: [O][C][KH][KW] floats; the bit is w > 0.
+inline BinaryWeights pack_binary_weights(const ConvShape& s, const float* w) {
+  const int64_t taps = s.KH * s.KW;
+  return pack_binary_weights_by(s, [&](int64_t o, int64_t c, int64_t t) { return w[(o * s.C + c) * taps + t] > 0; });
 }
 
 namespace binary_detail {

@@ -5,6 +5,7 @@
 // registry (quant/registry.hpp).
 #pragma once
 // The framework: names no method.
+#include "binary_weights.hpp"
 #include "codes.hpp"
 #include "export.hpp"
 #include "factory.hpp"
