@@ -4,7 +4,8 @@
 // ships 2.27, so lowbit refuses them first:
 //  - a DC coefficient whose dequantized value leaves 16 bits (stb computes dc * q in int and
 //    stores it in a short: a signed overflow once |dc * q| >= 2^31, a wrapped pixel before);
-//    found by fuzz_image in CI, see docs/fuzzing.md. 2.28 refuses the same files ("bad delta",
+//    most likely what fuzz_image found in CI, whose input was not kept (docs/fuzzing.md rebuilt
+//    one by reading stb). 2.28 refuses the same files ("bad delta",
 //    "can't merge dc and ac"): the prediction sum must fit an int and the product a short;
 //  - a read past the scan data that shifts a byte by 32 or more bits
 //    (stbi__grow_buffer_unsafe's `b << (24 - code_bits)` once code_bits < -7, which a fast AC
