@@ -58,6 +58,17 @@ inline void check_run_layout(const RunRecord& r, const std::string& dir) {
       if (!x.is_number()) return false;
     return true;
   };
+  // doc's "layers" array, if any: each entry an object, checked by fn(entry, " layers[i]").
+  auto each_layer = [&](const nlohmann::json& doc, const char* file, const char* expected, auto fn) {
+    if (!doc.contains("layers")) return;
+    const nlohmann::json& layers = doc.at("layers");
+    need(layers.is_array(), file, "", "layers", expected, layers);
+    for (size_t i = 0; i < layers.size(); ++i) {
+      const std::string where = " layers[" + std::to_string(i) + "]";
+      need(layers[i].is_object(), file, where, "", "an object", layers[i]);
+      fn(layers[i], where);
+    }
+  };
   for (size_t n = 0; n < r.epochs.size(); ++n) {
     const nlohmann::json& e = r.epochs[n];
     const std::string where = " record " + std::to_string(n + 1);
@@ -66,44 +77,31 @@ inline void check_run_layout(const RunRecord& r, const std::string& dir) {
   }
   if (!r.summary.is_null()) {
     need(r.summary.is_object(), "summary.json", "", "", "a JSON object", r.summary);
-    if (r.summary.contains("layers")) {
-      const nlohmann::json& layers = r.summary.at("layers");
-      need(layers.is_array(), "summary.json", "", "layers", "an array of layer records", layers);
-      for (size_t i = 0; i < layers.size(); ++i) {
-        const nlohmann::json& l = layers[i];
-        const std::string where = " layers[" + std::to_string(i) + "]";
-        need(l.is_object(), "summary.json", where, "", "a layer record (object)", l);
-        for (const char* k : {"name", "type", "quantizer"})
-          need(l.contains(k) && l.at(k).is_string(), "summary.json", where, k, "a string", l.value(k, nlohmann::json()));
-        if (l.contains("act_quantizer"))
-          need(l.at("act_quantizer").is_string(), "summary.json", where, "act_quantizer", "a string", l.at("act_quantizer"));
-        const char* bits = l.contains("avg_bits") ? "avg_bits" : "w_bits";
-        need(l.contains(bits) && l.at(bits).is_number(), "summary.json", where, bits, "a number", l.value(bits, nlohmann::json()));
-        need(l.contains("weight_params") && l.at("weight_params").is_number(), "summary.json", where, "weight_params",
-             "a number", l.value("weight_params", nlohmann::json()));
-        for (const char* k : {"a_bits", "params", "storage_bits", "macs"})  // printed as they are
-          need(l.contains(k) && (l.at(k).is_number() || l.at(k).is_null()), "summary.json", where, k, "a number or null",
-               l.value(k, nlohmann::json()));
-      }
-    }
+    each_layer(r.summary, "summary.json", "an array of layer records", [&](const nlohmann::json& l, const std::string& where) {
+      for (const char* k : {"name", "type", "quantizer"})
+        need(l.contains(k) && l.at(k).is_string(), "summary.json", where, k, "a string", l.value(k, nlohmann::json()));
+      if (l.contains("act_quantizer"))
+        need(l.at("act_quantizer").is_string(), "summary.json", where, "act_quantizer", "a string", l.at("act_quantizer"));
+      const char* bits = l.contains("avg_bits") ? "avg_bits" : "w_bits";
+      need(l.contains(bits) && l.at(bits).is_number(), "summary.json", where, bits, "a number", l.value(bits, nlohmann::json()));
+      need(l.contains("weight_params") && l.at("weight_params").is_number(), "summary.json", where, "weight_params",
+           "a number", l.value("weight_params", nlohmann::json()));
+      for (const char* k : {"a_bits", "params", "storage_bits", "macs"})  // printed as they are
+        need(l.contains(k) && (l.at(k).is_number() || l.at(k).is_null()), "summary.json", where, k, "a number or null",
+             l.value(k, nlohmann::json()));
+    });
   }
   if (!r.weight_hist.is_null()) {
     need(r.weight_hist.is_object(), "weight_hist.json", "", "", "a JSON object", r.weight_hist);
-    if (r.weight_hist.contains("layers")) {
-      const nlohmann::json& layers = r.weight_hist.at("layers");
-      need(layers.is_array(), "weight_hist.json", "", "layers", "an array of layer histograms", layers);
-      for (size_t i = 0; i < layers.size(); ++i) {
-        const nlohmann::json& l = layers[i];
-        const std::string where = " layers[" + std::to_string(i) + "]";
-        need(l.is_object(), "weight_hist.json", where, "", "a layer histogram (object)", l);
-        need(l.contains("values") && numbers(l.at("values")), "weight_hist.json", where, "values", "an array of numbers",
-             l.value("values", nlohmann::json()));
-        if (l.contains("levels")) need(numbers(l.at("levels")), "weight_hist.json", where, "levels", "an array of numbers", l.at("levels"));
-        if (l.contains("alpha")) need(l.at("alpha").is_number(), "weight_hist.json", where, "alpha", "a number", l.at("alpha"));
-        for (const char* k : {"name", "xlabel"})
-          if (l.contains(k)) need(l.at(k).is_string(), "weight_hist.json", where, k, "a string", l.at(k));
-      }
-    }
+    auto histogram = [&](const nlohmann::json& l, const std::string& where) {
+      need(l.contains("values") && numbers(l.at("values")), "weight_hist.json", where, "values", "an array of numbers",
+           l.value("values", nlohmann::json()));
+      if (l.contains("levels")) need(numbers(l.at("levels")), "weight_hist.json", where, "levels", "an array of numbers", l.at("levels"));
+      if (l.contains("alpha")) need(l.at("alpha").is_number(), "weight_hist.json", where, "alpha", "a number", l.at("alpha"));
+      for (const char* k : {"name", "xlabel"})
+        if (l.contains(k)) need(l.at(k).is_string(), "weight_hist.json", where, k, "a string", l.at(k));
+    };
+    each_layer(r.weight_hist, "weight_hist.json", "an array of layer histograms", histogram);
   }
 }
 

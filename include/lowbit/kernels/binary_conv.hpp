@@ -12,17 +12,17 @@
 // scales (the weight's alpha or E|w|, the activation's step), which the caller applies.
 //
 //   pack_binary_activations   NCHW floats (bit = x > 0) -> zero-padded [N][Hp][Wp][words]
-//   pack_binary_weights       [O][C][KH][KW] floats (bit = w > 0) -> [O][KH][KW][words]
+//   pack_binary_weights       [O][C][KH][KW] floats (bit = w > 0) -> quads of channels
 //                             (pack_binary_weights_by: from any predicate, e.g. export codes)
 //   binary_conv2d_forward     the packed kernel: any stride and padding >= 0
 //   binary_conv2d_reference   its twin on the float tensors, loop by loop (tests compare them)
 //
 // The kernel is an implicit GEMM over output pixels x output channels: for one kernel row ky
 // the KW taps of an output pixel are KW consecutive padded pixels, so its words are one
-// contiguous run of KW * words in the activations and in the weights alike, whatever the
-// stride. With AVX2 a tile is 4 pixels x 8 channels: a pixel's word is broadcast against 4
-// channels' words (the "quads" layout) and counted by nibble lookups (tile_avx2). The portable
-// tile is 4 x 4 scalar AND + POPCNT (one instruction with -mpopcnt, in -march=native; without
+// contiguous run of KW * words in the activations, whatever the stride, and in the weights,
+// which keep 4 output channels' words side by side (the "quads" layout). With AVX2 a tile is 4
+// pixels x 8 channels: a pixel's word is broadcast against a quad's 4 words and counted by
+// nibble lookups (tile_avx2). The portable tile is 4 x 4 scalar AND + POPCNT over one quad (one instruction with -mpopcnt, in -march=native; without
 // it the compiler's builtin counts in software). docs/performance.md has the measurements.
 #pragma once
 #include <algorithm>
@@ -48,8 +48,9 @@ struct BinaryActivations {
 
 struct BinaryWeights {
   int64_t O = 0, C = 0, KH = 0, KW = 0, words = 0;
-  std::vector<uint64_t> bits;    // [O][KH][KW][words]; 1 where w > 0
-  std::vector<uint64_t> quads;   // [ceil(O/4)][KH][KW * words][4]: 4 channels' words side by side
+  // [ceil(O/4)][KH][KW * words][4]: bit 1 where w > 0; the words of 4 output channels side by
+  // side (the AVX2 tile loads them as one vector; channels past O are 0).
+  std::vector<uint64_t> quads;
   std::vector<int32_t> tap_sum;  // [O][KH * KW]: sum over channels of w in {-1, +1}
 };
 
@@ -83,22 +84,17 @@ BinaryWeights pack_binary_weights_by(const ConvShape& s, Plus plus) {
   BinaryWeights out;
   out.O = s.O, out.C = s.C, out.KH = s.KH, out.KW = s.KW, out.words = binary_words(s.C);
   const int64_t taps = s.KH * s.KW;
-  out.bits.assign(static_cast<size_t>(s.O * taps * out.words), 0);
+  const int64_t run = s.KW * out.words;
+  out.quads.assign(static_cast<size_t>((s.O + 3) / 4 * s.KH * run * 4), 0);
   out.tap_sum.assign(static_cast<size_t>(s.O * taps), 0);
   for (int64_t o = 0; o < s.O; ++o)
     for (int64_t c = 0; c < s.C; ++c)
       for (int64_t t = 0; t < taps; ++t) {
         const bool p = plus(o, c, t);
-        if (p) out.bits[static_cast<size_t>((o * taps + t) * out.words + c / 64)] |= uint64_t(1) << (c % 64);
+        const int64_t q = (t % s.KW) * out.words + c / 64;  // the word within kernel row t / KW
+        if (p) out.quads[static_cast<size_t>((((o / 4) * s.KH + t / s.KW) * run + q) * 4 + o % 4)] |= uint64_t(1) << (c % 64);
         out.tap_sum[static_cast<size_t>(o * taps + t)] += p ? 1 : -1;
       }
-  const int64_t run = s.KW * out.words;
-  out.quads.assign(static_cast<size_t>((s.O + 3) / 4 * s.KH * run * 4), 0);
-  for (int64_t o = 0; o < s.O; ++o)
-    for (int64_t ky = 0; ky < s.KH; ++ky)
-      for (int64_t q = 0; q < run; ++q)
-        out.quads[static_cast<size_t>((((o / 4) * s.KH + ky) * run + q) * 4 + o % 4)] =
-            out.bits[static_cast<size_t>((o * s.KH + ky) * run + q)];
   return out;
 }
 
@@ -112,22 +108,22 @@ namespace binary_detail {
 
 inline int popcount(uint64_t v) { return __builtin_popcountll(v); }
 
-// counts[j][i] = sum over the KH runs of popcount(a & w) for pixels ox0 + j and channels o0 + i.
+// counts[j][i] = sum over the KH runs of popcount(a & w) for pixels ox0 + j and channels o0 + i
+// (o0 a multiple of 4, OB <= 4: one quad of channels).
 template <int PB, int OB>
-inline void tile(const uint64_t* img, const uint64_t* wts, const ConvShape& s, int64_t Wp, int64_t words,
+inline void tile(const uint64_t* img, const uint64_t* quads, const ConvShape& s, int64_t Wp, int64_t words,
                  int64_t oy, int64_t ox0, int64_t o0, int32_t (&counts)[4][8]) {
   const int64_t run = s.KW * words;
   uint32_t acc[PB][OB] = {};
   for (int64_t ky = 0; ky < s.KH; ++ky) {
     const uint64_t* a[PB];
-    const uint64_t* b[OB];
     for (int j = 0; j < PB; ++j) a[j] = img + ((oy * s.SH + ky) * Wp + (ox0 + j) * s.SW) * words;
-    for (int i = 0; i < OB; ++i) b[i] = wts + ((o0 + i) * s.KH + ky) * run;
+    const uint64_t* b = quads + ((o0 / 4) * s.KH + ky) * run * 4;
     for (int64_t q = 0; q < run; ++q) {
       uint64_t av[PB];
       for (int j = 0; j < PB; ++j) av[j] = a[j][q];
       for (int i = 0; i < OB; ++i) {
-        const uint64_t bv = b[i][q];
+        const uint64_t bv = b[4 * q + i];
         for (int j = 0; j < PB; ++j) acc[j][i] += static_cast<uint32_t>(popcount(av[j] & bv));
       }
     }
@@ -186,13 +182,13 @@ inline void tile_avx2(const uint64_t* img, const uint64_t* quads, const ConvShap
 #endif
 
 template <int PB>
-inline void tile_o(int ob, const uint64_t* img, const uint64_t* wts, const ConvShape& s, int64_t Wp, int64_t words,
+inline void tile_o(int ob, const uint64_t* img, const uint64_t* quads, const ConvShape& s, int64_t Wp, int64_t words,
                    int64_t oy, int64_t ox0, int64_t o0, int32_t (&counts)[4][8]) {
   switch (ob) {
-    case 4: return tile<PB, 4>(img, wts, s, Wp, words, oy, ox0, o0, counts);
-    case 3: return tile<PB, 3>(img, wts, s, Wp, words, oy, ox0, o0, counts);
-    case 2: return tile<PB, 2>(img, wts, s, Wp, words, oy, ox0, o0, counts);
-    default: return tile<PB, 1>(img, wts, s, Wp, words, oy, ox0, o0, counts);
+    case 4: return tile<PB, 4>(img, quads, s, Wp, words, oy, ox0, o0, counts);
+    case 3: return tile<PB, 3>(img, quads, s, Wp, words, oy, ox0, o0, counts);
+    case 2: return tile<PB, 2>(img, quads, s, Wp, words, oy, ox0, o0, counts);
+    default: return tile<PB, 1>(img, quads, s, Wp, words, oy, ox0, o0, counts);
   }
 }
 
@@ -208,9 +204,9 @@ inline void tile_any(BinaryKernel kernel, int ob, const uint64_t* img, const Bin
 #endif
   (void)kernel;
   int32_t part[4][8];
-  tile_o<PB>(std::min(ob, 4), img, w.bits.data(), s, Wp, words, oy, ox0, o0, counts);
+  tile_o<PB>(std::min(ob, 4), img, w.quads.data(), s, Wp, words, oy, ox0, o0, counts);
   if (ob <= 4) return;
-  tile_o<PB>(ob - 4, img, w.bits.data(), s, Wp, words, oy, ox0, o0 + 4, part);
+  tile_o<PB>(ob - 4, img, w.quads.data(), s, Wp, words, oy, ox0, o0 + 4, part);
   for (int j = 0; j < PB; ++j)
     for (int i = 0; i < ob - 4; ++i) counts[j][4 + i] = part[j][i];
 }
