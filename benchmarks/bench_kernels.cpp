@@ -137,8 +137,9 @@ void add_conv_rows(std::vector<Row>& rows, const std::string& group, const ConvS
 
 // The 1-bit x 1-bit forward of the same shape (kernels/binary_conv.hpp; DoReFa's {0,1}
 // activations, weights +-1): "fwd_binary" from activations already packed (as the previous
-// binary layer would leave them; the AVX2 tile where built), "fwd_binary_scalar" the same with
-// the portable scalar-popcount tile, "fwd_binary_pack" with the packing of the float input
+// binary layer would leave them; the best tile built: AVX-512 VPOPCNTQ, else AVX2),
+// "fwd_binary_avx2" the AVX2 tile where the best is another, "fwd_binary_scalar" the
+// portable scalar-popcount tile, "fwd_binary_pack" with the packing of the float input
 // included. Its "GFLOP/s" counts each binary multiply-add as 2 operations, like the float
 // rows, so the ratio to "fwd" is the speedup on the layer.
 void add_binary_rows(std::vector<Row>& rows, const std::string& group, const ConvShape& s) {
@@ -159,10 +160,15 @@ void add_binary_rows(std::vector<Row>& rows, const std::string& group, const Con
   const double flops = 2.0 * s.N * s.O * s.C * s.KH * s.KW * s.OH() * s.OW();
   rows.push_back({group, name, "fwd_binary", flops,
                   [buf, p] { k::binary_conv2d_forward(buf->s, p->x, p->w, k::BinaryActs::ZeroOne, p->y.data()); }});
-  rows.push_back({group, name, "fwd_binary_scalar", flops, [buf, p] {  // the portable tile, for comparison
-                    k::binary_conv2d_forward(buf->s, p->x, p->w, k::BinaryActs::ZeroOne, p->y.data(),
-                                             k::BinaryKernel::Portable);
-                  }});
+  const std::vector<k::BinaryKernel> built = k::binary_kernels_built();
+  for (size_t i = 1; i < built.size(); ++i) {  // the slower tiles, for comparison
+    const k::BinaryKernel kernel = built[i];
+    const std::string op = kernel == k::BinaryKernel::Portable ? "fwd_binary_scalar"
+                                                               : std::string("fwd_binary_") + k::binary_kernel_name(kernel);
+    rows.push_back({group, name, op, flops, [buf, p, kernel] {
+                      k::binary_conv2d_forward(buf->s, p->x, p->w, k::BinaryActs::ZeroOne, p->y.data(), kernel);
+                    }});
+  }
   rows.push_back({group, name, "fwd_binary_pack", flops, [buf, p] {
                     k::pack_binary_activations(buf->s, buf->x.data(), p->x);
                     k::binary_conv2d_forward(buf->s, p->x, p->w, k::BinaryActs::ZeroOne, p->y.data());

@@ -62,12 +62,36 @@ TEST_CASE("binary conv: the packed kernel equals its twin on awkward shapes, {0,
       const k::BinaryWeights wb = k::pack_binary_weights(s, t.w.data());
       INFO("C " << s.C << " O " << s.O << " " << s.KH << "x" << s.KW << " stride " << s.SH << " pad " << s.PH
                 << (acts == k::BinaryActs::ZeroOne ? " {0,1}" : " {-1,+1}"));
-      for (k::BinaryKernel kernel : {k::BinaryKernel::Best, k::BinaryKernel::Portable}) {  // AVX2 where built, scalar
+      for (k::BinaryKernel kernel : k::binary_kernels_built()) {  // VPOPCNTQ, AVX2 where built; scalar
         std::fill(got.begin(), got.end(), -999);
         k::binary_conv2d_forward(s, xb, wb, acts, got.data(), kernel);
         REQUIRE(got == want);
       }
     }
+}
+
+TEST_CASE("binary conv: each tile by name runs where built and is refused, naming it, where not",
+          "[kernels][binary][errors]") {
+  const k::ConvShape s{1, 70, 6, 6, 9, 3, 3, 1, 1, 1, 1};
+  const Tensors t = random_tensors(s, 7);
+  std::vector<int32_t> want(static_cast<size_t>(s.N * s.O * s.OH() * s.OW())), got(want.size());
+  k::binary_conv2d_reference(s, t.x.data(), t.w.data(), k::BinaryActs::ZeroOne, want.data());
+  k::BinaryActivations xb;
+  k::pack_binary_activations(s, t.x.data(), xb);
+  const k::BinaryWeights wb = k::pack_binary_weights(s, t.w.data());
+  const std::vector<k::BinaryKernel> built = k::binary_kernels_built();
+  CHECK(built.back() == k::BinaryKernel::Portable);  // always there, the fallback of Best
+  for (k::BinaryKernel kernel : {k::BinaryKernel::Vpopcnt, k::BinaryKernel::Avx2, k::BinaryKernel::Portable}) {
+    INFO("tile " << k::binary_kernel_name(kernel));
+    if (std::find(built.begin(), built.end(), kernel) != built.end()) {
+      k::binary_conv2d_forward(s, xb, wb, k::BinaryActs::ZeroOne, got.data(), kernel);
+      CHECK(got == want);
+    } else {
+      CHECK_THROWS_WITH(k::binary_conv2d_forward(s, xb, wb, k::BinaryActs::ZeroOne, got.data(), kernel),
+                        Catch::Matchers::Contains(std::string("the ") + k::binary_kernel_name(kernel) +
+                                                  " tile is not in this build"));
+    }
+  }
 }
 
 TEST_CASE("binary conv: the twin is the float convolution of the fake-quantized tensors", "[kernels][binary]") {

@@ -20,10 +20,13 @@
 // The kernel is an implicit GEMM over output pixels x output channels: for one kernel row ky
 // the KW taps of an output pixel are KW consecutive padded pixels, so its words are one
 // contiguous run of KW * words in the activations, whatever the stride, and in the weights,
-// which keep 4 output channels' words side by side (the "quads" layout). With AVX2 a tile is 4
-// pixels x 8 channels: a pixel's word is broadcast against a quad's 4 words and counted by
-// nibble lookups (tile_avx2). The portable tile is 4 x 4 scalar AND + POPCNT over one quad (one instruction with -mpopcnt, in -march=native; without
-// it the compiler's builtin counts in software). docs/performance.md has the measurements.
+// which keep 4 output channels' words side by side (the "quads" layout). A tile is 4 pixels x 8
+// channels. With AVX-512 VPOPCNTDQ (Ice Lake, Zen 4) two quads fill a 512-bit register, a
+// pixel's word is broadcast against it and VPOPCNTQ counts the 8 channels' words in one
+// instruction (tile_vpopcnt). With AVX2 a pixel's word is broadcast against a quad's 4 words
+// and counted by nibble lookups (tile_avx2). The portable tile is 4 x 4 scalar AND + POPCNT over
+// one quad (one instruction with -mpopcnt, in -march=native; without it the compiler's builtin
+// counts in software). docs/performance.md has the measurements.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -31,6 +34,9 @@
 
 #if defined(__AVX2__)
 #include <immintrin.h>
+#endif
+#if defined(__AVX512F__) && defined(__AVX512VL__) && defined(__AVX512VPOPCNTDQ__)
+#define LOWBIT_BINARY_VPOPCNT 1  // this header only; -march=native on Ice Lake, Zen 4 and later
 #endif
 
 #include "../core/error.hpp"
@@ -54,9 +60,32 @@ struct BinaryWeights {
   std::vector<int32_t> tap_sum;  // [O][KH * KW]: sum over channels of w in {-1, +1}
 };
 
-// Which tile binary_conv2d_forward runs: the best this build has (AVX2 where compiled in), or
-// the portable one (scalar popcount), which the tests also check against the reference.
-enum class BinaryKernel { Best, Portable };
+// Which tile binary_conv2d_forward runs: the best this build has (AVX-512 VPOPCNTDQ, else AVX2,
+// else portable), one by name (the tests check each built one against the reference, the
+// benchmarks time them side by side), or the portable one (scalar popcount), always built.
+enum class BinaryKernel { Best, Vpopcnt, Avx2, Portable };
+
+inline const char* binary_kernel_name(BinaryKernel k) {
+  switch (k) {
+    case BinaryKernel::Best: return "best";
+    case BinaryKernel::Vpopcnt: return "vpopcnt";
+    case BinaryKernel::Avx2: return "avx2";
+    default: return "portable";
+  }
+}
+
+// The tiles compiled into this build, fastest first (Best is the first of them).
+inline std::vector<BinaryKernel> binary_kernels_built() {
+  std::vector<BinaryKernel> out;
+#if defined(LOWBIT_BINARY_VPOPCNT)
+  out.push_back(BinaryKernel::Vpopcnt);
+#endif
+#if defined(__AVX2__)
+  out.push_back(BinaryKernel::Avx2);
+#endif
+  out.push_back(BinaryKernel::Portable);
+  return out;
+}
 
 inline int64_t binary_words(int64_t channels) { return (channels + 63) / 64; }
 
@@ -181,6 +210,86 @@ inline void tile_avx2(const uint64_t* img, const uint64_t* quads, const ConvShap
 }
 #endif
 
+#if defined(LOWBIT_BINARY_VPOPCNT)
+// acc[j] lane i = the count for pixel ox0 + j and channel o0 + i (8 channels: two quads).
+template <int PB>
+inline void vpopcnt8(const uint64_t* img, const uint64_t* quads, const ConvShape& s, int64_t Wp, int64_t words,
+                     int64_t oy, int64_t ox0, int64_t o0, __m512i (&acc)[PB]) {
+  const int64_t run = s.KW * words;
+  const uint64_t* a[PB];
+  for (int j = 0; j < PB; ++j) acc[j] = _mm512_setzero_si512();
+  for (int64_t ky = 0; ky < s.KH; ++ky) {
+    for (int j = 0; j < PB; ++j) a[j] = img + ((oy * s.SH + ky) * Wp + (ox0 + j) * s.SW) * words;
+    const uint64_t* b0 = quads + ((o0 / 4) * s.KH + ky) * run * 4;
+    const uint64_t* b1 = quads + ((o0 / 4 + 1) * s.KH + ky) * run * 4;
+    for (int64_t q = 0; q < run; ++q) {
+      const __m512i wv = _mm512_inserti64x4(
+          _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + 4 * q))),
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b1 + 4 * q)), 1);
+      for (int j = 0; j < PB; ++j) {
+        const __m512i x = _mm512_and_si512(wv, _mm512_set1_epi64(static_cast<long long>(a[j][q])));
+        acc[j] = _mm512_add_epi64(acc[j], _mm512_popcnt_epi64(x));
+      }
+    }
+  }
+}
+
+// A full 4-pixel x 8-channel tile of {0,1} activations straight into y (NCHW, channel rows
+// `stride` apart): y = 2 count - ones per pixel, computed in the registers and transposed to
+// one 4-pixel store per channel. The scalar epilogue of the other tiles (32 loads, branches
+// and scattered stores) costs as much as the counting on 128-channel layers.
+inline void vpopcnt_store_4x8(const uint64_t* img, const uint64_t* quads, const ConvShape& s, int64_t Wp,
+                              int64_t words, int64_t oy, int64_t ox0, int64_t o0, const int32_t (&ones)[4],
+                              int32_t* y, int64_t stride) {
+  __m512i acc[4];
+  vpopcnt8<4>(img, quads, s, Wp, words, oy, ox0, o0, acc);
+  __m256i r[4];  // r[j] = the 8 channels of pixel j
+  for (int j = 0; j < 4; ++j)
+    r[j] = _mm512_cvtepi64_epi32(_mm512_sub_epi64(_mm512_add_epi64(acc[j], acc[j]), _mm512_set1_epi64(ones[j])));
+  const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+  const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+  const __m256i u[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2), _mm256_unpacklo_epi64(t1, t3),
+                        _mm256_unpackhi_epi64(t1, t3)};  // u[i]: channel i (low half), i + 4 (high)
+  for (int i = 0; i < 4; ++i) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i * stride), _mm256_castsi256_si128(u[i]));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + (i + 4) * stride), _mm256_extracti128_si256(u[i], 1));
+  }
+}
+
+// The same counts for PB pixels x 8 channels (two quads, o0 a multiple of 8) with AVX-512:
+// the quads' 4 words each fill the halves of one register, each pixel's word is broadcast,
+// ANDed and counted per 64-bit lane by VPOPCNTQ into 64-bit sums (no overflow to manage).
+// With OB <= 4 only the first quad exists (the quads end there): the 256-bit forms.
+template <int PB, int OB>
+inline void tile_vpopcnt(const uint64_t* img, const uint64_t* quads, const ConvShape& s, int64_t Wp, int64_t words,
+                         int64_t oy, int64_t ox0, int64_t o0, int32_t (&counts)[4][8]) {
+  if constexpr (OB > 4) {
+    __m512i acc[PB];
+    vpopcnt8<PB>(img, quads, s, Wp, words, oy, ox0, o0, acc);
+    for (int j = 0; j < PB; ++j)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(counts[j]), _mm512_cvtepi64_epi32(acc[j]));
+  } else {
+    const int64_t run = s.KW * words;
+    const uint64_t* a[PB];
+    __m256i acc[PB];
+    for (int j = 0; j < PB; ++j) acc[j] = _mm256_setzero_si256();
+    for (int64_t ky = 0; ky < s.KH; ++ky) {
+      for (int j = 0; j < PB; ++j) a[j] = img + ((oy * s.SH + ky) * Wp + (ox0 + j) * s.SW) * words;
+      const uint64_t* b0 = quads + ((o0 / 4) * s.KH + ky) * run * 4;
+      for (int64_t q = 0; q < run; ++q) {
+        const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + 4 * q));
+        for (int j = 0; j < PB; ++j) {
+          const __m256i x = _mm256_and_si256(wv, _mm256_set1_epi64x(static_cast<long long>(a[j][q])));
+          acc[j] = _mm256_add_epi64(acc[j], _mm256_popcnt_epi64(x));
+        }
+      }
+    }
+    for (int j = 0; j < PB; ++j)
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(counts[j]), _mm256_cvtepi64_epi32(acc[j]));
+  }
+}
+#endif
+
 template <int PB>
 inline void tile_o(int ob, const uint64_t* img, const uint64_t* quads, const ConvShape& s, int64_t Wp, int64_t words,
                    int64_t oy, int64_t ox0, int64_t o0, int32_t (&counts)[4][8]) {
@@ -196,8 +305,15 @@ inline void tile_o(int ob, const uint64_t* img, const uint64_t* quads, const Con
 template <int PB>
 inline void tile_any(BinaryKernel kernel, int ob, const uint64_t* img, const BinaryWeights& w, const ConvShape& s,
                      int64_t Wp, int64_t words, int64_t oy, int64_t ox0, int64_t o0, int32_t (&counts)[4][8]) {
+  // The quads are padded to 4 channels: ob 1..4 is one quad, 5..8 two.
+#if defined(LOWBIT_BINARY_VPOPCNT)
+  if (kernel == BinaryKernel::Vpopcnt) {
+    if (ob > 4) return tile_vpopcnt<PB, 8>(img, w.quads.data(), s, Wp, words, oy, ox0, o0, counts);
+    return tile_vpopcnt<PB, 4>(img, w.quads.data(), s, Wp, words, oy, ox0, o0, counts);
+  }
+#endif
 #if defined(__AVX2__)
-  if (kernel == BinaryKernel::Best) {  // the quads are padded to 4 channels: ob 1..4 is one quad
+  if (kernel == BinaryKernel::Avx2) {
     if (ob > 4) return tile_avx2<PB, 2>(img, w.quads.data(), s, Wp, words, oy, ox0, o0, counts);
     return tile_avx2<PB, 1>(img, w.quads.data(), s, Wp, words, oy, ox0, o0, counts);
   }
@@ -219,6 +335,10 @@ inline void binary_conv2d_forward(const ConvShape& s, const BinaryActivations& x
   LOWBIT_CHECK(x.N == s.N && x.Hp == s.H + 2 * s.PH && x.Wp == s.W + 2 * s.PW && x.words == binary_words(s.C) &&
                    w.O == s.O && w.C == s.C && w.KH == s.KH && w.KW == s.KW,
                "binary_conv2d_forward: packed tensors do not match the shape (pack them with this ConvShape)");
+  const std::vector<BinaryKernel> built = binary_kernels_built();
+  if (kernel == BinaryKernel::Best) kernel = built.front();
+  LOWBIT_CHECK(std::find(built.begin(), built.end(), kernel) != built.end(), "binary_conv2d_forward: the ",
+               binary_kernel_name(kernel), " tile is not in this build (compiled for another CPU; use BinaryKernel::Best)");
   const int64_t OH = s.OH(), OW = s.OW(), taps = s.KH * s.KW, words = x.words, image = x.Hp * x.Wp * words;
   // Per channel, the sum of w over all taps (an output pixel whose taps are all inside).
   std::vector<int32_t> full(static_cast<size_t>(s.O), 0);
@@ -239,6 +359,13 @@ inline void binary_conv2d_forward(const ConvShape& s, const BinaryActivations& x
           }
         for (int64_t o0 = 0; o0 < s.O; o0 += 8) {
           const int ob = static_cast<int>(std::min<int64_t>(8, s.O - o0));
+#if defined(LOWBIT_BINARY_VPOPCNT)
+          if (kernel == BinaryKernel::Vpopcnt && pb == 4 && ob == 8 && acts == BinaryActs::ZeroOne) {
+            binary_detail::vpopcnt_store_4x8(img, w.quads.data(), s, x.Wp, words, oy, ox0, o0, ones,
+                                             yrow + o0 * OH * OW + ox0, OH * OW);
+            continue;
+          }
+#endif
           int32_t counts[4][8];
           switch (pb) {
             case 4: binary_detail::tile_any<4>(kernel, ob, img, w, s, x.Wp, words, oy, ox0, o0, counts); break;
