@@ -98,11 +98,14 @@ inline void pack_binary_activations(const ConvShape& s, const float* x, BinaryAc
   for (int64_t n = 0; n < s.N; ++n)
     for (int64_t c = 0; c < s.C; ++c) {
       const float* plane = x + (n * s.C + c) * s.H * s.W;
-      const uint64_t bit = uint64_t(1) << (c % 64);
+      const int shift = static_cast<int>(c % 64);
       uint64_t* dst = out.bits.data() + n * image + c / 64;
-      for (int64_t h = 0; h < s.H; ++h)
-        for (int64_t w = 0; w < s.W; ++w)
-          if (plane[h * s.W + w] > 0) dst[((h + s.PH) * out.Wp + w + s.PW) * out.words] |= bit;
+      for (int64_t h = 0; h < s.H; ++h) {
+        uint64_t* row = dst + ((h + s.PH) * out.Wp + s.PW) * out.words;
+        // Branch-free: half the activations are positive, and a branch on each mispredicts
+        // half the time (it made packing 4x slower than the binary convolution itself).
+        for (int64_t w = 0; w < s.W; ++w) row[w * out.words] |= uint64_t(plane[h * s.W + w] > 0) << shift;
+      }
     }
 }
 
