@@ -46,20 +46,21 @@
 # bit-packed 1-bit x 1-bit convolution (AVX2 and portable tiles) with its reference twin;
 # quant/ +80 for binary_weights.hpp (an exported 1-bit weight packed from its codes).
 # kernels/ +80 (total unchanged) for binary_conv.hpp's AVX-512 VPOPCNTQ tile and the choice of
-# tile by name.
+# tile by name. Raised to 18,560 with issue 31: kernels/ +140 for binary_threshold.hpp
+# (batch-norm and a 1-bit activation folded into integer thresholds, the packing epilogue).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 INC="$ROOT/include/lowbit"
 
-TOTAL_BUDGET=18430
+TOTAL_BUDGET=18560
 declare -A BUDGET=(
   ["(top level)"]=100
   [autograd/]=500
   [core/]=900
   [data/]=3230
   [io/]=1410
-  [kernels/]=3330
+  [kernels/]=3470
   [nn/]=950
   [ops/]=1200
   [optim/]=300

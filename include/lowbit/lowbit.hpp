@@ -24,6 +24,7 @@
 // kernels: raw loops (each fast kernel with its reference twin)
 #include "kernels/batch_norm.hpp"
 #include "kernels/binary_conv.hpp"
+#include "kernels/binary_threshold.hpp"
 #include "kernels/broadcast.hpp"
 #include "kernels/conv.hpp"
 #include "kernels/conv_int8.hpp"
