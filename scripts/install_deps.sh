@@ -30,8 +30,11 @@ MAIN=(g++ make cmake libeigen3-dev nlohmann-json3-dev libstb-dev catch2)
 #     torch) with /usr/bin/python3; without it pytorch_parity is "Not Run", i.e. failed.
 #   clang: .ci/run builds and runs the libFuzzer harnesses of tests/fuzz/ (benchmarks/fuzz.sh);
 #     Debian's clang brings libFuzzer and clang's ASan/UBSan runtimes (libclang-common-*-dev).
+#   pkgconf: the consumer_find_package test builds a consumer from the installed lowbit.pc with
+#     `pkg-config --cflags --libs lowbit`; named because the test needs it, though the set's
+#     other packages already bring it (scripts/measure_deps.sh: the same figures with or without).
 # Nothing in ctest uses jq or PIL.
-TESTS=("${MAIN[@]}" python3 python3-torch clang)
+TESTS=("${MAIN[@]}" python3 python3-torch clang pkgconf)
 # bench adds what only the benchmark scripts use:
 #   python3-pil: benchmarks/pytorch_quickstart.py (from PIL import Image; fp32_side_by_side.sh).
 #   python3-numpy: pytorch_quickstart.py imports numpy itself (python3-torch depends on it too).

@@ -4,7 +4,7 @@
 #   #include <lowbit/HEADER>      (twice: the include guard / #pragma once must hold)
 # and compiles it with -fsyntax-only and the flags lowbit's own tests use (C++17, the
 # include directories of lowbit::lowbit and its dependencies, -Wall -Wextra, -march=native,
-# OpenMP, the build type's flags).
+# OpenMP, the build type's flags); the umbrella lowbit.hpp also with -Wpedantic -Werror.
 #
 #   cmake -DHEADER=ops/shape.hpp -DFLAGS_FILE=<build>/tests/header_alone/flags.cmake
 #         -DWORK_DIR=<build>/tests/header_alone -P tests/header_alone.cmake
@@ -46,6 +46,11 @@ foreach(_def IN LISTS HA_DEFINITIONS)
   list(APPEND _args "-D${_def}")
 endforeach()
 list(APPEND _args ${HA_OPTIONS})
+# The umbrella includes every public header: it must also be warning-free under -Wpedantic
+# (issue 33: a consumer's strict flags), so there any warning fails.
+if(HEADER STREQUAL "lowbit.hpp")
+  list(APPEND _args -Wpedantic -Werror)
+endif()
 
 execute_process(
   COMMAND "${HA_COMPILER}" ${_args} -fsyntax-only "${_tu}"

@@ -2,17 +2,14 @@
 // Umbrella header: include this one file to get everything public.
 #pragma once
 
-#define LOWBIT_VERSION_MAJOR 0
-#define LOWBIT_VERSION_MINOR 1
-#define LOWBIT_VERSION_PATCH 0
-
-// core: tensor, shapes, storage, random numbers, errors
+// core: tensor, shapes, storage, random numbers, errors, the version
 #include "core/compare.hpp"
 #include "core/error.hpp"
 #include "core/random.hpp"
 #include "core/shape.hpp"
 #include "core/storage.hpp"
 #include "core/tensor.hpp"
+#include "core/version.hpp"
 
 // autograd: graph nodes, backward(), no-grad guard, gradient checker
 #include "autograd/backward.hpp"

@@ -10,6 +10,7 @@
 // What each section reads: tools/report/report.hpp. Linked with every built-in method
 // (lowbit/quant/quant.hpp) so each run's method section can be drawn.
 #include <cstdio>
+#include <lowbit/core/version.hpp>
 #include <lowbit/io/atomic_write.hpp>
 #include <lowbit/quant/quant.hpp>
 #include <string>
@@ -20,7 +21,8 @@
 int main(int argc, char** argv) {
   const char* usage =
       "usage: report [--out DIR] RUN_DIR [RUN_DIR...]\n"
-      "       report --plot KEY --svg FILE [--title TEXT] RUN_DIR [RUN_DIR...]\n";
+      "       report --plot KEY --svg FILE [--title TEXT] RUN_DIR [RUN_DIR...]\n"
+      "       report --version\n";
   try {
     std::string out, plot, svg, title;
     std::vector<std::string> runs;
@@ -31,6 +33,9 @@ int main(int argc, char** argv) {
         (a == "--out" ? out : a == "--plot" ? plot : a == "--svg" ? svg : title) = argv[++i];
       } else if (a == "--help" || a == "-h") {
         std::printf("%s", usage);
+        return 0;
+      } else if (a == "--version") {
+        std::printf("lowbit %d.%d.%d\n", LOWBIT_VERSION_MAJOR, LOWBIT_VERSION_MINOR, LOWBIT_VERSION_PATCH);
         return 0;
       } else if (a.rfind("--", 0) == 0) {
         lowbit::detail::fail("unknown argument '", a, "'\n", usage);
