@@ -213,6 +213,26 @@ inline void tile_avx2(const uint64_t* img, const uint64_t* quads, const ConvShap
 }
 #endif
 
+#if defined(__AVX2__)
+// The epilogue of a full 4-pixel x 8-channel tile of {0,1} activations, in registers:
+// r[j] = the 8 channels' counts of pixel j; y = 2 count - ones per pixel, transposed (4 x 8
+// -> 8 x 4) to one 4-pixel store per channel row of y (NCHW, rows `stride` apart). The
+// scalar epilogue (32 loads, a branch and a scattered store each) cost as much as the
+// counting itself on 128-channel layers (docs/performance.md).
+inline void store_4x8(const __m256i (&r)[4], const int32_t (&ones)[4], int32_t* y, int64_t stride) {
+  __m256i v[4];
+  for (int j = 0; j < 4; ++j) v[j] = _mm256_sub_epi32(_mm256_add_epi32(r[j], r[j]), _mm256_set1_epi32(ones[j]));
+  const __m256i t0 = _mm256_unpacklo_epi32(v[0], v[1]), t1 = _mm256_unpackhi_epi32(v[0], v[1]);
+  const __m256i t2 = _mm256_unpacklo_epi32(v[2], v[3]), t3 = _mm256_unpackhi_epi32(v[2], v[3]);
+  const __m256i u[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2), _mm256_unpacklo_epi64(t1, t3),
+                        _mm256_unpackhi_epi64(t1, t3)};  // u[i]: channel i (low half), i + 4 (high)
+  for (int i = 0; i < 4; ++i) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i * stride), _mm256_castsi256_si128(u[i]));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + (i + 4) * stride), _mm256_extracti128_si256(u[i], 1));
+  }
+}
+#endif
+
 #if defined(LOWBIT_BINARY_VPOPCNT)
 // acc[j] lane i = the count for pixel ox0 + j and channel o0 + i (8 channels: two quads).
 template <int PB>
@@ -238,25 +258,15 @@ inline void vpopcnt8(const uint64_t* img, const uint64_t* quads, const ConvShape
 }
 
 // A full 4-pixel x 8-channel tile of {0,1} activations straight into y (NCHW, channel rows
-// `stride` apart): y = 2 count - ones per pixel, computed in the registers and transposed to
-// one 4-pixel store per channel. The scalar epilogue of the other tiles (32 loads, branches
-// and scattered stores) costs as much as the counting on 128-channel layers.
+// `stride` apart) from the VPOPCNTQ sums, without the scalar epilogue (store_4x8 below).
 inline void vpopcnt_store_4x8(const uint64_t* img, const uint64_t* quads, const ConvShape& s, int64_t Wp,
                               int64_t words, int64_t oy, int64_t ox0, int64_t o0, const int32_t (&ones)[4],
                               int32_t* y, int64_t stride) {
   __m512i acc[4];
   vpopcnt8<4>(img, quads, s, Wp, words, oy, ox0, o0, acc);
-  __m256i r[4];  // r[j] = the 8 channels of pixel j
-  for (int j = 0; j < 4; ++j)
-    r[j] = _mm512_cvtepi64_epi32(_mm512_sub_epi64(_mm512_add_epi64(acc[j], acc[j]), _mm512_set1_epi64(ones[j])));
-  const __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
-  const __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
-  const __m256i u[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2), _mm256_unpacklo_epi64(t1, t3),
-                        _mm256_unpackhi_epi64(t1, t3)};  // u[i]: channel i (low half), i + 4 (high)
-  for (int i = 0; i < 4; ++i) {
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i * stride), _mm256_castsi256_si128(u[i]));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + (i + 4) * stride), _mm256_extracti128_si256(u[i], 1));
-  }
+  __m256i r[4];
+  for (int j = 0; j < 4; ++j) r[j] = _mm512_cvtepi64_epi32(acc[j]);
+  store_4x8(r, ones, y, stride);
 }
 
 // The same counts for PB pixels x 8 channels (two quads, o0 a multiple of 8) with AVX-512:
@@ -366,6 +376,16 @@ inline void binary_conv2d_forward(const ConvShape& s, const BinaryActivations& x
           if (kernel == BinaryKernel::Vpopcnt && pb == 4 && ob == 8 && acts == BinaryActs::ZeroOne) {
             binary_detail::vpopcnt_store_4x8(img, w.quads.data(), s, x.Wp, words, oy, ox0, o0, ones,
                                              yrow + o0 * OH * OW + ox0, OH * OW);
+            continue;
+          }
+#endif
+#if defined(__AVX2__)
+          if (kernel == BinaryKernel::Avx2 && pb == 4 && ob == 8 && acts == BinaryActs::ZeroOne) {
+            alignas(32) int32_t counts[4][8];
+            binary_detail::tile_avx2<4, 2>(img, w.quads.data(), s, x.Wp, words, oy, ox0, o0, counts);
+            __m256i r[4];
+            for (int j = 0; j < 4; ++j) r[j] = _mm256_load_si256(reinterpret_cast<const __m256i*>(counts[j]));
+            binary_detail::store_4x8(r, ones, yrow + o0 * OH * OW + ox0, OH * OW);
             continue;
           }
 #endif
