@@ -46,21 +46,22 @@
 # bit-packed 1-bit x 1-bit convolution (AVX2 and portable tiles) with its reference twin;
 # quant/ +80 for binary_weights.hpp (an exported 1-bit weight packed from its codes).
 # kernels/ +80 (total unchanged) for binary_conv.hpp's AVX-512 VPOPCNTQ tile and the choice of
-# tile by name. Raised to 18,560 with issue 31: kernels/ +140 for binary_threshold.hpp
-# (batch-norm and a 1-bit activation folded into integer thresholds, the packing epilogue).
+# tile by name. Raised to 18,590 with issue 31: kernels/ +170 for binary_threshold.hpp
+# (batch-norm and a 1-bit activation folded into integer thresholds, the packing epilogue)
+# and the register epilogue the vector tiles share.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 INC="$ROOT/include/lowbit"
 
-TOTAL_BUDGET=18560
+TOTAL_BUDGET=18590
 declare -A BUDGET=(
   ["(top level)"]=100
   [autograd/]=500
   [core/]=900
   [data/]=3230
   [io/]=1410
-  [kernels/]=3470
+  [kernels/]=3500
   [nn/]=950
   [ops/]=1200
   [optim/]=300

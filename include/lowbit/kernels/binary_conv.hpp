@@ -89,24 +89,37 @@ inline std::vector<BinaryKernel> binary_kernels_built() {
 
 inline int64_t binary_words(int64_t channels) { return (channels + 63) / 64; }
 
-inline void pack_binary_activations(const ConvShape& s, const float* x, BinaryActivations& out) {
-  LOWBIT_CHECK(s.PH >= 0 && s.PW >= 0, "binary_conv2d: padding must be >= 0, got ", s.PH, " x ", s.PW);
+// The packing loop, for any source: channel_bits(n, c) gives the bit of each element
+// i = h W + w of channel c of image n, as a callable bit(i) made once per channel (the float
+// input here, the threshold epilogue in binary_threshold.hpp). `who` names the caller.
+template <class ChannelBits>
+void pack_binary_by(const ConvShape& s, BinaryActivations& out, const char* who, ChannelBits channel_bits) {
+  LOWBIT_CHECK(s.PH >= 0 && s.PW >= 0, who, ": padding must be >= 0, got ", s.PH, " x ", s.PW);
   out.N = s.N, out.Hp = s.H + 2 * s.PH, out.Wp = s.W + 2 * s.PW, out.words = binary_words(s.C);
   const int64_t image = out.Hp * out.Wp * out.words;
   out.bits.assign(static_cast<size_t>(s.N * image), 0);
 #pragma omp parallel for schedule(static) if (s.N > 1 && s.N * s.C * s.H * s.W > (1 << 16))
   for (int64_t n = 0; n < s.N; ++n)
     for (int64_t c = 0; c < s.C; ++c) {
-      const float* plane = x + (n * s.C + c) * s.H * s.W;
+      const auto bit = channel_bits(n, c);
       const int shift = static_cast<int>(c % 64);
       uint64_t* dst = out.bits.data() + n * image + c / 64;
       for (int64_t h = 0; h < s.H; ++h) {
         uint64_t* row = dst + ((h + s.PH) * out.Wp + s.PW) * out.words;
         // Branch-free: half the activations are positive, and a branch on each mispredicts
         // half the time (it made packing 4x slower than the binary convolution itself).
-        for (int64_t w = 0; w < s.W; ++w) row[w * out.words] |= uint64_t(plane[h * s.W + w] > 0) << shift;
+        for (int64_t w = 0; w < s.W; ++w) row[w * out.words] |= uint64_t(bit(h * s.W + w)) << shift;
       }
     }
+}
+
+// x: NCHW floats; the bit is x > 0.
+inline void pack_binary_activations(const ConvShape& s, const float* x, BinaryActivations& out) {
+  const int64_t plane = s.H * s.W;
+  pack_binary_by(s, out, "binary_conv2d", [x, plane, C = s.C](int64_t n, int64_t c) {
+    const float* p = x + (n * C + c) * plane;
+    return [p](int64_t i) { return p[i] > 0; };
+  });
 }
 
 // plus(o, c, t): whether weight [o][c][tap t = ky * KW + kx] is +1 (else -1). For packing from

@@ -73,27 +73,20 @@ inline void pack_binary_thresholded(const ConvShape& s, const int32_t* y, const 
                                     BinaryActivations& out) {
   LOWBIT_CHECK(static_cast<int64_t>(th.size()) == s.C, "pack_binary_thresholded: ", th.size(),
                " thresholds for ", s.C, " channels");
-  LOWBIT_CHECK(s.PH >= 0 && s.PW >= 0, "pack_binary_thresholded: padding must be >= 0, got ", s.PH, " x ", s.PW);
-  out.N = s.N, out.Hp = s.H + 2 * s.PH, out.Wp = s.W + 2 * s.PW, out.words = binary_words(s.C);
-  const int64_t image = out.Hp * out.Wp * out.words;
-  out.bits.assign(static_cast<size_t>(s.N * image), 0);
-#pragma omp parallel for schedule(static) if (s.N > 1 && s.N * s.C * s.H * s.W > (1 << 16))
-  for (int64_t n = 0; n < s.N; ++n)
-    for (int64_t c = 0; c < s.C; ++c) {
-      const int32_t* plane = y + (n * s.C + c) * s.H * s.W;
-      const ChannelThreshold th_c = th[static_cast<size_t>(c)];
-      if (th_c.kind == ChannelThreshold::Never) continue;
-      // y >= t as t <= y, y <= t as -y >= -t: one branch-free comparison in the loop
-      // (binary_conv.hpp's packing says why branch-free). Always: t below any int32.
-      const int64_t sign = th_c.kind == ChannelThreshold::AtMost ? -1 : 1;
-      const int64_t t = th_c.kind == ChannelThreshold::Always ? INT64_MIN / 2 : sign * th_c.t;
-      const int shift = static_cast<int>(c % 64);
-      uint64_t* dst = out.bits.data() + n * image + c / 64;
-      for (int64_t h = 0; h < s.H; ++h) {
-        uint64_t* row = dst + ((h + s.PH) * out.Wp + s.PW) * out.words;
-        for (int64_t w = 0; w < s.W; ++w) row[w * out.words] |= uint64_t(sign * plane[h * s.W + w] >= t) << shift;
-      }
-    }
+  // y >= t as t <= y, y <= t as -y >= -t: one comparison per element, no branch in the loop.
+  // Always: t below any int32 value; Never: above any.
+  std::vector<int64_t> sign(static_cast<size_t>(s.C)), t(static_cast<size_t>(s.C));
+  for (size_t c = 0; c < th.size(); ++c) {
+    sign[c] = th[c].kind == ChannelThreshold::AtMost ? -1 : 1;
+    t[c] = th[c].kind == ChannelThreshold::Always  ? INT64_MIN / 2
+           : th[c].kind == ChannelThreshold::Never ? INT64_MAX
+                                                   : sign[c] * th[c].t;
+  }
+  const int64_t plane = s.H * s.W;
+  pack_binary_by(s, out, "pack_binary_thresholded", [&, plane, C = s.C](int64_t n, int64_t c) {
+    const int32_t* p = y + (n * C + c) * plane;
+    return [p, sg = sign[static_cast<size_t>(c)], tc = t[static_cast<size_t>(c)]](int64_t i) { return sg * p[i] >= tc; };
+  });
 }
 
 // The twin: bits[i] = 1.0f where channel c's threshold passes y[i], else 0.0f (NCHW).
