@@ -48,7 +48,8 @@
 # kernels/ +80 (total unchanged) for binary_conv.hpp's AVX-512 VPOPCNTQ tile and the choice of
 # tile by name. Raised to 18,590 with issue 31: kernels/ +170 for binary_threshold.hpp
 # (batch-norm and a 1-bit activation folded into integer thresholds, the packing epilogue)
-# and the register epilogue the vector tiles share.
+# and the register epilogue the vector tiles share. (top level) +10 (total unchanged) for
+# engine.hpp, the umbrella of the engine without the methods (issue 33: compile time).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -56,7 +57,7 @@ INC="$ROOT/include/lowbit"
 
 TOTAL_BUDGET=18590
 declare -A BUDGET=(
-  ["(top level)"]=100
+  ["(top level)"]=110
   [autograd/]=500
   [core/]=900
   [data/]=3230
