@@ -271,7 +271,7 @@ inline void vpopcnt8(const uint64_t* img, const uint64_t* quads, const ConvShape
 }
 
 // A full 4-pixel x 8-channel tile of {0,1} activations straight into y (NCHW, channel rows
-// `stride` apart) from the VPOPCNTQ sums, without the scalar epilogue (store_4x8 below).
+// `stride` apart) from the VPOPCNTQ sums, without the scalar epilogue (store_4x8 above).
 inline void vpopcnt_store_4x8(const uint64_t* img, const uint64_t* quads, const ConvShape& s, int64_t Wp,
                               int64_t words, int64_t oy, int64_t ox0, int64_t o0, const int32_t (&ones)[4],
                               int32_t* y, int64_t stride) {
