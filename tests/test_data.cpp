@@ -651,6 +651,13 @@ TEST_CASE("loader: state save/restore resumes with bit-identical batches", "[dat
     const nlohmann::json j = s.to_json();
     DataLoader r(ds, LoaderOptions{o});
     r.load_state(LoaderState::from_json(nlohmann::json::parse(j.dump())));
+    for (const char* key : {"epoch", "position", "batch_size", "perm_seed"}) {  // fractional or huge: refused
+      nlohmann::json bad = j;
+      bad[key] = 1e82;
+      CHECK_THROWS_WITH(LoaderState::from_json(bad), Catch::Contains(std::string(key) + " = 1e+82"));
+      bad[key] = 0.5;
+      CHECK_THROWS_WITH(LoaderState::from_json(bad), Catch::Contains(std::string(key) + " = 0.5"));
+    }
     CHECK(r.epoch() == a.epoch());
     CHECK(r.position() == a.position());
     Batch x, y;

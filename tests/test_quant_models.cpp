@@ -316,6 +316,23 @@ TEST_CASE("export: a file of the earlier framed format still loads", "[quant][ex
   }
   REQUIRE(old.tensors.size() == now.tensors.size());
   for (auto& [name, t] : now.tensors) CHECK(old.tensors.at(name).to_vector() == t.to_vector());
+  // An integer field written as a number that is not one (fuzz_export_lbq's finding: a run of
+  // digits parses to 1e82, whose conversion to int64 was undefined behaviour): refused with
+  // the key and the value.
+  for (const auto& [key, value] : std::vector<std::pair<std::string, nlohmann::json>>{
+           {"group_size", 1.0777e82}, {"group_size", 2.5}, {"bits", -1e30}, {"bits", "2"}}) {
+    nlohmann::json bad = qtable;
+    bad[0][key] = value;
+    io::write_framed(old_path.string(), kQuantMagic, kQuantVersion,
+                     {{"meta", now.meta}, {"data_bytes", data.size()}, {"quantized", bad}, {"tensors", ttable}}, data,
+                     "test");
+    INFO(key << " = " << value.dump());
+    CHECK_THROWS_AS(read_quantized(old_path.string()), Error);
+    if (value.is_number())
+      CHECK_THROWS_WITH(read_quantized(old_path.string()),
+                        Catch::Contains(old_path.string()) && Catch::Contains(key + " = " + value.dump()) &&
+                            Catch::Contains("expected an integer"));
+  }
   fs::remove(path);
   fs::remove(old_path);
 }

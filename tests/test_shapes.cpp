@@ -123,6 +123,10 @@ TEST_CASE("shapes: config keys of the data set are checked; a model that cannot 
   tiny.channels = 1, tiny.height = 8, tiny.width = 8, tiny.normalize = data::Normalize::identity(1);
   CHECK_THROWS_WITH(train::build_model(mnist, tiny), Contains("config key 'model' = \"lenet5\" on 1x8x8 images"));
   CHECK_THROWS_WITH(train::DataInfo::from_json({{"channels", 3}}, "'f.bin'"), Contains("'f.bin'") && Contains("malformed"));
+  json huge = train::named_data_info(mnist).to_json();
+  huge["height"] = 1e82;  // a number, not an integer: refused before any conversion (io/json_int.hpp)
+  CHECK_THROWS_WITH(train::DataInfo::from_json(huge, "'f.bin'"),
+                    Contains("'f.bin': data_info.height = 1e+82: expected an integer"));
   const data::Dataset ds = synthetic(6, 3, 4, 4, 2);
   CHECK_THROWS_WITH(train::run_normalize(train::resolve_config({{"normalize", "given"}, {"norm_mean", {0.5}}, {"norm_std", {0.5}}}), ds),
                     Contains("3 channel"));

@@ -28,6 +28,7 @@
 
 #include "../core/error.hpp"
 #include "../core/random.hpp"
+#include "../io/json_int.hpp"
 #include "augment.hpp"
 #include "dataset.hpp"
 
@@ -89,14 +90,14 @@ struct LoaderState {
       LOWBIT_CHECK(j.is_object() && j.value("format", std::string()) == "lowbit.DataLoader",
                    "LoaderState: expected a JSON object with \"format\": \"lowbit.DataLoader\", got ",
                    j.dump());
-      const int version = j.at("version").get<int>();
+      const int64_t version = io::json_int(j.at("version"), "LoaderState: version");
       LOWBIT_CHECK(version == 1, "LoaderState: version ", version, ", expected 1");
-      s.epoch = j.at("epoch").get<int64_t>();
-      s.position = j.at("position").get<int64_t>();
+      s.epoch = io::json_int(j.at("epoch"), "LoaderState: epoch");
+      s.position = io::json_int(j.at("position"), "LoaderState: position");
       s.rng = j.at("rng").get<std::string>();
-      s.perm_seed = j.at("perm_seed").get<uint64_t>();
-      s.dataset_size = j.at("dataset_size").get<int64_t>();
-      s.batch_size = j.at("batch_size").get<int64_t>();
+      s.perm_seed = io::json_uint64(j.at("perm_seed"), "LoaderState: perm_seed");
+      s.dataset_size = io::json_int(j.at("dataset_size"), "LoaderState: dataset_size");
+      s.batch_size = io::json_int(j.at("batch_size"), "LoaderState: batch_size");
       s.shuffle = j.at("shuffle").get<bool>();
       s.drop_last = j.at("drop_last").get<bool>();
       s.augment = j.at("augment").get<bool>();

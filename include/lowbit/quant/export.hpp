@@ -42,6 +42,7 @@
 
 #include "../io/checkpoint.hpp"
 #include "../io/framed_file.hpp"
+#include "../io/json_int.hpp"
 #include "../io/safetensors.hpp"
 #include "factory.hpp"
 #include "spec.hpp"
@@ -106,10 +107,10 @@ inline QuantCodes codes_fields(const nlohmann::json& e, uint64_t max_codes, cons
   io::checked_numel(e.at("shape"), 1, max_codes, what);
   QuantCodes c;
   c.shape = e.at("shape").get<Shape>();
-  c.bits = e.at("bits");
+  c.bits = static_cast<int>(io::json_int(e.at("bits"), what + ": bits", 1, 32));
   c.rule = e.at("rule");
-  c.group_size = e.at("group_size");
-  c.group_interleave = e.value("group_interleave", int64_t(1));
+  c.group_size = io::json_int(e.at("group_size"), what + ": group_size", 1);
+  c.group_interleave = e.contains("group_interleave") ? io::json_int(e.at("group_interleave"), what + ": group_interleave", 1) : 1;
   c.levels = e.at("levels").get<std::vector<float>>();
   return c;
 }
@@ -204,7 +205,7 @@ inline QuantizedModelFile read_framed_quantized(const std::string& path) {
   QuantizedModelFile out;
   try {
     out.meta = j.at("meta");
-    out.data_bytes = j.at("data_bytes").get<uint64_t>();
+    out.data_bytes = io::json_uint64(j.at("data_bytes"), "read_quantized: '" + path + "': data_bytes");
   } catch (const std::exception& e) {
     lowbit::detail::fail("read_quantized: '", path, "' has a corrupt header: ", e.what());
   }

@@ -23,6 +23,7 @@
 #include <string>
 
 #include "../core/error.hpp"
+#include "../io/json_int.hpp"
 #include "../nn/factory.hpp"
 
 namespace lowbit {
@@ -74,8 +75,8 @@ struct QuantSpec {
     QuantSpec s;
     try {
       s.method = j.at("method").get<std::string>();
-      s.w_bits = j.at("w_bits").get<int>();
-      s.a_bits = j.at("a_bits").get<int>();
+      s.w_bits = static_cast<int>(io::json_int(j.at("w_bits"), "QuantSpec.w_bits", 1, 32));
+      s.a_bits = static_cast<int>(io::json_int(j.at("a_bits"), "QuantSpec.a_bits", 1, 32));
       s.first = parse_policy(j.at("first").get<std::string>(), "QuantSpec.first");
       s.middle = parse_policy(j.at("middle").get<std::string>(), "QuantSpec.middle");
       s.last = parse_policy(j.at("last").get<std::string>(), "QuantSpec.last");

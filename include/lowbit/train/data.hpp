@@ -21,6 +21,7 @@
 #include "../data/find.hpp"
 #include "../data/image_folder.hpp"
 #include "../data/loader.hpp"
+#include "../io/json_int.hpp"
 #include "../quant/method.hpp"
 
 namespace lowbit {
@@ -39,7 +40,10 @@ struct DataInfo {
   static DataInfo from_json(const nlohmann::json& j, const std::string& what) {
     DataInfo d;
     try {
-      d.channels = j.at("channels"), d.height = j.at("height"), d.width = j.at("width"), d.classes = j.at("classes");
+      d.channels = io::json_int(j.at("channels"), what + ": data_info.channels");
+      d.height = io::json_int(j.at("height"), what + ": data_info.height");
+      d.width = io::json_int(j.at("width"), what + ": data_info.width");
+      d.classes = io::json_int(j.at("classes"), what + ": data_info.classes");
       d.normalize.mean = j.at("norm_mean").get<std::vector<float>>();
       d.normalize.std = j.at("norm_std").get<std::vector<float>>();
     } catch (const nlohmann::json::exception& e) {
