@@ -50,20 +50,27 @@
 # (batch-norm and a 1-bit activation folded into integer thresholds, the packing epilogue)
 # and the register epilogue the vector tiles share. (top level) +10 (total unchanged) for
 # engine.hpp, the umbrella of the engine without the methods (issue 33: compile time).
+# Raised to 19,380 with issue 31 (the inference path of exported models): infer/ 650 for the
+# layer that runs an exported convolution with the binary, integer or float kernel, the loader
+# of a model for inference and the fused runs of binary layers; data/ +60 for image_files.hpp
+# (the images predict classifies); io/ +30 for json_int.hpp (integers read from a file's JSON,
+# checked: issue 34's fuzz finding); nn/ +20 for Sequential::fuse; train/ +20 for
+# read_exported; (top level) +10 for the infer/ includes.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 INC="$ROOT/include/lowbit"
 
-TOTAL_BUDGET=18590
+TOTAL_BUDGET=19380
 declare -A BUDGET=(
-  ["(top level)"]=110
+  ["(top level)"]=120
   [autograd/]=500
   [core/]=900
-  [data/]=3230
-  [io/]=1410
+  [data/]=3290
+  [io/]=1440
+  [infer/]=650
   [kernels/]=3500
-  [nn/]=950
+  [nn/]=970
   [ops/]=1200
   [optim/]=300
   [quant/]=5480
@@ -72,7 +79,7 @@ declare -A BUDGET=(
   [quant/fp32/]=50
   [quant/slb/]=850
   [quant/ste/]=450
-  [train/]=1160
+  [train/]=1180
 )
 
 # Lines of every file under $1 (recursively), or of the files directly in $1 with -maxdepth 1.

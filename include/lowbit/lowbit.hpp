@@ -11,6 +11,7 @@
 #include "data/cifar10_binary.hpp"
 #include "data/dataset.hpp"
 #include "data/find.hpp"
+#include "data/image_files.hpp"
 #include "data/image_folder.hpp"
 #include "data/loader.hpp"
 #include "data/mnist_idx.hpp"
@@ -28,12 +29,18 @@
 #include "train/optim.hpp"
 #include "train/summary.hpp"
 
+// infer: an exported model run with low-bit kernels (binary, integer, float per layer)
+#include "infer/binary_chain.hpp"
+#include "infer/conv.hpp"
+#include "infer/model.hpp"
+
 // io: checkpoints, typed configs, progress bar
 #include "io/atomic_write.hpp"
 #include "io/checkpoint.hpp"
 #include "io/checksum.hpp"
 #include "io/csv.hpp"
 #include "io/framed_file.hpp"
+#include "io/json_int.hpp"
 #include "io/options.hpp"
 #include "io/progress.hpp"
 #include "io/safetensors.hpp"

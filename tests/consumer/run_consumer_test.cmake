@@ -2,7 +2,7 @@
 #   1. cmake --install <lowbit build dir> --prefix <WORK_DIR>/prefix
 #   2. configure tests/consumer with CMAKE_PREFIX_PATH=<prefix>, WITHOUT any -march flags
 #   3. build it, check no ISA flag reached the compile commands, run it;
-#   4. with -DEXPECT_PROGRAMS=ON: the installed train_cifar and report answer --version;
+#   4. with -DEXPECT_PROGRAMS=ON: the installed train_cifar, predict and report answer --version;
 #   5. build the consumer again from `pkg-config --cflags --libs lowbit` alone, run it.
 # Everything is written under WORK_DIR (inside the build tree), never the source tree.
 #
@@ -77,17 +77,17 @@ if(NOT EXISTS "${_exe}")
 endif()
 _run(run ${_exe})
 
-# The programs, when the examples were built (EXPECT_PROGRAMS): bin/train_cifar and bin/report,
+# The programs, when the examples were built (EXPECT_PROGRAMS): bin/train_cifar, bin/predict and bin/report,
 # each answering --version with the project's version.
 if(EXPECT_PROGRAMS)
-  foreach(_p train_cifar report)
+  foreach(_p train_cifar predict report)
     execute_process(COMMAND "${_prefix}/bin/${_p}" --version OUTPUT_VARIABLE _out RESULT_VARIABLE _rc)
     if(NOT _rc EQUAL 0 OR NOT _out STREQUAL "lowbit ${EXPECT_VERSION}\n")
       message(FATAL_ERROR "consumer_find_package: installed ${_p} --version gave '${_out}' (exit ${_rc}), "
                           "expected 'lowbit ${EXPECT_VERSION}'")
     endif()
   endforeach()
-  message(STATUS "consumer_find_package: installed train_cifar and report answer --version")
+  message(STATUS "consumer_find_package: installed train_cifar, predict and report answer --version")
 endif()
 
 # pkg-config: the same consumer compiled by hand with `pkg-config --cflags --libs lowbit` from

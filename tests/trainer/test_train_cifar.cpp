@@ -28,6 +28,9 @@
 #ifndef LOWBIT_TRAIN_CIFAR_EXE
 #error "LOWBIT_TRAIN_CIFAR_EXE must name the train_cifar executable (set by tests/CMakeLists.txt)"
 #endif
+#ifndef LOWBIT_PREDICT_EXE
+#error "LOWBIT_PREDICT_EXE must name the predict executable (set by tests/CMakeLists.txt)"
+#endif
 #ifndef LOWBIT_SOURCE_DIR
 #error "LOWBIT_SOURCE_DIR must name the repository root (set by tests/CMakeLists.txt)"
 #endif
@@ -43,12 +46,13 @@ struct Run {
   std::string output;
 };
 
-// env: an optional `env ...` prefix that sets or clears environment variables for the run.
-Run run(const std::string& args, const std::string& env = "") {
+// env: an optional `env ...` prefix that sets or clears environment variables for the run;
+// exe: the program (train_cifar by default).
+Run run(const std::string& args, const std::string& env = "", const std::string& exe = LOWBIT_TRAIN_CIFAR_EXE) {
   static int counter = 0;
   const fs::path log = fs::temp_directory_path() / ("lowbit_trainer_log_" + std::to_string(::getpid()) + "_" +
                                                     std::to_string(counter++) + ".txt");
-  const std::string cmd = env + " " + LOWBIT_TRAIN_CIFAR_EXE + " " + args + " > " + log.string() + " 2>&1";
+  const std::string cmd = env + " " + exe + " " + args + " > " + log.string() + " 2>&1";
   const int raw = std::system(cmd.c_str());
   std::ifstream in(log);
   std::stringstream ss;
@@ -645,6 +649,64 @@ TEST_CASE("train_cifar: method=ste w_bits=2 a_bits=2 reports the hand-counted si
   Run b2 = run(fx.args(fx.root / "bad2", 1) + " --set method=ste --set first_layer=4bit");
   CHECK(b2.status == 2);
   CHECK_THAT(b2.output, Contains("'first_layer' = \"4bit\"") && Contains("default | fp32 | 8bit | same"));
+}
+
+TEST_CASE("predict: an exported 1/1 model through the low-bit kernels; images; bad input exits 2", "[trainer][infer]") {
+  Fixture fx;
+  const fs::path out = fx.root / "ste11";
+  Run r = run(fx.args(out, 1) + " --set method=ste --set w_bits=1 --set a_bits=1");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  const fs::path lbq = out / "model.lbq";
+  const std::string data = " --set data=" + fx.data.string();
+  auto predict = [](const std::string& args) { return run(args, "", LOWBIT_PREDICT_EXE); };
+  // The test set, beside the fake-quantized evaluation (which is train_cifar --eval's).
+  Run p = predict(lbq.string() + data + " --compare --json --threads 1");
+  INFO(p.output);
+  REQUIRE(p.status == 0);
+  const json j = json::parse(p.output);
+  CHECK(j.at("images") == 60);
+  REQUIRE(j.at("layers").size() == 18);  // ResNet-20's middle convolutions
+  for (const json& l : j.at("layers")) CHECK(l.at("kernel") == "binary");
+  Run e = run("--eval " + lbq.string() + data + " --json");
+  REQUIRE(e.status == 0);
+  CHECK(j.at("fake_quant").at("accuracy") == json::parse(e.output).at("accuracy"));
+  CHECK(j.at("fake_quant").at("predictions_differ").get<int64_t>() <= 1);  // rounding only (docs/inference.md)
+  Run lay = predict(lbq.string() + data + " --layers --threads 1");
+  CHECK(lay.status == 0);
+  CHECK_THAT(lay.output, Contains("layer1.0.conv1") && Contains("AND + popcount") && Contains("test accuracy"));
+  // Images of our own: a folder, top-3 each; another size is refused unless --resize.
+  const fs::path imgs = fx.root / "imgs";
+  fs::create_directories(imgs);
+  write_bmp(imgs / "a.bmp", 32, 32);
+  write_bmp(imgs / "b.bmp", 32, 32);
+  Run im = predict(lbq.string() + " --images " + imgs.string() + " --top-k 3 --json");
+  INFO(im.output);
+  REQUIRE(im.status == 0);
+  const json ij = json::parse(im.output);
+  REQUIRE(ij.at("predictions").size() == 2);
+  CHECK(ij.at("predictions")[0].at("file") == (imgs / "a.bmp").string());
+  CHECK(ij.at("predictions")[1].at("top").size() == 3);
+  write_bmp(imgs / "c.bmp", 16, 16);
+  Run small = predict(lbq.string() + " --images " + imgs.string());
+  CHECK(small.status == 2);
+  CHECK_THAT(small.output, Contains("predict: error: ") && Contains("c.bmp") && Contains("is 16x16") &&
+                               Contains("the model takes 32x32"));
+  CHECK(std::count(small.output.begin(), small.output.end(), '\n') == 1);
+  CHECK(predict(lbq.string() + " --images " + imgs.string() + " --resize").status == 0);
+  // A damaged file, another architecture, a wrong flag: exit 2, one line naming it.
+  const fs::path cut = fx.root / "cut.lbq";
+  std::ofstream(cut, std::ios::binary) << slurp(lbq).substr(0, fs::file_size(lbq) - 7);
+  for (const auto& [args, want] : std::vector<std::pair<std::string, std::string>>{
+           {cut.string() + data, cut.string()},
+           {lbq.string() + data + " --set model=resnet32", "missing quantized weight: layer1.3.conv1.wq"},
+           {lbq.string() + " --top-k 0", "--top-k expects an integer >= 1, got '0'"},
+           {lbq.string() + " --bogus", "unknown argument '--bogus'"}}) {
+    Run b = predict(args);
+    INFO(args << "\n" << b.output);
+    CHECK(b.status == 2);
+    CHECK_THAT(b.output, Contains("predict: error: ") && Contains(want));
+  }
 }
 
 TEST_CASE("train_cifar: a quantized PACT run resumes bit-exactly", "[trainer][quant]") {

@@ -217,13 +217,7 @@ inline bool worth_parallel(const ConvShape& s) {
   return s.N > 1 && s.N * flops > (int64_t(1) << 21);
 }
 
-inline int thread_num() {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
+inline int thread_num() { return thread_index(); }
 
 // Weight-gradient reductions: each thread accumulates dw (O*K values) then db (O values) into
 // its own slice of one buffer; the slices are then added to dw / db in thread order. A

@@ -20,6 +20,16 @@ inline int max_threads() {
 #endif
 }
 
+// The calling thread's index in the current OpenMP team (0 outside a parallel region), to
+// pick per-thread scratch.
+inline int thread_index() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
 // Sets the number of threads kernels use (OpenMP's global setting; a no-op without OpenMP).
 inline void set_num_threads(int n) {
 #ifdef _OPENMP

@@ -106,6 +106,8 @@ class MaxPool2d : public Module {
   explicit MaxPool2d(int64_t kernel, int64_t stride = 0) : k_(kernel), s_(stride > 0 ? stride : kernel) {}
   Tensorf forward(const Tensorf& x) override { return max_pool2d(x, k_, k_, s_, s_); }
   std::string type_name() const override { return "MaxPool2d"; }
+  int64_t kernel() const { return k_; }
+  int64_t stride() const { return s_; }
 
  private:
   int64_t k_, s_;
@@ -150,6 +152,9 @@ class Sequential : public Module {
     return h;
   }
   std::string type_name() const override { return "Sequential"; }
+  // Runs layers [first, last) as one module `m` from now on (an inference model's fused
+  // layers, infer/binary_chain.hpp); m takes the first layer's name. Not for training.
+  void fuse(size_t first, size_t last, std::shared_ptr<Module> m) { replace_children(first, last, std::move(m)); }
 };
 
 }  // namespace nn

@@ -159,6 +159,16 @@ class Module {
   static std::string join(const std::string& prefix, const std::string& name) {
     return prefix.empty() ? name : prefix + "." + name;
   }
+  // Replaces children [first, last) by `m`, registered under the first one's name: the
+  // inference-time fusion of a Sequential's layers (nn::Sequential::fuse, infer/binary_chain.hpp).
+  // `m` usually holds the replaced modules itself, under their old names.
+  void replace_children(size_t first, size_t last, std::shared_ptr<Module> m) {
+    LOWBIT_CHECK(first < last && last <= children_.size() && m != nullptr, type_name(), ": replace_children(", first,
+                 ", ", last, ") of ", children_.size(), " children");
+    const std::string name = children_[first].first;
+    children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(first), children_.begin() + static_cast<std::ptrdiff_t>(last));
+    children_.insert(children_.begin() + static_cast<std::ptrdiff_t>(first), {name, std::move(m)});
+  }
 
  private:
   void check_new_name(const std::string& name) const {

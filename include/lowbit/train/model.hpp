@@ -133,40 +133,53 @@ inline TrainedModel load_state_model(const std::string& path, const std::vector<
 }
 }  // namespace detail
 
+// An exported model.lbq read and checked (every FP32 tensor and scale finite, written by
+// train_cifar) with its resolved config and data record, before any model is built: the
+// fake-quantized evaluation (load_trained) and the inference path (infer/model.hpp) build
+// different layers from it.
+struct ExportedModel {
+  quant::QuantizedModelFile file;
+  json cfg;
+  DataInfo data;
+};
+
+inline ExportedModel read_exported(const std::string& path, const std::vector<std::string>& sets) {
+  ExportedModel e;
+  LOWBIT_CHECK(model_file_kind(path) == ModelFileKind::quantized, "'", path,
+               "' is not an exported quantized model (expected the model.lbq of a quantized run)");
+  e.file = quant::read_quantized(path);
+  for (auto& [name, t] : e.file.tensors)
+    for (int64_t i = 0; i < t.numel(); ++i)
+      LOWBIT_CHECK(std::isfinite(t.data()[i]), "quantized model '", path, "': tensor '", name, "' holds ", t.data()[i],
+                   " at element ", i);
+  for (auto& [name, c] : e.file.weights)
+    for (float s : c.scales)
+      LOWBIT_CHECK(std::isfinite(s), "quantized model '", path, "': weight '", name, "' has a scale ", s);
+  LOWBIT_CHECK(e.file.meta.value("format", "") == kRunFormat && e.file.meta.contains("config"), "quantized model '",
+               path, "' was not written by train_cifar");
+  e.cfg = detail::stored_config(path, e.file.meta.at("config"), sets);
+  e.data = data_info_of(e.file.meta, e.cfg, path);
+  return e;
+}
+
 inline TrainedModel load_trained(const std::string& path, const std::vector<std::string>& sets) {
   const ModelFileKind kind = model_file_kind(path);
   if (kind == ModelFileKind::state) return detail::load_state_model(path, sets);
-  const bool lbq = kind == ModelFileKind::quantized;
-  quant::QuantizedModelFile qf;
-  RunCheckpoint ck;
-  if (lbq) {
-    qf = quant::read_quantized(path);
-    for (auto& [name, t] : qf.tensors)
-      for (int64_t i = 0; i < t.numel(); ++i)
-        LOWBIT_CHECK(std::isfinite(t.data()[i]), "quantized model '", path, "': tensor '", name, "' holds ", t.data()[i],
-                     " at element ", i);
-    for (auto& [name, c] : qf.weights)
-      for (float s : c.scales)
-        LOWBIT_CHECK(std::isfinite(s), "quantized model '", path, "': weight '", name, "' has a scale ", s);
-    LOWBIT_CHECK(qf.meta.value("format", "") == kRunFormat && qf.meta.contains("config"), "quantized model '", path,
-                 "' was not written by train_cifar");
-  } else {
-    ck = read_run_checkpoint(path);
+  if (kind == ModelFileKind::quantized) {
+    const ExportedModel e = read_exported(path, sets);
+    Generator gen(e.cfg.at("seed").get<uint64_t>());
+    std::shared_ptr<nn::Module> model = build_arch(e.cfg, quant::frozen_factory(quant_spec(e.cfg)), gen, e.data);
+    quant::load_quantized_into(model, e.file);
+    return {model, e.cfg, e.data};
   }
-  const json cfg = detail::stored_config(path, lbq ? qf.meta.at("config") : ck.config, sets);
-  const DataInfo info = data_info_of(lbq ? qf.meta : ck.run, cfg, path);
-  Generator gen(cfg.at("seed").get<uint64_t>());
-  std::shared_ptr<nn::Module> model;
-  if (lbq) {
-    model = build_arch(cfg, quant::frozen_factory(quant_spec(cfg)), gen, info);
-    quant::load_quantized_into(model, qf);
-  } else {
-    model = build_model(cfg, info);
-    try {
-      model->load_state_dict(ck.model);
-    } catch (const Error& e) {
-      lowbit::detail::fail("'", path, "' (built as ", cfg.at("model").get<std::string>(), " from its config): ", e.what());
-    }
+  const RunCheckpoint ck = read_run_checkpoint(path);
+  const json cfg = detail::stored_config(path, ck.config, sets);
+  const DataInfo info = data_info_of(ck.run, cfg, path);
+  std::shared_ptr<nn::Module> model = build_model(cfg, info);
+  try {
+    model->load_state_dict(ck.model);
+  } catch (const Error& e) {
+    lowbit::detail::fail("'", path, "' (built as ", cfg.at("model").get<std::string>(), " from its config): ", e.what());
   }
   return {model, cfg, info};
 }
