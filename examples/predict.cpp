@@ -221,8 +221,8 @@ int run_predict(const Args& a) {
   if (a.images.empty())
     std::printf("%s: test accuracy %.2f%% on %lld images\n", a.model.c_str(), 100 * out.at("accuracy").get<double>(),
                 (long long)ds.size());
-  std::printf("low-bit kernels: %.1f images/s (%d threads, batch %lld)\n", out.at("images_per_s").get<double>(),
-              max_threads(), (long long)batch);
+  std::printf("%s: %.1f images/s (%d threads, batch %lld)\n", m.layers.empty() ? "FP32 model" : "low-bit kernels",
+              out.at("images_per_s").get<double>(), max_threads(), (long long)batch);
   if (a.compare) {
     const json& c = out.at("fake_quant");
     if (a.images.empty())
