@@ -21,6 +21,11 @@
 // checkpoint.bin, best_checkpoint.bin and model.lbq are safetensors files with lowbit's
 // checksums (docs/safetensors.md); files of the earlier framed format still load.
 //
+// Several processes: `mpirun -np N build/bin/train_cifar ...` (a build with LOWBIT_MPI) trains
+// one model data-parallel, each process on its shard of every batch, with the same batches
+// and steps as one process (dist/data_parallel.hpp, docs/distributed.md); process 0 alone
+// prints and writes the files above.
+//
 // Bad input (config, data, checkpoint) prints one line naming the file or key and exits
 // with status 2, leaving existing files untouched. A folder without checkpoint.bin (a run
 // that stopped in its first epoch) is started over, by --resume OUT or by a new run into it.
@@ -30,11 +35,16 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <lowbit/dist/data_parallel.hpp>
 #include <lowbit/lowbit.hpp>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "report/report.hpp"
+#if LOWBIT_WITH_MPI
+#include <lowbit/dist/mpi.hpp>
+#endif
 
 using namespace lowbit;
 using json = nlohmann::json;
@@ -47,6 +57,7 @@ const char* kUsage =
     "       train_cifar --resume OUT [--set epochs=N] [--stop-after-epochs K]\n"
     "       train_cifar --eval FILE [--tta flip] [--json] [--set data=DIR]\n"
     "       train_cifar --export-state FILE OUT.safetensors\n"
+    "       mpirun -np N train_cifar ...   data-parallel training in N processes (a build with MPI; docs/distributed.md)\n"
     "  --config FILE      JSON object of config keys (examples/configs/); a method's options in its block\n"
     "  --set k=v          override one key (repeatable), e.g. --set lr=0.05 or --set slb.schedule=sin\n"
     "  --data DIR, --out DIR, --init-from FILE   short for --set data=DIR / out=DIR / init_from=FILE\n"
@@ -172,7 +183,8 @@ int run_export_state(const Args& a) {
   return 0;
 }
 
-int run_train(const Args& a) {
+int run_train(const Args& a, const std::shared_ptr<const dist::Communicator>& comm) {
+  const bool writer = comm->rank() == 0;  // process 0 writes the run's files
   // ---- config: a new run from --config/--set, or a resumed run's stored config.
   train::RunCheckpoint resumed;
   json given = a.given;
@@ -185,6 +197,12 @@ int run_train(const Args& a) {
   } else if (!a.resume.empty()) {
     resumed = train::read_run_checkpoint((fs::path(a.resume) / "checkpoint.bin").string());
     given = train::migrate_flat_config(resumed.config);
+    // Another process count splits every batch differently (and, without sync_bn, changes
+    // what batch-norm sees): not the run that was started, so not resumed silently.
+    const int64_t was = resumed.run.value("processes", int64_t(1));
+    LOWBIT_CHECK(was == comm->size(), "--resume ", a.resume, ": the run was trained by ", was, " process",
+                 was == 1 ? "" : "es", (was == 1 ? std::string(" (no mpirun)") : " (mpirun -np " + std::to_string(was) + ")"),
+                 ", this is ", comm->size(), "; resume it with the same number of processes");
   }
   for (auto& s : a.sets) {  // a resumed run keeps its recipe
     const std::string key = s.substr(0, s.find('='));
@@ -216,7 +234,9 @@ int run_train(const Args& a) {
     }
     teacher->eval();
   }
-  set_num_threads(cfg.at("threads").get<int>());
+  // threads = 0: all cores, shared among the processes of this machine under mpirun.
+  const int threads = cfg.at("threads").get<int>();
+  set_num_threads(threads > 0 || comm->local_size() == 1 ? threads : std::max(1, max_threads() / comm->local_size()));
   std::printf("%s\nOpenMP wait policy: %s\n\n", train::config_table(cfg).c_str(), a.omp_wait.c_str());
 
   // ---- data
@@ -234,17 +254,19 @@ int run_train(const Args& a) {
   LOWBIT_CHECK(!teacher || teacher_data.to_json() == info.to_json(), "config key 'kd_teacher': the teacher was trained on ",
                teacher_data.text(), " normalized with ", teacher_data.to_json().dump(), "; this run's data gives ",
                info.to_json().dump());
-  std::error_code mkdir_error;  // (std::filesystem's own message names no config key)
-  fs::create_directories(out, mkdir_error);
-  LOWBIT_CHECK(!mkdir_error, "config key 'out' = '", out.string(), "': cannot create the folder (", mkdir_error.message(), ")");
-  // A run killed inside an atomic write leaves "<file>.tmp" beside the intact file: drop them.
-  for (const char* f : {"config.json", "checkpoint.bin", "best_checkpoint.bin", "summary.json", "metrics.csv", "metrics.jsonl",
-                        "steps.jsonl", "model.lbq", "model.safetensors", "weight_hist.json", "report.html"})
-    if (const fs::path tmp = out / (std::string(f) + ".tmp"); fs::is_regular_file(tmp)) {
-      fs::remove(tmp);
-      std::printf("removed %s, left by an interrupted write\n", tmp.string().c_str());
-    }
-  io::write_json_atomic((out / "config.json").string(), cfg);  // the report reads it while the run is in progress
+  if (writer) {
+    std::error_code mkdir_error;  // (std::filesystem's own message names no config key)
+    fs::create_directories(out, mkdir_error);
+    LOWBIT_CHECK(!mkdir_error, "config key 'out' = '", out.string(), "': cannot create the folder (", mkdir_error.message(), ")");
+    // A run killed inside an atomic write leaves "<file>.tmp" beside the intact file: drop them.
+    for (const char* f : {"config.json", "checkpoint.bin", "best_checkpoint.bin", "summary.json", "metrics.csv", "metrics.jsonl",
+                          "steps.jsonl", "model.lbq", "model.safetensors", "weight_hist.json", "report.html"})
+      if (const fs::path tmp = out / (std::string(f) + ".tmp"); fs::is_regular_file(tmp)) {
+        fs::remove(tmp);
+        std::printf("removed %s, left by an interrupted write\n", tmp.string().c_str());
+      }
+    io::write_json_atomic((out / "config.json").string(), cfg);  // the report reads it while the run is in progress
+  }
   data::LoaderOptions lo;
   lo.batch_size = cfg.at("batch");
   lo.augment = cfg.at("augment");
@@ -255,14 +277,18 @@ int run_train(const Args& a) {
   lo.augment_config.horizontal_flip = cfg.at("flip") == "on" || (cfg.at("flip") == "auto" && cfg.at("dataset") != "mnist");
   lo.normalize = d.normalize;
   lo.seed = cfg.at("seed");
+  lo.shard = comm->rank(), lo.shards = comm->size();  // this process's part of every batch
   const auto train_ds = std::make_shared<const data::Dataset>(std::move(d.train));
   data::DataLoader loader(train_ds, lo);
 
   // ---- model, method hooks, optimizer, schedule
   auto model = train::build_model(cfg, info);
   model->train();
+  // Several processes: gradients summed, batch-norm synchronized with sync_bn (dist/data_parallel.hpp).
+  const dist::DataParallel dp(comm, *model, cfg.at("sync_bn").get<bool>());
   json run = {{"epoch", 0}, {"step", 0}, {"best_test_acc", 0.0}, {"train_s", 0.0}, {"wall_s", 0.0}, {"train_images_seen", 0},
               {"data_info", info.to_json()}};
+  if (comm->size() > 1) run["processes"] = comm->size();
   if (!init_path.empty()) {
     const quant::InitReport r = quant::init_from(*model, init_state);
     std::printf("%s\n", r.text(init_path).c_str());
@@ -284,18 +310,25 @@ int run_train(const Args& a) {
     for (const char* k : {"best_test_acc", "train_s", "wall_s", "train_images_seen"})
       LOWBIT_CHECK(run.contains(k), "--resume ", a.resume, ": checkpoint.bin has no run value \"", k, "\" (a damaged file)");
     hooks->load_state(resumed.method_state);
-    io::keep_lines((out / "metrics.jsonl").string(), run.at("epoch").get<int64_t>());
-    io::keep_lines((out / "steps.jsonl").string(), run.at("step").get<int64_t>());
+    if (writer) {
+      io::keep_lines((out / "metrics.jsonl").string(), run.at("epoch").get<int64_t>());
+      io::keep_lines((out / "steps.jsonl").string(), run.at("step").get<int64_t>());
+    }
     std::printf("resuming %s after epoch %lld (step %lld)\n\n", out.string().c_str(), (long long)run.at("epoch").get<int64_t>(),
                 (long long)run.at("step").get<int64_t>());
-  } else {
+  } else if (writer) {
     std::ofstream(out / "metrics.jsonl", std::ios::trunc);
     std::ofstream(out / "steps.jsonl", std::ios::trunc);
   }
-  std::ofstream metrics(out / "metrics.jsonl", std::ios::app), steps_log(out / "steps.jsonl", std::ios::app);
+  std::ofstream metrics, steps_log;  // process 0's
+  if (writer) metrics.open(out / "metrics.jsonl", std::ios::app), steps_log.open(out / "steps.jsonl", std::ios::app);
   int64_t params = 0;
   for (auto& p : model->parameters()) params += p.numel();
   std::printf("model %s: %lld parameters\n", cfg.at("model").get<std::string>().c_str(), (long long)params);
+  if (comm->size() > 1)
+    std::printf("data-parallel: %d processes, each %lld of every batch of %lld images, %d thread%s each; batch-norm %s\n",
+                comm->size(), (long long)(batch / comm->size()), (long long)batch, max_threads(), max_threads() == 1 ? "" : "s",
+                cfg.at("sync_bn").get<bool>() ? "synchronized (sync_bn)" : "per process (each its shard's statistics)");
   // Per-layer bits, storage and MACs: one eval-mode forward of a zero image, which changes no state.
   const Shape one_image{1, info.channels, info.height, info.width};
   std::printf("%s\n", quant::summary(*model, one_image).table().c_str());
@@ -318,6 +351,12 @@ int run_train(const Args& a) {
       hooks->begin_step(*model, ctx);
       Tensor<float> logits = (*model)(b.images);
       Tensor<float> loss = cross_entropy(logits, b.labels, label_smoothing);
+      int64_t batch_correct = 0;
+      {
+        NoGradGuard no_grad;
+        const Tensor<int64_t> pred = argmax(logits, 1);
+        for (int64_t i = 0; i < b.size(); ++i) batch_correct += pred.data()[i] == b.labels[static_cast<size_t>(i)];
+      }
       if (teacher) {  // the teacher's softened outputs on the same augmented batch
         Tensor<float> target;
         {
@@ -326,7 +365,12 @@ int run_train(const Args& a) {
         }
         loss = loss * static_cast<float>(1 - kd_alpha) + distillation_loss(logits, target, kd_t) * static_cast<float>(kd_alpha);
       }
-      const double lv = loss.item();
+      // The whole batch's loss, images and correct predictions (one process: this batch's).
+      std::vector<double> sums = {loss.item() * static_cast<double>(b.size()), static_cast<double>(b.size()),
+                                  static_cast<double>(batch_correct)};
+      if (comm->size() > 1) dp.sum(sums);
+      const int64_t batch_images = static_cast<int64_t>(sums[1]);
+      const double lv = sums[0] / sums[1];
       // A diverged run stops at the first NaN/inf loss, gradient or weight, naming where it
       // broke (train/finite.hpp); the last checkpoint stays as it was.
       const std::string where = "at epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(k + 1) + " of " +
@@ -339,32 +383,38 @@ int run_train(const Args& a) {
         lowbit::detail::fail("the training loss is ", lv, " ", where,
                              layer.empty() ? "" : "; the first layer output that is not finite: ", layer);
       }
-      loss.backward();
+      if (comm->size() > 1) {  // this process's share of the batch's loss; then the shares' gradients added up
+        (loss * static_cast<float>(dist::DataParallel::loss_weight(b.size(), batch_images))).backward();
+        dp.sum_gradients(*model);
+      } else {
+        loss.backward();
+      }
       finite.gradients(where);
       opt->step();
       opt->zero_grad(/*set_to_none=*/true);  // no gradient is alive during end_step or the next forward
       hooks->end_step(*model, b.images, ctx);
       finite.weights(where);
-      {
-        NoGradGuard no_grad;
-        const Tensor<int64_t> pred = argmax(logits, 1);
-        for (int64_t i = 0; i < b.size(); ++i) correct += pred.data()[i] == b.labels[static_cast<size_t>(i)];
-      }
-      loss_sum += lv * static_cast<double>(b.size());
-      seen += b.size();
+      correct += static_cast<int64_t>(sums[2]);
+      loss_sum += sums[0];
+      seen += batch_images;
       char line[160];
       std::snprintf(line, sizeof line, "{\"epoch\": %lld, \"step\": %lld, \"loss\": %.9g, \"lr\": %.9g}", (long long)(epoch + 1),
                     (long long)step, lv, lr);
-      steps_log << line << '\n';
+      if (writer) steps_log << line << '\n';
       ++step;
       bar.update(++k, loss_sum / static_cast<double>(seen), static_cast<double>(correct) / static_cast<double>(seen), seen);
     }
-    steps_log.flush();
+    if (writer) steps_log.flush();
     const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
     // ---- evaluation, the epoch's log line, the checkpoint
-    const json method_log = hooks->end_epoch(*model, train::unaugmented_batches(train_ds, batch, d.normalize), epoch);
-    const train::EvalResult ev = train::evaluate(*model, d.test, batch, false, d.normalize);
+    const json method_log =
+        hooks->end_epoch(*model, train::unaugmented_batches(train_ds, batch, d.normalize, comm->rank(), comm->size()), epoch);
+    if (comm->size() > 1) {  // rank 0's BN statistics and method state everywhere; the weights must agree already
+      dp.broadcast_state(*model, *hooks);
+      dp.check_replicas(*model);
+    }
+    const train::EvalResult ev = train::evaluate(*model, d.test, batch, false, d.normalize, comm.get());
     const double best = std::max(run.at("best_test_acc").get<double>(), ev.acc);
     json m = {{"epoch", epoch + 1}, {"train_loss", loss_sum / static_cast<double>(seen)},
               {"train_acc", static_cast<double>(correct) / static_cast<double>(seen)},
@@ -373,15 +423,17 @@ int run_train(const Args& a) {
     // The validation split chooses the best epoch; the test accuracy at that epoch is the honest figure.
     bool new_best_val = false;
     if (!d.val.empty()) {
-      const train::EvalResult v = train::evaluate(*model, d.val, batch, false, d.normalize);
+      const train::EvalResult v = train::evaluate(*model, d.val, batch, false, d.normalize, comm.get());
       m["val_loss"] = v.loss, m["val_acc"] = v.acc;
       new_best_val = !run.contains("best_val_acc") || v.acc > run.at("best_val_acc").get<double>();
       if (new_best_val) run["best_val_acc"] = v.acc, run["best_val_epoch"] = epoch + 1, run["test_acc_at_best_val"] = ev.acc;
     }
     m.update(method_log);
-    metrics << m.dump() << '\n';
-    metrics.flush();
-    io::write_csv_from_jsonl((out / "metrics.jsonl").string(), (out / "metrics.csv").string());
+    if (writer) {
+      metrics << m.dump() << '\n';
+      metrics.flush();
+      io::write_csv_from_jsonl((out / "metrics.jsonl").string(), (out / "metrics.csv").string());
+    }
     std::printf("epoch %lld/%lld: test accuracy %.2f%% (loss %.4f), best %.2f%%", (long long)(epoch + 1), (long long)epochs,
                 100 * ev.acc, ev.loss, 100 * best);
     if (!d.val.empty())
@@ -396,8 +448,8 @@ int run_train(const Args& a) {
     run["train_s"] = run.at("train_s").get<double>() + train_s;
     run["train_images_seen"] = run.at("train_images_seen").get<int64_t>() + seen;
     run["wall_s"] = wall_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
-    train::save_run_checkpoint((out / "checkpoint.bin").string(), cfg, *model, *opt, loader.state(), run, hooks->state());
-    if (new_best_val)  // the same checkpoint under a second name: --eval it, or --init-from it
+    if (writer) train::save_run_checkpoint((out / "checkpoint.bin").string(), cfg, *model, *opt, loader.state(), run, hooks->state());
+    if (writer && new_best_val)  // the same checkpoint under a second name: --eval it, or --init-from it
       train::save_run_checkpoint((out / "best_checkpoint.bin").string(), cfg, *model, *opt, loader.state(), run, hooks->state());
     if (a.stop_after > 0 && epoch + 1 >= a.stop_after && epoch + 1 < epochs) {
       std::printf("stopping after epoch %lld as asked (--stop-after-epochs); continue with --resume %s\n",
@@ -406,8 +458,10 @@ int run_train(const Args& a) {
     }
   }
 
-  // ---- save: summary, the quantized export, the report
+  // ---- save: summary, the quantized export, the report (process 0)
+  if (!writer) return 0;
   json summary = train::run_summary(cfg, run, loader.dataset().size(), d.test.size(), d.description);
+  if (comm->size() > 1) summary["processes"] = comm->size();
   summary.update(train::model_summary(*model, cfg, one_image));
   const json& ws = summary.at("weight_storage");
   std::printf("\nweights: %.4f average bits, %lld bytes (%.2fx smaller than FP32)\n", ws.at("avg_weight_bits").get<double>(),
@@ -438,6 +492,17 @@ int main(int argc, char** argv) {
   // Idle OpenMP threads sleep instead of spinning, so a run beside another busy process keeps
   // its speed (kernels/omp_wait.hpp); this re-executes the program once.
   const std::string omp_wait = use_passive_omp_wait(argv);
+  // One process, or one of the N that mpirun started (then every other process prints nothing).
+  std::shared_ptr<const dist::Communicator> comm = std::make_shared<dist::SingleProcess>();
+#if LOWBIT_WITH_MPI
+  std::unique_ptr<dist::MpiSession> mpi;
+  if (dist::launched_by_mpi()) {
+    mpi = std::make_unique<dist::MpiSession>(&argc, &argv);
+    comm = std::make_shared<dist::MpiCommunicator>();
+    if (comm->rank() != 0 && !std::freopen("/dev/null", "w", stdout))
+      return std::fprintf(stderr, "train_cifar: error: process %d cannot silence its output\n", comm->rank()), 2;
+  }
+#endif
   try {
     for (int i = 1; i < argc; ++i) {
       const std::string arg = argv[i];
@@ -448,10 +513,22 @@ int main(int argc, char** argv) {
     }
     Args a = parse_args(argc, argv);
     a.omp_wait = omp_wait;
+    LOWBIT_CHECK(comm->size() == 1 || (a.eval.empty() && a.export_from.empty()),
+                 "--eval and --export-state run in one process (not under mpirun -np ", comm->size(), ")");
     if (!a.export_from.empty()) return run_export_state(a);
-    return a.eval.empty() ? run_train(a) : run_eval(a);
+    return a.eval.empty() ? run_train(a, comm) : run_eval(a);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "train_cifar: error: %s\n", e.what());
+    if (comm->size() == 1) {
+      std::fprintf(stderr, "train_cifar: error: %s\n", e.what());
+      return 2;
+    }
+    // One process failing leaves the others waiting in a collective: end them all (mpirun
+    // then exits with this status). The checkpoint on disk is the last complete one.
+    std::fprintf(stderr, "train_cifar: error (process %d of %d): %s\n", comm->rank(), comm->size(), e.what());
+    std::fflush(stderr);
+#if LOWBIT_WITH_MPI
+    dist::MpiSession::abort(2);
+#endif
     return 2;
   }
 }

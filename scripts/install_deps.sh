@@ -33,8 +33,12 @@ MAIN=(g++ make cmake libeigen3-dev nlohmann-json3-dev libstb-dev catch2)
 #   pkgconf: the consumer_find_package test builds a consumer from the installed lowbit.pc with
 #     `pkg-config --cflags --libs lowbit`; named because the test needs it, though the set's
 #     other packages already bring it (scripts/measure_deps.sh: the same figures with or without).
+#   libopenmpi-dev, openmpi-bin: MPI for data-parallel training (CMake's LOWBIT_MPI turns on
+#     when it is found): ctest's dist_data_parallel and the mpirun case of the trainer tests
+#     run 2 processes under Open MPI's mpirun (docs/distributed.md). tests/run.sh configures
+#     with -DLOWBIT_MPI=ON, so a build without it fails instead of silently skipping them.
 # Nothing in ctest uses jq or PIL.
-TESTS=("${MAIN[@]}" python3 python3-torch clang pkgconf)
+TESTS=("${MAIN[@]}" python3 python3-torch clang pkgconf libopenmpi-dev openmpi-bin)
 # bench adds what only the benchmark scripts use:
 #   python3-pil: benchmarks/pytorch_quickstart.py (from PIL import Image; fp32_side_by_side.sh).
 #   python3-numpy: pytorch_quickstart.py imports numpy itself (python3-torch depends on it too).

@@ -56,22 +56,28 @@
 # (the images predict classifies); io/ +30 for json_int.hpp (integers read from a file's JSON,
 # checked: issue 34's fuzz finding); nn/ +20 for Sequential::fuse; train/ +20 for
 # read_exported; (top level) +10 for the infer/ includes.
+# Raised to 19,850 with issue 32 (data-parallel training over MPI): dist/ 340 for the
+# communicator interface, its MPI implementation and DataParallel (gradient sums, rank 0's
+# state, the replica check); ops/ +40 and kernels/ +30 for synchronized batch-norm (the
+# statistics merged over processes, the backward split into sums and gradients); data/ +10 for
+# the loader's shards; train/ +20 for the split evaluation and statistics batches.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 INC="$ROOT/include/lowbit"
 
-TOTAL_BUDGET=19380
+TOTAL_BUDGET=19850
 declare -A BUDGET=(
   ["(top level)"]=120
   [autograd/]=500
   [core/]=900
-  [data/]=3290
+  [data/]=3300
+  [dist/]=340
   [io/]=1440
   [infer/]=650
-  [kernels/]=3500
+  [kernels/]=3530
   [nn/]=970
-  [ops/]=1200
+  [ops/]=1240
   [optim/]=300
   [quant/]=5480
   [quant/alq/]=1550
@@ -79,7 +85,7 @@ declare -A BUDGET=(
   [quant/fp32/]=50
   [quant/slb/]=850
   [quant/ste/]=450
-  [train/]=1180
+  [train/]=1200
 )
 
 # Lines of every file under $1 (recursively), or of the files directly in $1 with -maxdepth 1.

@@ -19,6 +19,7 @@
 #include <numeric>
 #include <set>
 #include <string>
+#include <memory>
 #include <vector>
 
 #include "stb_image_write_for_tests.hpp"  // stb_image_write: writes the test images
@@ -591,6 +592,58 @@ TEST_CASE("loader: batch sizes, drop_last, shuffling is a per-epoch permutation"
   o.batch_size = 0;
   CHECK_THROWS_WITH(DataLoader(ds, o), Contains("batch_size = 0"));
   CHECK_THROWS_WITH(DataLoader(Dataset{}, LoaderOptions{}), Contains("empty"));
+}
+
+// Data-parallel training (dist/data_parallel.hpp): the shards of every batch are the
+// one-process batch, split by position, with the same augmentation, over several epochs.
+TEST_CASE("loader: the shards of a batch are the one-process batch, image for image", "[data][loader][dist]") {
+  std::vector<int64_t> labels(37);
+  for (int i = 0; i < 37; ++i) labels[static_cast<size_t>(i)] = i % 4;
+  const auto ds = std::make_shared<const Dataset>(synthetic(labels, 4));
+  LoaderOptions o;
+  o.batch_size = 8;  // 4 batches of 8 and one of 5 per epoch
+  o.seed = 7;
+  o.augment_config.cutout = 8;
+  for (int shards : {2, 3, 5}) {
+    DataLoader whole(ds, o);
+    std::vector<std::unique_ptr<DataLoader>> parts;
+    for (int r = 0; r < shards; ++r) {
+      LoaderOptions p = o;
+      p.shard = r, p.shards = shards;
+      parts.push_back(std::make_unique<DataLoader>(ds, p));
+    }
+    int batches = 0;
+    for (int e = 0; e < 3; ++e) {
+      Batch b;
+      while (whole.next(b)) {
+        const int64_t n = b.size(), per = b.images.numel() / n;
+        for (int r = 0; r < shards; ++r) {
+          Batch s;
+          REQUIRE(parts[static_cast<size_t>(r)]->next(s));
+          const int64_t lo = n * r / shards, hi = n * (r + 1) / shards;
+          INFO("shards " << shards << ", epoch " << e << ", shard " << r);
+          REQUIRE(s.size() == hi - lo);
+          CHECK(std::equal(s.labels.begin(), s.labels.end(), b.labels.begin() + lo));
+          CHECK(std::equal(s.indices.begin(), s.indices.end(), b.indices.begin() + lo));
+          CHECK(std::memcmp(s.images.data(), b.images.data() + lo * per, sizeof(float) * static_cast<size_t>(s.images.numel())) == 0);
+        }
+        ++batches;
+      }
+      for (auto& p : parts) {
+        Batch s;
+        CHECK(!p->next(s));  // every shard's epoch ends with the whole batch's
+      }
+    }
+    CHECK(batches == 15);
+    for (auto& p : parts) CHECK(p->state() == whole.state());  // one checkpointed state serves every process
+  }
+  // A batch that would leave a process without images is refused at construction.
+  LoaderOptions bad = o;
+  bad.shards = 6, bad.shard = 0;  // the last batch of an epoch has 5 images
+  CHECK_THROWS_WITH(DataLoader(ds, bad), Catch::Contains("split over 6 processes would leave a process without images") &&
+                                             Catch::Contains("the last batch 5"));
+  bad.shards = 2, bad.shard = 2;
+  CHECK_THROWS_WITH(DataLoader(ds, bad), Catch::Contains("shard 2 of 2, expected 0 <= shard < shards"));
 }
 
 TEST_CASE("loader: state save/restore resumes with bit-identical batches", "[data][loader][resume]") {

@@ -29,6 +29,11 @@
 #include "train/optim.hpp"
 #include "train/summary.hpp"
 
+// dist: data-parallel training (the MPI implementation, dist/mpi.hpp, is included by the
+// programs that link MPI; docs/distributed.md)
+#include "dist/communicator.hpp"
+#include "dist/data_parallel.hpp"
+
 // infer: an exported model run with low-bit kernels (binary, integer, float per layer)
 #include "infer/binary_chain.hpp"
 #include "infer/conv.hpp"

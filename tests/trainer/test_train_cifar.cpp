@@ -554,6 +554,81 @@ TEST_CASE("train_cifar: killed with SIGKILL at random moments, the run resumes t
   CHECK(kills >= 8);
 }
 
+#ifdef LOWBIT_MPIEXEC
+// Data-parallel training (issue 32, docs/distributed.md): `mpirun -np 2 train_cifar` as a user
+// runs it. LOWBIT_MPIEXEC is the launcher with "-n 2" and the flags CI needs (tests/CMakeLists.txt).
+TEST_CASE("train_cifar under mpirun -np 2: one process's losses, one writer, resume, a killed process", "[trainer][mpi]") {
+  Fixture fx;
+  const std::string mpi = std::string(LOWBIT_MPIEXEC) + " " + LOWBIT_TRAIN_CIFAR_EXE;
+  const fs::path one = fx.root / "one", two = fx.root / "two", split = fx.root / "two_split";
+  Run a = run(fx.args(one, 2) + " --set sync_bn=true");
+  REQUIRE(a.status == 0);
+  Run b = run(fx.args(two, 2) + " --set sync_bn=true", "", mpi);
+  INFO(b.output);
+  REQUIRE(b.status == 0);
+  CHECK_THAT(b.output, Contains("data-parallel: 2 processes, each 16 of every batch of 32 images"));
+  CHECK(std::count(b.output.begin(), b.output.end(), '\n') < 2 * std::count(a.output.begin(), a.output.end(), '\n'));
+  // FP32 with synchronized batch-norm: one process's computation, up to float rounding, which
+  // this net amplifies (tests/dist/test_data_parallel.cpp: 2e-5 over 4 steps there; 7e-5 here).
+  const auto la = losses(one / "steps.jsonl"), lb = losses(two / "steps.jsonl");
+  REQUIRE(la.size() == 4);
+  REQUIRE(lb.size() == la.size());  // one line per step: process 1 wrote nothing
+  for (size_t i = 0; i < la.size(); ++i) CHECK(lb[i] == Approx(la[i]).epsilon(1e-3));
+  const json sa = json::parse(slurp(one / "summary.json")), sb = json::parse(slurp(two / "summary.json"));
+  CHECK(sb.at("processes") == 2);
+  CHECK(sb.at("final_test_acc").get<double>() == Approx(sa.at("final_test_acc").get<double>()).margin(1.5 / 60));
+  CHECK(sb.at("train_images") == sa.at("train_images"));
+  // Resume: bit-exact with the same number of processes, refused with another.
+  REQUIRE(run(fx.args(split, 2) + " --set sync_bn=true --stop-after-epochs 1", "", mpi).status == 0);
+  Run c = run("--resume " + split.string());
+  CHECK(c.status == 2);
+  CHECK_THAT(c.output, Contains("trained by 2 processes (mpirun -np 2), this is 1; resume it with the same number of processes"));
+  Run d = run("--resume " + split.string(), "", mpi);
+  INFO(d.output);
+  REQUIRE(d.status == 0);
+  const auto ld = losses(split / "steps.jsonl");
+  REQUIRE(ld.size() == lb.size());
+  for (size_t i = 0; i < lb.size(); ++i) CHECK(ld[i] == lb[i]);  // bit for bit
+  // A process killed mid-run (here process 1, after the first checkpoint) ends the whole job
+  // with an error, and the last checkpoint stays loadable. Per-process batch-norm (the default).
+  const fs::path killed = fx.root / "two_killed";
+  const fs::path log = fx.root / "killed.log";
+  const std::string cmd = "exec " + mpi + " " + fx.args(killed, 400) + " > " + log.string() + " 2>&1";
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!fs::exists(killed / "checkpoint.bin") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  REQUIRE(fs::exists(killed / "checkpoint.bin"));
+  // The launcher's children are the two trainers; the second one started is process 1 or 0
+  // (either way one of the two dies).
+  Run children = run("-P " + std::to_string(pid), "", "pgrep");
+  std::istringstream ids(children.output);
+  std::vector<long> pids;
+  for (long p = 0; ids >> p;) pids.push_back(p);
+  INFO("children of the launcher: " << children.output);
+  REQUIRE(pids.size() == 2);
+  ::kill(static_cast<pid_t>(pids.back()), SIGKILL);
+  int raw = 0;
+  pid_t done = 0;
+  while ((done = ::waitpid(pid, &raw, WNOHANG)) == 0 && std::chrono::steady_clock::now() < deadline + std::chrono::seconds(60))
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  if (done == 0) ::kill(pid, SIGKILL), ::waitpid(pid, &raw, 0);
+  REQUIRE(done == pid);  // the job ended by itself: no process waits for ever for the dead one
+  CHECK((!WIFEXITED(raw) || WEXITSTATUS(raw) != 0));
+  const std::string out = slurp(log);
+  INFO(out);
+  CHECK_THAT(out, Contains("signal 9") || Contains("Killed"));
+  Run e = run("--eval " + (killed / "checkpoint.bin").string());
+  INFO(e.output);
+  CHECK(e.status == 0);
+}
+#endif
+
 // Sharing the CPU (issue 34 item 9): idle OpenMP threads sleep instead of spinning. libgomp reads
 // OMP_WAIT_POLICY before main, so the trainer re-executes itself with it set; the line it logs
 // comes from the re-executed process's environment. A policy the user set is kept.

@@ -43,6 +43,10 @@ struct LoaderOptions {
   AugmentConfig augment_config{};
   Normalize normalize{};   // CIFAR-10 mean/std by default; one mean/std per image channel
   uint64_t seed = 0;       // seeds both the shuffles and the augmentation
+  // Data-parallel training (dist/data_parallel.hpp): every process's loader walks the same
+  // batches and draws the same random numbers, and returns only its part of each batch,
+  // images [B shard / shards, B (shard + 1) / shards) of a batch of B. 0 of 1: all of it.
+  int shard = 0, shards = 1;
 };
 
 namespace detail {
@@ -127,6 +131,14 @@ class DataLoader {
     LOWBIT_CHECK(!opt_.drop_last || opt_.batch_size <= ds_->size(), "DataLoader: batch_size ",
                  opt_.batch_size, " with drop_last is larger than the dataset '", ds_->source,
                  "' (", ds_->size(), " images): every epoch would be empty");
+    LOWBIT_CHECK(opt_.shards >= 1 && opt_.shard >= 0 && opt_.shard < opt_.shards, "DataLoader: shard ", opt_.shard,
+                 " of ", opt_.shards, ", expected 0 <= shard < shards");
+    const int64_t last = epoch_end() % opt_.batch_size;  // the last, smaller batch of an epoch (0: none)
+    LOWBIT_CHECK(std::min(opt_.batch_size, last > 0 ? last : opt_.batch_size) >= opt_.shards, "DataLoader: batches of ",
+                 opt_.batch_size, " images of '", ds_->source, "' (", ds_->size(), " images, the last batch ",
+                 last > 0 ? last : opt_.batch_size, ") split over ", opt_.shards,
+                 " processes would leave a process without images; expected every batch to hold at least ",
+                 opt_.shards);
   }
   // Takes the dataset by value: move a Dataset in to avoid copying the images.
   DataLoader(Dataset ds, LoaderOptions opt)
@@ -146,13 +158,18 @@ class DataLoader {
       order_epoch_ = epoch_;
     }
     const int64_t b = std::min(opt_.batch_size, end - pos_);
-    std::vector<int64_t> idx(order_.begin() + pos_, order_.begin() + pos_ + b);
+    // This process's part of the batch (all of it without shards).
+    const int64_t lo = b * opt_.shard / opt_.shards, hi = b * (opt_.shard + 1) / opt_.shards;
+    std::vector<int64_t> idx(order_.begin() + pos_ + lo, order_.begin() + pos_ + hi);
     std::vector<AugmentParams> params;
     if (opt_.augment) {
-      // All random numbers of the batch are drawn here, serially, in batch order.
-      params.reserve(static_cast<size_t>(b));
-      for (int64_t i = 0; i < b; ++i)
-        params.push_back(draw_augment_params(gen_, opt_.augment_config, ds_->height, ds_->width));
+      // All random numbers of the batch are drawn here, serially, in batch order (every
+      // shard's too, so that the generator is where one process's would be).
+      params.reserve(static_cast<size_t>(hi - lo));
+      for (int64_t i = 0; i < b; ++i) {
+        const AugmentParams p = draw_augment_params(gen_, opt_.augment_config, ds_->height, ds_->width);
+        if (i >= lo && i < hi) params.push_back(p);
+      }
     }
     out = make_batch(*ds_, idx, params, opt_.augment_config.pad, table_);
     pos_ += b;

@@ -3,6 +3,7 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../ops/activation.hpp"
@@ -75,7 +76,7 @@ class BatchNorm : public Module {
   Tensorf forward(const Tensorf& x) override {
     LOWBIT_CHECK(x.dim() == (two_d_ ? 4 : 2), type_name(), ": expected a ", two_d_ ? "4-d" : "2-d",
                  " input, got ", shape_str(x.shape()));
-    return batch_norm(x, weight, bias, running_mean, running_var, {is_training(), momentum_, eps_, relu_});
+    return batch_norm(x, weight, bias, running_mean, running_var, {is_training(), momentum_, eps_, relu_, sync_.get()});
   }
   std::string type_name() const override {
     return std::string(two_d_ ? "BatchNorm2d" : "BatchNorm1d") + (relu_ ? "+ReLU" : "");
@@ -87,12 +88,16 @@ class BatchNorm : public Module {
     LOWBIT_CHECK(m > 0 && m <= 1, type_name(), ": momentum = ", m, ", expected in (0, 1]");
     momentum_ = m;
   }
+  // Synchronized batch-norm: training statistics over the shards of every process of `comm`
+  // (ops/batch_norm.hpp, docs/distributed.md); null: this process's batch alone (default).
+  void set_sync(std::shared_ptr<const dist::Communicator> comm) { sync_ = std::move(comm); }
 
   Tensorf weight, bias, running_mean, running_var;
 
  private:
   bool two_d_, relu_;
   double momentum_, eps_;
+  std::shared_ptr<const dist::Communicator> sync_;
 };
 
 class ReLU : public Module {

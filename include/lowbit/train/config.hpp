@@ -86,7 +86,10 @@ inline io::OptionSchema run_schema() {
       .choice("flip", "auto", {"auto", "on", "off"}, "augment: random horizontal flip; auto = on, off for mnist (digits)")
       .integer("cutout", 0, "Cutout square side in pixels after crop and flip (16 for CIFAR-10; 0 = off)", 0, 4096)
       .integer("seed", 0, "seed of initialization, subsets, shuffling and augmentation", 0, 9007199254740992.0)
-      .integer("threads", 0, "OpenMP threads (0 = all cores)", 0, 1024)
+      .integer("threads", 0, "OpenMP threads (0 = all cores; per process under mpirun)", 0, 1024)
+      .boolean("sync_bn", false,
+               "under mpirun -np N: batch-norm statistics of the whole batch, not of each process's shard "
+               "(docs/distributed.md)")
       .text("out", "runs/quickstart", "output folder (--out)")
       .text("data", "", "data folder; empty = search (data/find.hpp; --data)");
   return s;

@@ -151,10 +151,13 @@ inline RunData load_run_data(const nlohmann::json& cfg) {
 
 // One un-augmented, unshuffled pass over `ds` for a method's statistics passes (BN
 // calibration, quant/method.hpp's BatchSource); the training loader, whose state resume
-// depends on, is not touched.
+// depends on, is not touched. shard of shards: this process's part of each batch
+// (data-parallel training, dist/data_parallel.hpp).
 inline quant::BatchSource unaugmented_batches(std::shared_ptr<const data::Dataset> ds, int64_t batch,
-                                              const data::Normalize& norm = data::Normalize::cifar10()) {
+                                              const data::Normalize& norm = data::Normalize::cifar10(), int shard = 0,
+                                              int shards = 1) {
   data::LoaderOptions lo;
+  lo.shard = shard, lo.shards = shards;
   lo.batch_size = batch;
   lo.shuffle = false;
   lo.augment = false;

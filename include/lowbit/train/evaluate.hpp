@@ -4,12 +4,16 @@
 // loss is then -log of that probability at the label, and the mirror view's accuracy and
 // how often the two views disagree are reported too. The confusion matrix counts every image
 // by its label (row) and prediction (column); per-class accuracy follows from it.
+// With a communicator of several processes (data-parallel training, docs/distributed.md),
+// each evaluates its shard of every batch and the counts are added up: every process gets
+// the whole set's result (the loss summed in another order than one process's).
 #pragma once
 #include <memory>
 #include <vector>
 
 #include "../autograd/grad_mode.hpp"
 #include "../data/dataset.hpp"
+#include "../dist/communicator.hpp"
 #include "../data/loader.hpp"
 #include "../nn/module.hpp"
 #include "../nn/tta.hpp"
@@ -35,12 +39,14 @@ struct EvalResult {
 
 // `norm`: the normalization the model was trained with (train/data.hpp's DataInfo).
 inline EvalResult evaluate(nn::Module& model, const data::Dataset& ds, int64_t batch, bool flip_tta = false,
-                           const data::Normalize& norm = data::Normalize::cifar10()) {
+                           const data::Normalize& norm = data::Normalize::cifar10(),
+                           const dist::Communicator* comm = nullptr) {
   data::LoaderOptions lo;
   lo.batch_size = batch;
   lo.normalize = norm;
   lo.shuffle = false;
   lo.augment = false;
+  if (comm) lo.shard = comm->rank(), lo.shards = comm->size();
   data::DataLoader loader(std::make_shared<const data::Dataset>(ds), lo);
   NoGradGuard no_grad;
   const bool was_training = model.is_training();
@@ -76,6 +82,15 @@ inline EvalResult evaluate(nn::Module& model, const data::Dataset& ds, int64_t b
     seen += b.size();
   }
   model.train(was_training);
+  if (comm && comm->size() > 1) {  // counts are exact in double up to 2^53
+    std::vector<double> v = {loss, static_cast<double>(correct), static_cast<double>(seen),
+                             static_cast<double>(mirror_correct), static_cast<double>(disagree)};
+    for (int64_t c : confusion) v.push_back(static_cast<double>(c));
+    comm->sum(v.data(), v.size());
+    loss = v[0], correct = static_cast<int64_t>(v[1]), seen = static_cast<int64_t>(v[2]);
+    mirror_correct = static_cast<int64_t>(v[3]), disagree = static_cast<int64_t>(v[4]);
+    for (size_t k = 0; k < confusion.size(); ++k) confusion[k] = static_cast<int64_t>(v[5 + k]);
+  }
   const double n = static_cast<double>(seen);
   return {loss / n, static_cast<double>(correct) / n, static_cast<double>(mirror_correct) / n,
           static_cast<double>(disagree) / n, classes, confusion};
