@@ -61,12 +61,7 @@ class DataParallel {
   static double loss_weight(int64_t local_images, int64_t batch_images) {
     return static_cast<double>(local_images) / static_cast<double>(batch_images);
   }
-  // The whole batch's image count, and the sums of per-process values (loss, correct, ...).
-  int64_t sum(int64_t v) const {
-    double d = static_cast<double>(v);
-    comm_->sum(&d, 1);
-    return static_cast<int64_t>(d);
-  }
+  // Per-process values (loss sum, images, correct predictions) summed over the processes.
   void sum(std::vector<double>& v) const { comm_->sum(v.data(), v.size()); }
 
   // After backward: every parameter's gradient becomes the sum of every process's. A
