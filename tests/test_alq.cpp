@@ -3,6 +3,7 @@
 #include <Eigen/Dense>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
 #include <lowbit/lowbit.hpp>
 #include <lowbit/quant/alq/method.hpp>
 
@@ -375,6 +376,46 @@ TEST_CASE("alq activation: nearest level forward, running average (Eq. 26), clip
   CHECK(aq.gamma.data()[0] == Approx(0.9 * 1.0 + 0.1 * fresh[0]));
   CHECK(aq.gamma.data()[1] == Approx(std::abs(0.9 * 0.5 + 0.1 * fresh[1])));
   CHECK(aq.gamma.data()[2] == Approx(std::abs(0.9 * 0.25 + 0.1 * fresh[2])));
+}
+
+TEST_CASE("alq activation: the one-pass forward equals search_bases + Eq. 25 on the same inputs", "[alq][kernel]") {
+  // issue 35: AlqActivation counts lower_bound's position for 16 elements at once and sums
+  // Eq. 25's per-pattern statistics in chunks; the twin is the per-element search and refit.
+  Generator gen(5);
+  const int64_t n = (int64_t(1) << 16) + 7;  // several chunks, a ragged tail, above the parallel grain
+  for (int I : {1, 2, 3, 4, 6}) {            // 6 bits: 64 levels, the binary-search branch
+    alq::AlqActivation aq(I);
+    Tf x = Tf::randn({n}, gen, 1.0, 1.0);
+    for (int i = 0; i <= I; ++i) aq.gamma.data()[i] = i == 0 ? 1.f : static_cast<float>(0.6 * std::pow(0.5, i - 1));
+    aq.initialized.data()[0] = 1.f;
+    const std::vector<float> g(aq.gamma.data() + 1, aq.gamma.data() + 1 + I);
+    const std::vector<float> v = alq::pattern_values(g);
+    std::vector<float> sorted = v;
+    std::sort(sorted.begin(), sorted.end());
+    for (size_t j = 0; j + 1 < sorted.size(); ++j) x.data()[100 + j] = 1.f + (sorted[j] + sorted[j + 1]) / 2;  // ties
+    x.data()[50] = std::nanf("");
+    std::vector<float> t(static_cast<size_t>(n));
+    for (int64_t k = 0; k < n; ++k) t[static_cast<size_t>(k)] = x.data()[k] - 1.f;
+    const std::vector<uint32_t> pat = alq::search_bases(g, t);
+    aq.eval();
+    const Tf y = aq(x);
+    int64_t bad = 0;
+    for (int64_t k = 0; k < n; ++k) {
+      const float want = 1.f + v[pat[static_cast<size_t>(k)]];
+      bad += std::memcmp(&want, &y.data()[k], sizeof(float)) != 0;
+    }
+    INFO("I = " << I);
+    CHECK(bad == 0);
+    x.data()[50] = 0.f;  // Eq. 25 over finite inputs
+    for (int64_t k : {int64_t(50)}) t[static_cast<size_t>(k)] = x.data()[k] - 1.f;
+    const std::vector<double> fresh = alq::refit_activation(alq::search_bases(g, t), x.data(), I);
+    aq.train();
+    aq(x);
+    for (int i = 0; i <= I; ++i) {
+      const double want = 0.9 * (i == 0 ? 1.0 : 0.6 * std::pow(0.5, i - 1)) + 0.1 * fresh[static_cast<size_t>(i)];
+      CHECK(aq.gamma.data()[i] == Approx(i == 0 ? want : std::abs(want)).epsilon(1e-6));
+    }
+  }
 }
 
 TEST_CASE("alq factory: every layer gets an AlqWeight grouped by its role; summary counts active bases", "[alq]") {

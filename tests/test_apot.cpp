@@ -4,6 +4,7 @@
 // appendix Eq. 14, and the export view (codes) against weight().
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <lowbit/lowbit.hpp>
 
@@ -100,6 +101,54 @@ TEST_CASE("APoT projection picks the nearest level; ties go to the smaller magni
         INFO(apot_levels_name(kind) << " b " << b << " x " << r.data()[i] << " -> " << y.data()[i]);
         CHECK(std::abs(c - static_cast<double>(y.data()[i])) == Approx(best).margin(1e-7));
       }
+    }
+}
+
+TEST_CASE("APoT projection: the blocked kernel and the fused backward equal their scalar twins",
+          "[apot][kernel]") {
+  // issue 35: project_scaled and the activation backward run kLanes values at a time; the
+  // twins are NearestLevel::index per element and the chunked double sum of the formula
+  // (element by element, which the kernel's vector lanes reorder: equal to float rounding).
+  Generator gen(11);
+  const int64_t n = (int64_t(1) << 16) + 5;  // several chunks and a ragged tail, above the parallel grain
+  Tf x = Tf::randn({n}, gen, 0.0, 3.0);
+  for (int64_t i = 0; i < n; i += 97) x.data()[i] = -x.data()[i];
+  for (auto kind : {ApotLevelKind::APoT, ApotLevelKind::PoT, ApotLevelKind::Uniform})
+    for (int b = 2; b <= 5; ++b) {
+      const std::vector<double> mags = apot_magnitude_levels(kind, b);
+      const quant::detail::NearestLevel<float> p(mags);
+      const float a = 2.5f;
+      // exact midpoints (ties), the top, NaN and infinities among the inputs
+      for (size_t j = 0; j + 1 < p.m.size(); ++j) x.data()[1000 + j] = p.mid[j] * a;
+      x.data()[2000] = a, x.data()[2001] = std::nanf(""), x.data()[2002] = INFINITY, x.data()[2003] = -INFINITY;
+      for (bool is_signed : {false, true}) {
+        const Tf y = quant::detail::project_scaled(x, a, p, is_signed);
+        int64_t bad = 0;
+        for (int64_t i = 0; i < n; ++i) {
+          const float r = x.data()[i] / a;
+          const float m = p.m[p.index(is_signed ? std::abs(r) : r)];
+          const float want = a * ((is_signed && r < 0.f) ? -m : m);
+          bad += std::memcmp(&want, &y.data()[i], sizeof(float)) != 0;
+        }
+        INFO(apot_levels_name(kind) << " b " << b << (is_signed ? " signed" : " unsigned"));
+        CHECK(bad == 0);
+      }
+      Tf xa = x.clone();
+      for (int64_t i = 2001; i <= 2003; ++i) xa.data()[i] = 1.f;  // the backward of finite inputs
+      xa.set_requires_grad();
+      Tf alpha = Tf::full({1}, a).set_requires_grad();
+      const Tf g = Tf::randn({n}, gen);
+      apot_activation_rcf(xa, alpha, mags).backward(g);
+      const double want = quant::detail::chunked_sum(n, [&](int64_t i) {
+        const float r = xa.data()[i] / a;
+        const double d = r > 1.f ? 1.0 : static_cast<double>(p.m[p.index(r)]) - static_cast<double>(r);
+        return static_cast<double>(g.data()[i]) * d;
+      });
+      INFO(apot_levels_name(kind) << " b " << b);
+      CHECK(alpha.grad().item() == Approx(want).epsilon(1e-6));  // vector lanes: another order of the double sum
+      int64_t bad = 0;
+      for (int64_t i = 0; i < n; ++i) bad += xa.grad().data()[i] != (xa.data()[i] / a > 1.f ? 0.f : g.data()[i]);
+      CHECK(bad == 0);
     }
 }
 

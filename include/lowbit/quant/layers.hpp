@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "../autograd/profiler.hpp"
 #include "../nn/factory.hpp"
 #include "../nn/init.hpp"
 #include "../ops/conv.hpp"
@@ -71,16 +72,27 @@ class QConv2d : public QuantLayer {
   }
   Tensorf forward(const Tensorf& x) override {
     if (integer_forward_ && aq) {  // no-grad only; undefined when the integer path does not apply
+      ProfileTimer timer(false, active_profile() ? type_name() + ": integer conv (codes)" : std::string());
       Tensorf y = try_conv2d_integer(x, *aq, *wq, bias, opt_);
       if (y.defined()) {
         last_out_ = y.shape();
         return y;
       }
     }
+    // A QConv2d is not a leaf module, so the profiler (autograd/profiler.hpp) would see only
+    // its input quantizer: it gets two rows of its own, the weight quantizer and the rest.
+    OpProfile* const prof = active_profile();
+    Tensorf w;
+    {
+      ProfileTimer timer(false, prof ? type_name() + ": weight quantizer (" + wq->type_name() + ")" : std::string());
+      w = wq->weight();
+    }
+    ProfileTimer timer(false, prof ? type_name() + ": input quantizer + conv" : std::string());
+    OpProfile nested;  // the input quantizer's own row would count its time twice
+    std::unique_ptr<ProfileScope> hide = prof ? std::make_unique<ProfileScope>(nested) : nullptr;
     // A pure activation quantizer is applied again in the backward rather than its output
     // kept: same gradients, one activation-sized tensor less per layer (requant_conv.hpp).
-    Tensorf y = aq && aq->pure() ? conv2d_requantized(x, aq, wq->weight(), bias, opt_)
-                                 : conv2d(aq ? (*aq)(x) : x, wq->weight(), bias, opt_);
+    Tensorf y = aq && aq->pure() ? conv2d_requantized(x, aq, w, bias, opt_) : conv2d(aq ? (*aq)(x) : x, w, bias, opt_);
     last_out_ = y.shape();
     return y;
   }

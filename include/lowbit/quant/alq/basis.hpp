@@ -187,28 +187,40 @@ inline std::vector<float> pattern_values(const std::vector<float>& alpha) {
   return v;
 }
 
+// The 2^I pattern values in ascending order (a stable sort: equal values keep the smaller
+// pattern first) and the nearest one to a target: the first value >= t or the one before it,
+// the smaller value on a tie. `below` is the number of values < t (std::lower_bound's
+// position); the activation quantizer counts it in blocks of elements at once.
+struct SortedPatterns {
+  std::vector<uint32_t> order;  // order[i]: the pattern of the i-th smallest value
+  std::vector<float> sorted;    // sorted[i] = pattern_values(alpha)[order[i]]
+  explicit SortedPatterns(const std::vector<float>& alpha) {
+    const std::vector<float> v = pattern_values(alpha);
+    order.resize(v.size());
+    std::iota(order.begin(), order.end(), 0u);
+    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return v[a] < v[b]; });
+    for (uint32_t p : order) sorted.push_back(v[p]);
+  }
+  size_t below(float t) const {
+    return static_cast<size_t>(std::lower_bound(sorted.begin(), sorted.end(), t) - sorted.begin());
+  }
+  // The position in `sorted` of the value nearest to t, given below(t).
+  size_t nearest(size_t hi, float t) const {
+    if (hi == 0) return 0;
+    if (hi == sorted.size()) return hi - 1;
+    return std::abs(sorted[hi] - t) < std::abs(sorted[hi - 1] - t) ? hi : hi - 1;
+  }
+};
+
 // The basis search of ALQ Eqs. 17-20: with alpha fixed and H diagonal, every row j of B_g is
 // chosen independently as the sign pattern whose value b^T alpha is nearest to the target
 // t_j = w_hat_j - g_j / H_jj (Eq. 19). Exhaustive over the 2^I patterns, done as a sort of
 // the 2^I values plus a binary search per row (same minimum; among equal distances the
 // smaller value wins). Returns the pattern index of each row.
 inline std::vector<uint32_t> search_bases(const std::vector<float>& alpha, const std::vector<float>& target) {
-  const std::vector<float> v = pattern_values(alpha);
-  std::vector<uint32_t> order(v.size());
-  std::iota(order.begin(), order.end(), 0u);
-  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return v[a] < v[b]; });
-  std::vector<float> sorted(v.size());
-  for (size_t i = 0; i < v.size(); ++i) sorted[i] = v[order[i]];
+  const SortedPatterns sp(alpha);
   std::vector<uint32_t> out(target.size());
-  for (size_t j = 0; j < target.size(); ++j) {
-    const float t = target[j];
-    size_t hi = static_cast<size_t>(std::lower_bound(sorted.begin(), sorted.end(), t) - sorted.begin());
-    size_t best;
-    if (hi == 0) best = 0;
-    else if (hi == sorted.size()) best = hi - 1;
-    else best = (std::abs(sorted[hi] - t) < std::abs(sorted[hi - 1] - t)) ? hi : hi - 1;
-    out[j] = order[best];
-  }
+  for (size_t j = 0; j < target.size(); ++j) out[j] = sp.order[sp.nearest(sp.below(target[j]), target[j])];
   return out;
 }
 
