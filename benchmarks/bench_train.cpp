@@ -143,11 +143,12 @@ int main(int argc, char** argv) try {
     const int64_t step = epoch * steps_per_epoch + s % steps_per_epoch;
     const quant::StepContext ctx{step, sched.total_steps, steps_per_epoch, epoch};
     if (!dump_path.empty()) {
-      const nn::StateDict before = net->state_dict();
+      nn::StateDict before;  // copies: state_dict() hands out the live tensors, which the forward updates
+      for (auto& [name, t] : net->state_dict()) before[name] = t.clone();
       hooks->begin_step(*net, ctx);
       Tensor<float> logits;
       {
-        NoGradGuard no_grad;  // the same forward; the BN running statistics it moves are not dumped
+        NoGradGuard no_grad;  // what the forward updates (BN statistics, ALQ's activation fit) is put back
         logits = (*net)(x);
       }
       net->load_state_dict(before);

@@ -162,7 +162,7 @@ run_one() {
 
 # check_forward NAME MODEL ARGS: once per configuration and model, both sides' forward on the
 # same weights and input (bench_train --dump-forward, pytorch_quant_train.py --check-forward),
-# to float rounding: at batch 2, because at batch 128 a value within rounding of a code
+# to float rounding (or see below): at batch 2, because at batch 128 a value within rounding of a code
 # boundary can take the neighbouring code on one side and batch-norm spreads the flip over
 # the batch (pytorch_quant_train.py's docstring); the timed runs use batch 128.
 check_forward() {
@@ -170,9 +170,13 @@ check_forward() {
   local dump="$RESULTS/forward_${model}_${name}.safetensors"
   # shellcheck disable=SC2086
   "$BENCH" --model "$model" $args --batch 2 --threads 1 --dump-forward "$dump" > /dev/null
+  # Exact to float rounding, except SLB and ALQ with quantized activations, checked within the
+  # code-flip tolerance: tests/pytorch/quant_forward.sh says why.
+  local exact=(--require-exact)
+  case "$name" in slb_*|alq_*) exact=() ;; esac
   # shellcheck disable=SC2046
   if ! "$PY" "$ROOT/benchmarks/pytorch_quant_train.py" \
-      --threads 1 --check-forward "$dump" --require-exact $(epoch_arg "$args") >&2; then
+      --threads 1 --check-forward "$dump" "${exact[@]}" $(epoch_arg "$args") >&2; then
     log "the two sides compute different forwards for $model $name: the comparison would not be of equal work"
     exit 1
   fi
