@@ -248,6 +248,36 @@ TEST_CASE("SlbWeight init: Kaiming logits per layer; from an FP32 weight the nea
   CHECK_THROWS_WITH(parse_slb_init("xavier"), Catch::Contains("'xavier'") && Catch::Contains("kaiming or weight"));
 }
 
+TEST_CASE("SlbWeight with values = he: V times sqrt(2 / fan_in), exported as one scale, bit-exact", "[slb][codes]") {
+  Generator g(5);
+  const Tf w = nn::kaiming_normal({8, 4, 3, 3}, 36, g);
+  const float c = static_cast<float>(std::sqrt(2.0 / 36.0));
+  for (int bits : {1, 2}) {
+    SlbWeight q(w, bits, SlbInit::Kaiming, /*he_scale=*/true);
+    SlbWeight unit(w, bits);
+    CHECK(q.value_scale() == c);
+    CHECK(q.latent.to_vector() == unit.latent.to_vector());  // the same search, only V is scaled
+    const auto v = slb_values<float>(bits);
+    for (size_t i = 0; i < v.size(); ++i) CHECK(q.values()[i] == c * v[i]);
+    const Tf wq = q.discrete_weight(), wq_unit = unit.discrete_weight();
+    for (int64_t j = 0; j < wq.numel(); ++j) CHECK(wq.data()[j] == c * wq_unit.data()[j]);
+    q.set_tau(0.5), unit.set_tau(0.5);
+    const Tf wc = q.continuous_weight(), wc_unit = unit.continuous_weight();
+    for (int64_t j = 0; j < wc.numel(); ++j) CHECK(wc.data()[j] == Approx(c * wc_unit.data()[j]).margin(1e-7));
+    const QuantCodes codes = q.codes();
+    CHECK(codes.levels == v);
+    CHECK(codes.scales == std::vector<float>{c});
+    const Tf deq = codes.dequantize();
+    CHECK(std::memcmp(deq.data(), wq.data(), sizeof(float) * static_cast<size_t>(wq.numel())) == 0);
+    // init = weight still picks the nearest value of the unit set for w / max|w|.
+    SlbWeight from(w, bits, SlbInit::Weight, true), from_unit(w, bits, SlbInit::Weight);
+    CHECK(from.latent.to_vector() == from_unit.latent.to_vector());
+  }
+  CHECK(SlbOptions::from_json({{"values", "he"}}).he_values);
+  CHECK_FALSE(SlbOptions::from_json(nlohmann::json::object()).he_values);
+  CHECK_THROWS_WITH(SlbOptions::from_json({{"values", "xavier"}}), Catch::Contains("'slb.values'"));
+}
+
 TEST_CASE("SLB temperature schedules: first, middle and last values equal the formulas", "[slb][schedule]") {
   const double ts = 0.01, te = 10.0;
   const int64_t I = 1000;

@@ -46,6 +46,7 @@
 #include "ops/shape.hpp"
 #include "ops/shortcut.hpp"
 #include "ops/softmax.hpp"
+#include "ops/squared_error.hpp"
 #include "ops/unary.hpp"
 
 // nn: modules, layers, the paper models
@@ -58,10 +59,12 @@
 #include "nn/module.hpp"
 #include "nn/resnet.hpp"
 #include "nn/tta.hpp"
+#include "nn/vdsr.hpp"
 #include "nn/vgg.hpp"
 
 // optim: optimizers
 #include "optim/adam.hpp"
+#include "optim/clip.hpp"
 #include "optim/optimizer.hpp"
 #include "optim/schedule.hpp"
 #include "optim/sgd.hpp"

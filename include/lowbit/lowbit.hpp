@@ -15,6 +15,8 @@
 #include "data/image_folder.hpp"
 #include "data/loader.hpp"
 #include "data/mnist_idx.hpp"
+#include "data/sr/pairs.hpp"
+#include "data/sr/psnr.hpp"
 
 // quant: quantized layers, quantization spec -> layer factory, STE baselines (DoReFa, BWN,
 // PACT), model summary and quantized export

@@ -150,7 +150,8 @@ TEST_CASE("train_cifar: --print-config, --help-config, --version, --data/--out a
   CHECK_THAT(p.output, Contains("slb.schedule") && Contains("slb.t_end                20.0") && Contains("\"slb\""));
   CHECK_THAT(p.output, !Contains("apot.") && !Contains("alq.") && !Contains("ste."));
   // Every shipped config resolves: keys, types, ranges and the method's block (a typo in one
-  // would otherwise surface only hours into a reproduction).
+  // would otherwise surface only hours into a reproduction). examples/configs/sr/ holds
+  // train_sr's configs, checked by tests/trainer/test_train_sr.cpp.
   int configs = 0;
   for (const auto& e : fs::directory_iterator(fs::path(src) / "examples" / "configs")) {
     if (e.path().extension() != ".json") continue;

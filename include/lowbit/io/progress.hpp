@@ -17,6 +17,12 @@ class ProgressBar {
       : label_(std::move(label)), total_(total), out_(out), tty_(isatty(fileno(out)) != 0),
         start_(std::chrono::steady_clock::now()) {}
 
+  // The second figure: "acc" as a percentage (classification, the default), or another
+  // name with a unit (train_sr: "psnr", " dB").
+  ProgressBar& metric(std::string name, std::string unit) {
+    metric_ = std::move(name), unit_ = std::move(unit), percent_ = false;
+    return *this;
+  }
   // done: steps finished; images: images seen so far in this epoch.
   void update(int64_t done, double loss, double acc, int64_t images) {
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
@@ -29,9 +35,10 @@ class ProgressBar {
     const int filled = total_ > 0 ? static_cast<int>(width * done / total_) : width;
     std::string bar(static_cast<size_t>(filled), '#');
     bar.resize(width, '.');
-    std::fprintf(out_, "%s%s [%s] %lld/%lld  loss %.4f  acc %5.1f%%  %6.0f img/s  ETA %3.0fs%s",
+    std::fprintf(out_, "%s%s [%s] %lld/%lld  loss %.4f  %s %5.*f%s  %6.0f img/s  ETA %3.0fs%s",
                  tty_ ? "\r" : "", label_.c_str(), bar.c_str(), static_cast<long long>(done),
-                 static_cast<long long>(total_), loss, 100.0 * acc, ips, eta, tty_ ? "" : "\n");
+                 static_cast<long long>(total_), loss, metric_.c_str(), percent_ ? 1 : 2, percent_ ? 100.0 * acc : acc,
+                 unit_.c_str(), ips, eta, tty_ ? "" : "\n");
     if (tty_ && done == total_) std::fputc('\n', out_);
     std::fflush(out_);
   }
@@ -42,6 +49,8 @@ class ProgressBar {
   FILE* out_;
   bool tty_;
   int last_decile_ = -1;
+  std::string metric_ = "acc", unit_ = "%";
+  bool percent_ = true;
   std::chrono::steady_clock::time_point start_;
 };
 

@@ -20,6 +20,8 @@ namespace lowbit {
 namespace train {
 
 inline constexpr const char* kRunFormat = "lowbit.train_cifar";
+// Another trainer's checkpoints (examples/train_sr.cpp) carry its own format, "lowbit.<program>",
+// so that one trainer never mistakes the other's run for its own.
 
 struct RunCheckpoint {
   nlohmann::json config, run, loader, method_state;
@@ -29,9 +31,10 @@ struct RunCheckpoint {
 
 inline io::Checkpoint make_run_checkpoint(const nlohmann::json& config, const nn::Module& model,
                                           const optim::Optimizer& opt, const nlohmann::json& loader_state,
-                                          const nlohmann::json& run, const nlohmann::json& method_state) {
+                                          const nlohmann::json& run, const nlohmann::json& method_state,
+                                          const std::string& format = kRunFormat) {
   io::Checkpoint ck;
-  ck.meta = {{"format", kRunFormat}, {"config", config}, {"run", run}, {"loader", loader_state},
+  ck.meta = {{"format", format}, {"config", config}, {"run", run}, {"loader", loader_state},
              {"method_state", method_state}};
   for (auto& [name, t] : model.state_dict()) ck.tensors.emplace("model/" + name, t);
   for (auto& [name, t] : opt.state()) ck.tensors.emplace("optim/" + name, t);
@@ -40,18 +43,19 @@ inline io::Checkpoint make_run_checkpoint(const nlohmann::json& config, const nn
 
 inline void save_run_checkpoint(const std::string& path, const nlohmann::json& config, const nn::Module& model,
                                 const optim::Optimizer& opt, const nlohmann::json& loader_state,
-                                const nlohmann::json& run, const nlohmann::json& method_state) {
-  io::save_checkpoint(path, make_run_checkpoint(config, model, opt, loader_state, run, method_state));
+                                const nlohmann::json& run, const nlohmann::json& method_state,
+                                const std::string& format = kRunFormat) {
+  io::save_checkpoint(path, make_run_checkpoint(config, model, opt, loader_state, run, method_state, format));
 }
 
 // Reads a run checkpoint, checking it is one (a bad file: one error naming it).
-inline RunCheckpoint read_run_checkpoint(const std::string& path) {
+inline RunCheckpoint read_run_checkpoint(const std::string& path, const std::string& format = kRunFormat) {
   const io::Checkpoint ck = io::load_checkpoint(path);
   // Compared as JSON, so a damaged file whose meta or "format" has another type is refused
   // here instead of throwing nlohmann's type_error (found by tests/fuzz/fuzz_checkpoint.cpp).
-  LOWBIT_CHECK(ck.meta.is_object() && ck.meta.contains("format") && ck.meta.at("format") == kRunFormat &&
+  LOWBIT_CHECK(ck.meta.is_object() && ck.meta.contains("format") && ck.meta.at("format") == format &&
                    ck.meta.contains("config") && ck.meta.at("config").is_object(),
-               "checkpoint '", path, "' was not written by train_cifar");
+               "checkpoint '", path, "' was not written by ", format.substr(format.find('.') + 1));
   for (const char* k : {"run", "loader"})
     LOWBIT_CHECK(ck.meta.contains(k), "checkpoint '", path, "' has no \"", k, "\" entry (a damaged file)");
   const nlohmann::json& run = ck.meta.at("run");

@@ -126,9 +126,11 @@ inline void merge(json& dst, const json& src) {
 }  // namespace detail
 
 inline json resolve_config(const json& given, bool cross_checks = true);
+inline json resolve_with_methods(const json& given, const io::OptionSchema& schema);
 
 // A config file (a JSON object) merged into `given`.
-inline void apply_config_file(json& given, const std::string& path) {
+// `schema`: another trainer's keys (nullptr: train_cifar's).
+inline void apply_config_file(json& given, const std::string& path, const io::OptionSchema* schema = nullptr) {
   LOWBIT_CHECK(std::filesystem::is_regular_file(path), "--config: '", path, "' is not a regular file");
   std::ifstream f(path, std::ios::binary);
   LOWBIT_CHECK(f.good(), "--config: cannot open '", path, "'");
@@ -141,7 +143,8 @@ inline void apply_config_file(json& given, const std::string& path) {
   const json j = io::parse_config_text(text, "--config: '" + path + "'");
   LOWBIT_CHECK(j.is_object(), "--config: '", path, "' must hold a JSON object, got ", io::json_type_name(j));
   try {  // each file's keys and values checked on their own, so an error names the file
-    resolve_config(j, /*cross_checks=*/false);
+    if (schema) resolve_with_methods(j, *schema);
+    else resolve_config(j, /*cross_checks=*/false);
   } catch (const std::exception& e) {
     lowbit::detail::fail("--config: '", path, "': ", e.what());
   }
@@ -151,7 +154,7 @@ inline void apply_config_file(json& given, const std::string& path) {
 // "key=value" or "block.key=value" merged into `given`. The value is parsed as JSON when it
 // parses (numbers, true/false, [1,2]) and taken as text otherwise, so --set model=resnet20
 // needs no quotes; a string option given a number-looking value (out=2024) stays text.
-inline void apply_override(json& given, const std::string& kv) {
+inline void apply_override(json& given, const std::string& kv, const io::OptionSchema* run_keys = nullptr) {
   const auto eq = kv.find('=');
   LOWBIT_CHECK(eq != std::string::npos && eq > 0, "--set: expected key=value, got '", kv, "'");
   const std::string key = kv.substr(0, eq), text = kv.substr(eq + 1);
@@ -171,17 +174,18 @@ inline void apply_override(json& given, const std::string& kv) {
   } catch (const std::exception&) {
     value = text;  // not JSON: a plain string
   }
-  const io::OptionSchema schema = block.empty() ? run_schema() : quant::find_method(block).options();
+  const io::OptionSchema schema =
+      !block.empty() ? quant::find_method(block).options() : run_keys ? *run_keys : run_schema();
   if (const io::OptionSpec* spec = schema.find(name); spec && spec->type == io::OptionType::String) value = text;
   if (block.empty()) given[name] = value;
   else given[block][name] = value;
 }
 
-// The resolved config of `given` (see the file comment). Throws naming the key.
-// cross_checks = false skips the checks between keys (one config file of several alone).
-inline json resolve_config(const json& given, bool cross_checks) {
+// The keys of `given` that `schema` declares, resolved, plus the chosen method's block and
+// the method's default first/last-layer policies: what every trainer's config shares
+// (train_cifar's run_schema(), examples/train_sr.cpp's own). Throws naming the key.
+inline json resolve_with_methods(const json& given, const io::OptionSchema& schema) {
   LOWBIT_CHECK(given.is_object(), "the config must be a JSON object, got ", given.dump());
-  const io::OptionSchema schema = run_schema();
   json top = json::object();
   for (auto it = given.begin(); it != given.end(); ++it) {
     const std::string& k = it.key();
@@ -210,6 +214,13 @@ inline json resolve_config(const json& given, bool cross_checks) {
     if (cfg.at(k) == "default")
       cfg[k] = quant::policy_name(m.default_policy(std::string(k) == "first_layer" ? nn::LayerRole::First
                                                                                     : nn::LayerRole::Last));
+  return cfg;
+}
+
+// The resolved config of `given` (see the file comment). Throws naming the key.
+// cross_checks = false skips the checks between keys (one config file of several alone).
+inline json resolve_config(const json& given, bool cross_checks) {
+  json cfg = resolve_with_methods(given, run_schema());
   if (!cross_checks) return cfg;
   LOWBIT_CHECK(cfg.at("cutout").get<int>() == 0 || cfg.at("augment").get<bool>(), "config key 'cutout' = ",
                cfg.at("cutout").dump(), " needs 'augment' = true (Cutout is part of the training augmentation)");
@@ -299,7 +310,8 @@ inline std::string config_table(const json& cfg) {
 
 // --help-config: every run key and every option of every registered method, with type,
 // default, valid values and doc.
-inline std::string config_help() {
+// `run_keys`: another trainer's own keys (nullptr: train_cifar's).
+inline std::string config_help(const io::OptionSchema* run_keys = nullptr) {
   std::string t;
   auto section = [&t](const std::string& title, const std::string& prefix, const io::OptionSchema& s) {
     t += title + "\n";
@@ -310,7 +322,7 @@ inline std::string config_help() {
     }
     t += "\n";
   };
-  section("run keys", "", run_schema());
+  section("run keys", "", run_keys ? *run_keys : run_schema());
   for (auto& name : quant::method_names()) {
     const quant::Method& m = quant::find_method(name);
     const io::OptionSchema s = m.options();

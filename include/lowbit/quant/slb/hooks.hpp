@@ -44,7 +44,10 @@ inline io::OptionSchema slb_option_schema() {
       .integer("calibrate_batches", 0, "BN calibration with W_q after every epoch, in batches (0 = off)", 0)
       .boolean("integer_pass", true, "the discrete pass convolves integer codes where it can (false: float conv)")
       .choice("init", "kaiming", {"kaiming", "weight"},
-              "logits A: kaiming | weight (favour the value nearest the initial float weight)");
+              "logits A: kaiming | weight (favour the value nearest the initial float weight)")
+      .choice("values", "unit", {"unit", "he"},
+              "value set: unit (V in [-1, 1], the paper's, for networks with BN after every conv) | he (V times the "
+              "layer's He factor sqrt(2 / fan_in), for networks without BN such as VDSR)");
   return s;
 }
 
@@ -54,6 +57,7 @@ struct SlbOptions {
   int64_t calibrate_batches;
   bool integer_pass;
   SlbInit init;
+  bool he_values;  // "values": "he"
 
   // Reads the options (a partial object is completed with the schema's defaults; unknown
   // keys, wrong types and values out of range are errors naming the key).
@@ -71,6 +75,7 @@ struct SlbOptions {
     o.calibrate_batches = j.at("calibrate_batches").get<int64_t>();
     o.integer_pass = j.at("integer_pass").get<bool>();
     o.init = parse_slb_init(j.at("init").get<std::string>());
+    o.he_values = j.at("values") == "he";
     o.schedule.validate();  // geo_start <= geo_end
     return o;
   }

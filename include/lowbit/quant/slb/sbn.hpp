@@ -133,7 +133,9 @@ class StateBatchNorm {
       }
     }
     hmean_.clear(), hvar_.clear();
-    slb_discrete_pass(model, mods, images, integer);
+    // A model without batch-norm (VDSR, examples/train_sr.cpp) has no statistics to keep:
+    // state BN is then nothing, and the discrete pass would only cost time.
+    if (!mods.bns.empty()) slb_discrete_pass(model, mods, images, integer);
   }
 
   // The continuous statistics of BN layer k (the discrete ones are the layer's buffers).

@@ -42,7 +42,8 @@
 // different for every layer. For fine-tuning, init_from_weight() sets logits that favour
 // the value nearest to a trained FP32 weight (see there).
 //
-// Codes (export): code = argmax index, levels = V in float, no scale; dequantize() picks the
+// Codes (export): code = argmax index, levels = V in float, no scale (with he_scale, see the
+// constructor: one scale, the He factor); dequantize() picks the
 // same float v_k that W_q holds, so it equals the eval weight bit for bit.
 //
 // Rows in docs/gradients.md ("SLB"); tests in tests/test_slb.cpp.
@@ -249,12 +250,20 @@ class SlbWeight : public WeightQuantizer {
  public:
   // init: the layer's freshly drawn float weight. SlbInit::Kaiming draws A (seeded from
   // init, see the file comment); SlbInit::Weight calls init_from_weight(init).
-  SlbWeight(const Tensorf& init, int bits, SlbInit how = SlbInit::Kaiming)
+  // he_scale: V is multiplied by the layer's He factor sqrt(2 / fan_in), so that W_q has the
+  // spread of an initialized float weight. The paper's V in [-1, 1] relies on a batch-norm
+  // after every conv; a network without BN (VDSR, SLB Sec. 4.3) grows its activations by
+  // about sqrt(fan_in) per layer with +-1 weights and diverges (docs/slb.md, "Without BN").
+  SlbWeight(const Tensorf& init, int bits, SlbInit how = SlbInit::Kaiming, bool he_scale = false)
       : WeightQuantizer(init.shape()), bits_(bits) {
     LOWBIT_CHECK(bits >= 1 && bits <= 8, "SlbWeight: bits = ", bits, ", expected 1..8");
     LOWBIT_CHECK(init.dim() >= 1 && init.numel() > 0, "SlbWeight: weight of shape ", shape_str(init.shape()),
                  " is empty");
     values_ = slb_values<float>(bits);
+    if (he_scale) {  // one float multiply per level: the export's scale * level, bit for bit
+      value_scale_ = static_cast<float>(std::sqrt(2.0 / static_cast<double>(init.numel() / init.shape()[0])));
+      for (float& v : values_) v = value_scale_ * v;
+    }
     const int64_t m = static_cast<int64_t>(values_.size());
     Shape as{m};
     as.insert(as.end(), shape_.begin(), shape_.end());
@@ -289,10 +298,11 @@ class SlbWeight : public WeightQuantizer {
     const double scale = mx > 0 ? 1.0 / mx : 0.0;
     const int64_t m = static_cast<int64_t>(values_.size()), n = w.numel();
     const double s = 2.0 / static_cast<double>(m - 1);
+    const std::vector<float> unit = slb_values<float>(bits_);  // V before any he_scale
     NoGradGuard no_grad;
     for (int64_t i = 0; i < m; ++i)
       for (int64_t j = 0; j < n; ++j) {
-        const double d = (static_cast<double>(w.data()[j]) * scale - values_[static_cast<size_t>(i)]) / s;
+        const double d = (static_cast<double>(w.data()[j]) * scale - unit[static_cast<size_t>(i)]) / s;
         latent.data()[i * n + j] = static_cast<float>(-d * d);
       }
   }
@@ -318,7 +328,8 @@ class SlbWeight : public WeightQuantizer {
     c.shape = shape_;
     c.bits = bits_;
     c.group_size = numel_of(shape_);
-    c.levels = values_;
+    c.levels = slb_values<float>(bits_);  // V; with he_scale the He factor is the tensor's one scale
+    if (value_scale_ != 1.0f) c.scales = {value_scale_};
     c.codes.resize(static_cast<size_t>(c.group_size));
     detail::slb_argmax(latent.data(), static_cast<int64_t>(values_.size()), c.group_size, c.codes.data());
     return c;
@@ -337,6 +348,7 @@ class SlbWeight : public WeightQuantizer {
   bool codes_are_weight() const override { return !is_training() || discrete_; }  // W_q, not W_c
   bool discrete() const { return discrete_; }
   const std::vector<float>& values() const { return values_; }
+  float value_scale() const { return value_scale_; }  // 1, or the He factor (he_scale)
 
   // max_i P_i, the fraction above 0.999 and the gap norms at the current temperature.
   SlbSharpness sharpness() const {
@@ -362,7 +374,8 @@ class SlbWeight : public WeightQuantizer {
 
  private:
   int bits_;
-  std::vector<float> values_;
+  std::vector<float> values_;  // V, times value_scale_
+  float value_scale_ = 1.0f;
   double tau_ = 1.0;
   bool discrete_ = false;
 };
