@@ -390,9 +390,11 @@ TEST_CASE("sr TrainPairs: sizes, skips, determinism, aligned flips and rotations
   CHECK(std::equal(label.data(), label.data() + 16 * n * n, label2.data()));
 
   // Nothing left, and bad options: one line naming the problem.
-  opt.patch = 64;
-  CHECK_THROWS_WITH(TrainPairs(tmp.str(), opt), Contains("all 8 pairs") && Contains("64x64"));
-  opt.patch = 21;
+  opt.patch = 64;  // a (48x64) cannot hold one patch even at full size: bad input, named
+  CHECK_THROWS_WITH(TrainPairs(tmp.str(), opt), Contains(tmp.str("a.png")) && Contains("at least 64x64"));
+  opt.patch = 30, opt.downsizes = {0.5};  // every image holds a patch, no downsized pair does
+  CHECK_THROWS_WITH(TrainPairs(tmp.str(), opt), Contains("all 4 pairs") && Contains("30x30"));
+  opt.patch = 21, opt.downsizes = {1.0, 0.5};
   opt.scales = {1};
   CHECK_THROWS_WITH(TrainPairs(tmp.str(), opt), Contains("scale 1"));
   opt.scales = {2};

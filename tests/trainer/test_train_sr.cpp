@@ -178,6 +178,9 @@ TEST_CASE("train_sr: bad input gives one line naming the file or key, exit 2, no
   const unsigned char one[3] = {1, 2, 3};
   REQUIRE(stbi_write_png((t.root / "data" / "Set5" / "tiny.png").string().c_str(), 1, 1, 3, one, 3) != 0);
   expect_error(run(t.args("z")), "tiny.png");
+  REQUIRE(stbi_write_png((t.root / "data" / "train" / "small.png").string().c_str(), 1, 1, 3, one, 3) != 0);
+  expect_error(run(t.args("z")), "small.png");  // smaller than a 17x17 patch
+  fs::remove(t.root / "data" / "train" / "small.png");
   expect_error(run("--eval " + (t.root / "a").string()), "tiny.png");
   fs::remove(t.root / "data" / "Set5" / "tiny.png");
 

@@ -109,6 +109,9 @@ class TrainPairs {
     lowbit::data::detail::for_each_image_file(dir, paths, paths.size(), [&](size_t k, const std::vector<uint8_t>& bytes,
                                                                            std::vector<uint8_t>&) {
       const Image8 img = decode_image(bytes.data(), bytes.size(), paths[k]);
+      // An image that cannot give one patch even at full size is bad input, not a skip (a
+      // downsized copy of a real image smaller than a patch is skipped and counted).
+      check_min_size(img, paths[k], patch_, "a training image must hold one patch at its full size");
       for (double d : opt.downsizes) {
         const Image8 small = d == 1 ? img : resize_uint8(img, d);
         const Plane y = luma(small);
