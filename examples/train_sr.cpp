@@ -518,11 +518,15 @@ int run_eval(const Args& a) {
   std::printf("%-8s %5s %10s", "set", "scale", "bicubic");
   for (auto& m : models) std::printf(" %10s", (m.name + " W" + std::to_string(m.cfg.at("w_bits").get<int>())).c_str());
   std::printf("\n");
-  std::map<std::string, std::vector<sr::TestImage>> loaded;  // "set@scale"
+  std::map<std::pair<std::string, int>, std::vector<sr::TestImage>> loaded;  // each set and scale read once
+  auto test_set = [&](const std::string& set, int s) -> const std::vector<sr::TestImage>& {
+    auto it = loaded.find({set, s});
+    if (it == loaded.end()) it = loaded.emplace(std::make_pair(set, s), sr::load_test_set((fs::path(root) / set).string(), s)).first;
+    return it->second;
+  };
   for (const std::string& set : split_list(first.at("test_sets"), "test_sets"))
     for (int s : scales) {
-      const auto images = sr::load_test_set((fs::path(root) / set).string(), s);
-      loaded[set + "@" + std::to_string(s)] = images;
+      const std::vector<sr::TestImage>& images = test_set(set, s);
       const SetPsnr b = evaluate_set(nullptr, images, s);
       std::printf("%-8s %5d %10.2f", set.c_str(), s, b.bicubic);
       html_table += "<tr><td>" + set + "</td><td>x" + std::to_string(s) + "</td><td>" + db(b.bicubic) + "</td>";
@@ -545,16 +549,13 @@ int run_eval(const Args& a) {
                      "<style>body{font-family:sans-serif} td,th{padding:2px 8px;text-align:right}</style>\n"
                      "<h1>VDSR super-resolution: PSNR (Y channel, dB)</h1>\n<table>" + html_table + "</table>\n";
   for (const Picture& p : pictures) {
-    std::vector<sr::TestImage> images;
-    for (const std::string& set : split_list(first.at("test_sets"), "test_sets")) {
-      auto it = loaded.find(set + "@" + std::to_string(p.scale));
-      const auto& v = it != loaded.end() ? it->second : sr::load_test_set((fs::path(root) / set).string(), p.scale);
-      for (auto& im : v)
-        if (im.name == p.name || fs::path(im.name).stem().string() == p.name) images.push_back(im);
-    }
-    LOWBIT_CHECK(!images.empty(), "--picture ", p.name, "@", p.scale, ": no image of that name in the test sets (",
+    const sr::TestImage* found = nullptr;  // the first test set holding it (TestImage::name is the file's stem)
+    for (const std::string& set : split_list(first.at("test_sets"), "test_sets"))
+      for (const sr::TestImage& t : test_set(set, p.scale))
+        if (!found && t.name == p.name) found = &t;
+    LOWBIT_CHECK(found, "--picture ", p.name, "@", p.scale, ": no image of that name in the test sets (",
                  first.at("test_sets").get<std::string>(), ")");
-    const sr::TestImage& im = images.front();
+    const sr::TestImage& im = *found;
     std::vector<sr::Image8> panels = {crop_picture(im, im.hr, a.crop), crop_picture(im, im.bicubic, a.crop)};
     std::string caption = "HR | bicubic " + db(sr::psnr_y(im.hr, im.bicubic, p.scale));
     for (auto& m : models) {

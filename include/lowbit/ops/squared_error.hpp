@@ -20,10 +20,9 @@ Tensor<T> squared_error(const Tensor<T>& x, const Tensor<T>& target, double scal
   LOWBIT_CHECK(!target.requires_grad(), "squared_error: the target requires a gradient; it must be data "
                "(compute it under NoGradGuard)");
   LOWBIT_CHECK(std::isfinite(scale), "squared_error: scale ", scale, " is not finite");
-  const Tensor<T> xc = x, tc = target;  // shared storage; tensors are contiguous
-  const int64_t n = xc.numel();
-  const T* xp = xc.data();
-  const T* tp = tc.data();
+  const int64_t n = x.numel();
+  const T* xp = x.data();
+  const T* tp = target.data();
   double sum = 0;
 #pragma omp parallel for reduction(+ : sum) if (n > 65536)
   for (int64_t i = 0; i < n; ++i) {
@@ -32,13 +31,13 @@ Tensor<T> squared_error(const Tensor<T>& x, const Tensor<T>& target, double scal
   }
   Tensor<T> y = Tensor<T>::scalar(static_cast<T>(scale * sum));
   if (autograd::needs_grad({&x}))
-    autograd::record(y, "squared_error", {&x}, [xc, tc, scale](const Tensor<T>& g) {
+    autograd::record(y, "squared_error", {&x}, [x, target, scale](const Tensor<T>& g) {
       // dL/dx_i = 2 scale (x_i - t_i), times the incoming scalar gradient.
-      Tensor<T> dx = Tensor<T>::empty(xc.shape());
+      Tensor<T> dx = Tensor<T>::empty(x.shape());
       const double k = 2.0 * scale * static_cast<double>(g.item());
-      const int64_t m = xc.numel();
-      const T* a = xc.data();
-      const T* b = tc.data();
+      const int64_t m = x.numel();
+      const T* a = x.data();
+      const T* b = target.data();
       T* d = dx.data();
 #pragma omp parallel for if (m > 65536)
       for (int64_t i = 0; i < m; ++i) d[i] = static_cast<T>(k * (static_cast<double>(a[i]) - static_cast<double>(b[i])));
