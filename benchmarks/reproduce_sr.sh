@@ -5,8 +5,8 @@
 # DoReFa's 1-bit rule) and by SLB (1-bit, V scaled by the He factor: docs/slb.md, "Without
 # BN"); first and last convs FP32, activations FP32 (the paper quantizes weights only).
 # Every row: examples/configs/sr/vdsr_<row>.json -- SGD lr 0.1 x0.1 at 25/50/75% of the run (VDSR's
-# schedule, scaled), momentum 0.9, weight decay 1e-4, batch 64 patches of 41x41, gradient norm
-# clipped at 0.4, 20 epochs of 100 steps = 128,000 patches, seed 0.
+# schedule, scaled), momentum 0.9, weight decay 1e-4, batch 64 patches of 41x41, VDSR's adjustable
+# gradient clipping with theta 1e-4 (docs/super_resolution.md says how it was chosen), 20 epochs of 100 steps = 128,000 patches, seed 0.
 #
 #   benchmarks/reproduce_sr.sh            # the three rows (about 2 hours each on 2 cores), then
 #                                         # the evaluation, the table and the pictures

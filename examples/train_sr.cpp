@@ -99,10 +99,11 @@ io::OptionSchema sr_schema() {
       .int_list("milestones", {}, "multistep: epochs at which lr *= gamma (VDSR: every 20 of 80)", 0)
       .number("gamma", 0.1, "multistep / exp factor", 0.0)
       .number("weight_decay", 1e-4, "on conv weights (VDSR: 1e-4)", 0.0)
-      .choice("grad_clip", "norm", {"adjustable", "norm", "none"},
-              "norm: the gradients' L2 norm at most clip_theta (the PyTorch VDSR port's rule) | adjustable: each "
-              "gradient element into [-clip_theta/lr, clip_theta/lr] (VDSR Sec. 3.3) | none")
-      .number("clip_theta", 0.4, "theta of grad_clip (norm: 0.4 as the PyTorch VDSR port)", 0.0, inf, true)
+      .choice("grad_clip", "adjustable", {"adjustable", "norm", "none"},
+              "adjustable: each gradient element into [-clip_theta/lr, clip_theta/lr] (VDSR Sec. 3.3) | norm: the "
+              "gradients' L2 norm at most clip_theta (the PyTorch VDSR port's rule, theta 0.4) | none")
+      .number("clip_theta", 1e-4, "theta of grad_clip (adjustable: 1e-4, chosen on training loss: "
+              "docs/super_resolution.md)", 0.0, inf, true)
       .integer("eval_every", 1, "epochs between monitor_set evaluations (0 = only the final evaluation)", 0)
       .integer("seed", 0, "seed of initialization and patch sampling", 0, 9007199254740992.0)
       .integer("threads", 0, "OpenMP threads (0 = all cores)", 0, 1024)
