@@ -75,12 +75,15 @@
 # regression loss); optim/ +30 for clip.hpp (gradient clipping); train/ +10 and io/ +10 for a
 # second trainer's config keys, checkpoint format and progress figure; quant/slb/ +20 for
 # the value set scaled by the He factor (SLB without batch-norm); (top level) +5.
+# Raised to 21,130 with issue 33 (headers that need no POSIX): core/platform.hpp (20 lines)
+# and the standard-library branches of the five headers that call POSIX (image reading,
+# terminal test, rename that replaces on every platform: about 30).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 INC="$ROOT/include/lowbit"
 
-TOTAL_BUDGET=21080
+TOTAL_BUDGET=21130
 declare -A BUDGET=(
   ["(top level)"]=125
   [autograd/]=500

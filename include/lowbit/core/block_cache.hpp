@@ -50,7 +50,10 @@
 #include <map>
 #include <thread>
 #include <vector>
-#if defined(__linux__)
+
+#include "platform.hpp"
+
+#if LOWBIT_POSIX && defined(__linux__)
 #include <sys/mman.h>
 #include <unistd.h>
 #define LOWBIT_PAGE_POOL 1

@@ -26,9 +26,12 @@
 // load_image_folder_split(root, split, options) and, for CIFAR-10's JPEGs (the 10 classes,
 // 32x32 RGB), by load_cifar10_image_folders(root, split).
 #pragma once
+#include "../core/platform.hpp"
+#if LOWBIT_POSIX
 #include <fcntl.h>  // open with O_NONBLOCK, fstat: see read_file_bytes
 #include <sys/stat.h>
 #include <unistd.h>
+#endif
 
 #include <algorithm>
 #include <cctype>
@@ -38,6 +41,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -249,7 +253,10 @@ inline std::string special_file_kind(const std::filesystem::path& p) {
 // folder listing already skipped special files; a path replaced by one since is opened
 // O_NONBLOCK (a named pipe does not block it) and refused by fstat before a byte is read.
 // (A stat of the path first would cost 4 us per image, 8% of a CIFAR-10 JPEG's decode.)
+// Without POSIX the type is asked first (a named pipe would block the open) and the file is
+// read with std::ifstream.
 inline void read_file_bytes(const std::string& path, std::vector<uint8_t>& buf) {
+#if LOWBIT_POSIX
   const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   LOWBIT_CHECK(fd >= 0, "cannot open image file '", path,
                "' for reading: ", std::error_code(errno, std::generic_category()).message());
@@ -274,6 +281,18 @@ inline void read_file_bytes(const std::string& path, std::vector<uint8_t>& buf) 
     got += static_cast<size_t>(r);
   }
   buf.resize(got);
+#else
+  const std::string special = special_file_kind(std::filesystem::path(path));
+  LOWBIT_CHECK(special.empty(), "image file '", path, "' is ", special,
+               ", not a regular file; it is not read (expected a .jpg/.png/.bmp file)");
+  std::ifstream f(path, std::ios::binary);
+  LOWBIT_CHECK(f.is_open(), "cannot open image file '", path,
+               "' for reading: ", std::error_code(errno, std::generic_category()).message());
+  buf.clear();
+  char chunk[65536];
+  while (f.read(chunk, sizeof chunk) || f.gcount() > 0) buf.insert(buf.end(), chunk, chunk + f.gcount());
+  LOWBIT_CHECK(!f.bad(), "error while reading image file '", path, "'");
+#endif
 }
 
 // Calls fn(k, file_bytes, scratch) for paths[0..n) in parallel. Exceptions must not leave an

@@ -5,14 +5,16 @@
 // write_file_atomic: checkpoints and exports (io/framed_file.hpp), JSON results, trimmed logs.
 #pragma once
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../core/platform.hpp"
 
-#if defined(__unix__) || defined(__APPLE__)
+#if LOWBIT_POSIX
 #include <fcntl.h>
 #include <unistd.h>
 #endif
@@ -20,9 +22,11 @@
 namespace lowbit {
 namespace io {
 
-// fsync of a file or folder by path; best effort where the platform has none.
+// fsync of a file or folder by path; best effort where the platform has none. Without POSIX
+// the data is flushed to the operating system but not forced to the disk: a crash still
+// cannot tear the file (the rename is what publishes it), a power cut may lose the write.
 inline void sync_path(const std::string& path, bool folder) {
-#if defined(__unix__) || defined(__APPLE__)
+#if LOWBIT_POSIX
   const int fd = ::open(path.c_str(), folder ? O_RDONLY | O_DIRECTORY : O_RDONLY);
   if (fd < 0) return;
   (void)::fsync(fd);
@@ -47,7 +51,11 @@ inline void write_file_atomic(const std::string& path, const std::string& bytes,
     LOWBIT_CHECK(f.good(), who, ": writing '", tmp, "' failed (disk full?); '", path, "' was left untouched");
   }
   sync_path(tmp, false);
-  LOWBIT_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, who, ": cannot rename '", tmp, "' to '", path, "'");
+  // std::filesystem::rename replaces an existing file (rename(2) on POSIX; std::rename would
+  // refuse to on Windows).
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  LOWBIT_CHECK(!ec, who, ": cannot rename '", tmp, "' to '", path, "': ", ec.message());
   sync_path(parent_folder(path), true);
 }
 

@@ -2,19 +2,37 @@
 // images/s and ETA. On a terminal it redraws in place; into a file or pipe it prints a
 // line at every 10% so logs stay short.
 #pragma once
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdio>
 #include <string>
 
+#include "../core/platform.hpp"
+
+#if LOWBIT_POSIX
+#include <unistd.h>
+#elif defined(_WIN32)
+#include <io.h>
+#endif
+
 namespace lowbit {
 namespace io {
+
+// Whether `out` is a terminal (the bar redraws in place) or a file or pipe (log lines).
+inline bool is_terminal(FILE* out) {
+#if LOWBIT_POSIX
+  return isatty(fileno(out)) != 0;
+#elif defined(_WIN32)
+  return _isatty(_fileno(out)) != 0;
+#else
+  (void)out;
+  return false;  // no way to ask: log lines, which read well on a terminal too
+#endif
+}
 
 class ProgressBar {
  public:
   ProgressBar(std::string label, int64_t total, FILE* out = stdout)
-      : label_(std::move(label)), total_(total), out_(out), tty_(isatty(fileno(out)) != 0),
+      : label_(std::move(label)), total_(total), out_(out), tty_(is_terminal(out)),
         start_(std::chrono::steady_clock::now()) {}
 
   // The second figure: "acc" as a percentage (classification, the default), or another

@@ -15,7 +15,9 @@
 #include <cstdlib>
 #include <string>
 
-#if defined(__linux__)
+#include "../core/platform.hpp"
+
+#if LOWBIT_POSIX && defined(__linux__)
 #include <unistd.h>
 #endif
 
@@ -23,7 +25,7 @@ namespace lowbit {
 
 // Returns the wait policy in effect, in words, for the run's log.
 inline std::string use_passive_omp_wait(char** argv) {
-#if defined(_OPENMP) && defined(__linux__)
+#if defined(_OPENMP) && LOWBIT_POSIX && defined(__linux__)
   const char* policy = std::getenv("OMP_WAIT_POLICY");
   const char* spins = std::getenv("GOMP_SPINCOUNT");
   const char* ours = std::getenv("LOWBIT_OMP_WAIT_SET");  // set by the re-execution below
@@ -39,7 +41,7 @@ inline std::string use_passive_omp_wait(char** argv) {
   return "libgomp's default (re-executing with OMP_WAIT_POLICY=passive failed)";
 #else
   (void)argv;
-  return "not applicable (no OpenMP, or not Linux)";
+  return "not applicable (no OpenMP, or not Linux)";  // the user may set OMP_WAIT_POLICY
 #endif
 }
 
