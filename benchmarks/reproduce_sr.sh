@@ -2,7 +2,7 @@
 # Reproduces the SLB paper's super-resolution experiment (Sec. 4.3, Fig. 2; issue 30) at a
 # budget that fits this machine: VDSR (20 convs of 64 channels) trained on the 291 images
 # with x2/x3/x4 pairs, in FP32, with 1-bit weights by DoReFa (method ste: sign(w) mean|w|,
-# DoReFa's 1-bit rule) and by SLB (1-bit, V scaled by the He factor: docs/slb.md, "Without
+# DoReFa's 1-bit rule) and by SLB (1-bit, each layer scaled to the He spread: docs/slb.md, "Without
 # BN"); first and last convs FP32, activations FP32 (the paper quantizes weights only).
 # Every row: examples/configs/sr/vdsr_<row>.json -- SGD lr 0.1 x0.1 at 25/50/75% of the run (VDSR's
 # schedule, scaled), momentum 0.9, weight decay 1e-4, batch 64 patches of 41x41, VDSR's adjustable

@@ -253,7 +253,7 @@ TEST_CASE("SlbWeight with values = he: V times sqrt(2 / fan_in), exported as one
   const Tf w = nn::kaiming_normal({8, 4, 3, 3}, 36, g);
   const float c = static_cast<float>(std::sqrt(2.0 / 36.0));
   for (int bits : {1, 2}) {
-    SlbWeight q(w, bits, SlbInit::Kaiming, /*he_scale=*/true);
+    SlbWeight q(w, bits, SlbInit::Kaiming, SlbValues::He);
     SlbWeight unit(w, bits);
     CHECK(q.value_scale() == c);
     CHECK(q.latent.to_vector() == unit.latent.to_vector());  // the same search, only V is scaled
@@ -270,12 +270,63 @@ TEST_CASE("SlbWeight with values = he: V times sqrt(2 / fan_in), exported as one
     const Tf deq = codes.dequantize();
     CHECK(std::memcmp(deq.data(), wq.data(), sizeof(float) * static_cast<size_t>(wq.numel())) == 0);
     // init = weight still picks the nearest value of the unit set for w / max|w|.
-    SlbWeight from(w, bits, SlbInit::Weight, true), from_unit(w, bits, SlbInit::Weight);
+    SlbWeight from(w, bits, SlbInit::Weight, SlbValues::He), from_unit(w, bits, SlbInit::Weight);
     CHECK(from.latent.to_vector() == from_unit.latent.to_vector());
   }
-  CHECK(SlbOptions::from_json({{"values", "he"}}).he_values);
-  CHECK_FALSE(SlbOptions::from_json(nlohmann::json::object()).he_values);
+  CHECK(SlbOptions::from_json({{"values", "he"}}).values == SlbValues::He);
+  CHECK(SlbOptions::from_json({{"values", "he_rms"}}).values == SlbValues::HeRms);
+  CHECK(SlbOptions::from_json(nlohmann::json::object()).values == SlbValues::Unit);
   CHECK_THROWS_WITH(SlbOptions::from_json({{"values", "xavier"}}), Catch::Contains("'slb.values'"));
+}
+
+TEST_CASE("SlbWeight with values = he_rms: rms(W) = sqrt(2 / fan_in) at any temperature; gradcheck; bit-exact export",
+          "[slb][codes][gradcheck]") {
+  Generator g(6);
+  const Tf w = nn::kaiming_normal({8, 4, 3, 3}, 36, g);
+  const double h = std::sqrt(2.0 / 36.0);
+  auto rms = [](const Tf& t) {
+    double s = 0;
+    for (int64_t j = 0; j < t.numel(); ++j) s += static_cast<double>(t.data()[j]) * t.data()[j];
+    return std::sqrt(s / static_cast<double>(t.numel()));
+  };
+  for (int bits : {1, 2}) {
+    SlbWeight q(w, bits, SlbInit::Kaiming, SlbValues::HeRms), unit(w, bits);
+    CHECK(q.latent.to_vector() == unit.latent.to_vector());  // the same search; only the scale differs
+    // W_c of the unit set shrinks with T = 1/tau (about T times the logits' spread); he_rms's does not.
+    for (double tau : {100.0, 1.0, 0.01}) {
+      q.set_tau(tau), unit.set_tau(tau);
+      const Tf wc = q.continuous_weight(), wc_unit = unit.continuous_weight();
+      CHECK(rms(wc) == Approx(h).epsilon(1e-5));
+      const double r = h / rms(wc_unit);  // the same direction, rescaled
+      for (int64_t j = 0; j < wc.numel(); j += 7) CHECK(wc.data()[j] == Approx(r * wc_unit.data()[j]).epsilon(1e-4));
+    }
+    CHECK(rms(unit.continuous_weight()) > 0.5);  // tau 0.01: nearly one-hot
+    q.set_tau(100.0), unit.set_tau(100.0);
+    CHECK(rms(unit.continuous_weight()) < 0.05);  // tau 100: nearly zero, the problem he_rms solves
+    // W_q: the unit codes times one scale h / rms(W_q); the export dequantizes to it bit for bit.
+    const Tf wq = q.discrete_weight(), wq_unit = unit.discrete_weight();
+    CHECK(rms(wq) == Approx(h).epsilon(1e-6));
+    const float sc = q.discrete_scale();
+    if (bits == 1) CHECK(sc == static_cast<float>(h));
+    for (int64_t j = 0; j < wq.numel(); ++j) CHECK(wq.data()[j] == wq_unit.data()[j] * sc);
+    const QuantCodes codes = q.codes();
+    CHECK(codes.levels == slb_values<float>(bits));
+    CHECK(codes.scales == std::vector<float>{sc});
+    const Tf deq = codes.dequantize();
+    CHECK(std::memcmp(deq.data(), wq.data(), sizeof(float) * static_cast<size_t>(wq.numel())) == 0);
+    q.train(false);
+    const Tf we = q.weight();
+    CHECK(std::memcmp(we.data(), wq.data(), sizeof(float) * static_cast<size_t>(wq.numel())) == 0);
+  }
+  // The rescaled W_c's gradient (composed of square, mean, sqrt, rdiv and mul) against finite differences,
+  // in double, at a temperature where the softmax is neither flat nor one-hot.
+  Generator gd(7);
+  const Td A = Td::randn({2, 3, 5}, gd, 0.0, 1.0).set_requires_grad();
+  const auto v = slb_values<double>(1);
+  expect_ok(gradcheck([&](const std::vector<Td>& xs) {
+    const Td wc = slb_expectation(xs[0], v, 0.7);
+    return mul(wc, rdiv(0.25, sqrt(mean(square(wc)))));
+  }, {A}));
 }
 
 TEST_CASE("SLB temperature schedules: first, middle and last values equal the formulas", "[slb][schedule]") {

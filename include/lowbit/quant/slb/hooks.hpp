@@ -45,9 +45,10 @@ inline io::OptionSchema slb_option_schema() {
       .boolean("integer_pass", true, "the discrete pass convolves integer codes where it can (false: float conv)")
       .choice("init", "kaiming", {"kaiming", "weight"},
               "logits A: kaiming | weight (favour the value nearest the initial float weight)")
-      .choice("values", "unit", {"unit", "he"},
-              "value set: unit (V in [-1, 1], the paper's, for networks with BN after every conv) | he (V times the "
-              "layer's He factor sqrt(2 / fan_in), for networks without BN such as VDSR)");
+      .choice("values", "unit", {"unit", "he", "he_rms"},
+              "weight scale: unit (V in [-1, 1], the paper's, for networks with BN after every conv) | he (V times the "
+              "layer's He factor h = sqrt(2 / fan_in)) | he_rms (W_c and W_q rescaled to a root mean square of h, "
+              "whatever the temperature: networks without BN such as VDSR; docs/slb.md)");
   return s;
 }
 
@@ -57,7 +58,7 @@ struct SlbOptions {
   int64_t calibrate_batches;
   bool integer_pass;
   SlbInit init;
-  bool he_values;  // "values": "he"
+  SlbValues values;  // "values"
 
   // Reads the options (a partial object is completed with the schema's defaults; unknown
   // keys, wrong types and values out of range are errors naming the key).
@@ -75,7 +76,7 @@ struct SlbOptions {
     o.calibrate_batches = j.at("calibrate_batches").get<int64_t>();
     o.integer_pass = j.at("integer_pass").get<bool>();
     o.init = parse_slb_init(j.at("init").get<std::string>());
-    o.he_values = j.at("values") == "he";
+    o.values = parse_slb_values(j.at("values").get<std::string>());
     o.schedule.validate();  // geo_start <= geo_end
     return o;
   }

@@ -39,7 +39,7 @@ class SlbMethod : public Method {
   std::shared_ptr<WeightQuantizer> make_weight(const Tensorf& init, int bits, nn::LayerRole,
                                                const QuantSpec& s) const override {
     const SlbOptions o = SlbOptions::from_json(own(s.options));
-    return std::make_shared<SlbWeight>(init, bits, o.init, o.he_values);
+    return std::make_shared<SlbWeight>(init, bits, o.init, o.values);
   }
   std::shared_ptr<ActivationQuantizer> make_activation(int bits, nn::LayerRole, const QuantSpec& s) const override {
     return ste::make_activation(bits, s.options);

@@ -60,6 +60,9 @@
 #include "../../autograd/node.hpp"
 #include "../../kernels/parallel.hpp"
 #include "../../kernels/vexp.hpp"
+#include "../../ops/binary.hpp"
+#include "../../ops/reduce.hpp"
+#include "../../ops/unary.hpp"
 #include "../quantizer.hpp"
 
 namespace lowbit {
@@ -242,6 +245,24 @@ inline SlbInit parse_slb_init(const std::string& s) {
   lowbit::detail::fail("SLB option init: unknown value '", s, "' (expected kaiming or weight)");
 }
 
+// The scale of the weights (option values; docs/slb.md, "Without BN"):
+//   Unit:   V in [-1, 1], the paper's; a batch-norm after every conv absorbs the scale.
+//   He:     V times the layer's He factor h = sqrt(2 / fan_in).
+//   HeRms:  V in [-1, 1], and the layer's weight -- W_c in training, W_q otherwise -- is
+//           rescaled to a root mean square of h, the spread He's initialization gives:
+//           W = W_c * h / sqrt(mean(W_c^2)). Without BN the scale
+//           of W_c matters: for small T it is about T times the logits' spread (W_c = tanh(T dA / 2)
+//           at 1 bit), so an 18-layer stack of them passes no signal until T is large; the
+//           rescaling does for a BN-free network what the batch-norm does in the paper's.
+enum class SlbValues { Unit, He, HeRms };
+
+inline SlbValues parse_slb_values(const std::string& s) {
+  if (s == "unit") return SlbValues::Unit;
+  if (s == "he") return SlbValues::He;
+  if (s == "he_rms") return SlbValues::HeRms;
+  lowbit::detail::fail("SLB option values: unknown value '", s, "' (expected unit, he or he_rms)");
+}
+
 // The SLB weight quantizer. latent = A, shape [m, S...].
 //   training, not discrete: weight() = W_c (Eq. 6), differentiable in A;
 //   evaluation or discrete mode: weight() = W_q (Eq. 7), a constant.
@@ -250,20 +271,23 @@ class SlbWeight : public WeightQuantizer {
  public:
   // init: the layer's freshly drawn float weight. SlbInit::Kaiming draws A (seeded from
   // init, see the file comment); SlbInit::Weight calls init_from_weight(init).
-  // he_scale: V is multiplied by the layer's He factor sqrt(2 / fan_in), so that W_q has the
-  // spread of an initialized float weight. The paper's V in [-1, 1] relies on a batch-norm
-  // after every conv; a network without BN (VDSR, SLB Sec. 4.3) grows its activations by
-  // about sqrt(fan_in) per layer with +-1 weights and diverges (docs/slb.md, "Without BN").
-  SlbWeight(const Tensorf& init, int bits, SlbInit how = SlbInit::Kaiming, bool he_scale = false)
+  // values (SlbValues above): He multiplies V by the layer's He factor sqrt(2 / fan_in), so
+  // that W_q has the spread of an initialized float weight; HeRms rescales W_c and W_q to
+  // that root mean square. The paper's V in [-1, 1] relies on a batch-norm after every conv; a
+  // network without BN (VDSR, SLB Sec. 4.3) grows its activations by about sqrt(fan_in) per
+  // layer with +-1 weights and diverges (docs/slb.md, "Without BN").
+  SlbWeight(const Tensorf& init, int bits, SlbInit how = SlbInit::Kaiming, SlbValues values = SlbValues::Unit)
       : WeightQuantizer(init.shape()), bits_(bits) {
     LOWBIT_CHECK(bits >= 1 && bits <= 8, "SlbWeight: bits = ", bits, ", expected 1..8");
     LOWBIT_CHECK(init.dim() >= 1 && init.numel() > 0, "SlbWeight: weight of shape ", shape_str(init.shape()),
                  " is empty");
     values_ = slb_values<float>(bits);
-    if (he_scale) {  // one float multiply per level: the export's scale * level, bit for bit
-      value_scale_ = static_cast<float>(std::sqrt(2.0 / static_cast<double>(init.numel() / init.shape()[0])));
+    const double he = std::sqrt(2.0 / static_cast<double>(init.numel() / init.shape()[0]));
+    if (values == SlbValues::He) {  // one float multiply per level: the export's scale * level, bit for bit
+      value_scale_ = static_cast<float>(he);
       for (float& v : values_) v = value_scale_ * v;
     }
+    if (values == SlbValues::HeRms) rms_target_ = he;
     const int64_t m = static_cast<int64_t>(values_.size());
     Shape as{m};
     as.insert(as.end(), shape_.begin(), shape_.end());
@@ -311,10 +335,36 @@ class SlbWeight : public WeightQuantizer {
     if (is_training() && !discrete_) return continuous_weight();
     return discrete_weight();
   }
-  // W_c (Eq. 6) at the current temperature, recorded for autograd.
-  Tensorf continuous_weight() const { return slb_expectation(latent, values_, tau_); }
-  // W_q (Eq. 7), no gradient.
-  Tensorf discrete_weight() const { return slb_discrete(latent, values_); }
+  // W_c (Eq. 6) at the current temperature, recorded for autograd. HeRms: times
+  // h / sqrt(mean(W_c^2)), through the autograd ops square, mean, sqrt, rdiv and mul
+  // (docs/gradients.md).
+  Tensorf continuous_weight() const {
+    Tensorf wc = slb_expectation(latent, values_, tau_);
+    if (rms_target_ == 0) return wc;
+    return mul(wc, rdiv(static_cast<float>(rms_target_), sqrt(mean(square(wc)))));
+  }
+  // W_q (Eq. 7), no gradient. HeRms: times discrete_scale(), the codes' one scale.
+  Tensorf discrete_weight() const {
+    Tensorf wq = slb_discrete(latent, values_);
+    if (rms_target_ == 0) return wq;
+    const float s = discrete_scale();
+    for (int64_t j = 0; j < wq.numel(); ++j) wq.data()[j] = wq.data()[j] * s;  // as QuantCodes::dequantize
+    return wq;
+  }
+  // HeRms: h / sqrt(mean(W_q^2)) of the unit-V codes (h itself at 1 bit, where every |v| is
+  // 1); else 1.
+  float discrete_scale() const {
+    if (rms_target_ == 0) return 1.0f;
+    const int64_t n = numel_of(shape_);
+    std::vector<uint32_t> k(static_cast<size_t>(n));
+    detail::slb_argmax(latent.data(), static_cast<int64_t>(values_.size()), n, k.data());
+    double sum_sq = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      const double v = values_[static_cast<size_t>(k[static_cast<size_t>(j)])];
+      sum_sq += v * v;
+    }
+    return static_cast<float>(rms_target_ / std::sqrt(sum_sq / static_cast<double>(n)));
+  }
   // W_gap = W_q - W_c (Eq. 9) at the current temperature, no gradient.
   Tensorf gap() const {
     NoGradGuard no_grad;
@@ -328,8 +378,9 @@ class SlbWeight : public WeightQuantizer {
     c.shape = shape_;
     c.bits = bits_;
     c.group_size = numel_of(shape_);
-    c.levels = slb_values<float>(bits_);  // V; with he_scale the He factor is the tensor's one scale
+    c.levels = slb_values<float>(bits_);  // V; He: the He factor is the tensor's one scale; HeRms: discrete_scale()
     if (value_scale_ != 1.0f) c.scales = {value_scale_};
+    if (rms_target_ != 0) c.scales = {discrete_scale()};
     c.codes.resize(static_cast<size_t>(c.group_size));
     detail::slb_argmax(latent.data(), static_cast<int64_t>(values_.size()), c.group_size, c.codes.data());
     return c;
@@ -348,7 +399,7 @@ class SlbWeight : public WeightQuantizer {
   bool codes_are_weight() const override { return !is_training() || discrete_; }  // W_q, not W_c
   bool discrete() const { return discrete_; }
   const std::vector<float>& values() const { return values_; }
-  float value_scale() const { return value_scale_; }  // 1, or the He factor (he_scale)
+  float value_scale() const { return value_scale_; }  // 1, or the He factor (SlbValues::He)
 
   // max_i P_i, the fraction above 0.999 and the gap norms at the current temperature.
   SlbSharpness sharpness() const {
@@ -376,6 +427,7 @@ class SlbWeight : public WeightQuantizer {
   int bits_;
   std::vector<float> values_;  // V, times value_scale_
   float value_scale_ = 1.0f;
+  double rms_target_ = 0;  // HeRms: the He factor h; 0 otherwise
   double tau_ = 1.0;
   bool discrete_ = false;
 };
