@@ -347,24 +347,13 @@ class SlbWeight : public WeightQuantizer {
   Tensorf discrete_weight() const {
     Tensorf wq = slb_discrete(latent, values_);
     if (rms_target_ == 0) return wq;
-    const float s = discrete_scale();
+    const float s = rms_scale(wq);
     for (int64_t j = 0; j < wq.numel(); ++j) wq.data()[j] = wq.data()[j] * s;  // as QuantCodes::dequantize
     return wq;
   }
   // HeRms: h / sqrt(mean(W_q^2)) of the unit-V codes (h itself at 1 bit, where every |v| is
   // 1); else 1.
-  float discrete_scale() const {
-    if (rms_target_ == 0) return 1.0f;
-    const int64_t n = numel_of(shape_);
-    std::vector<uint32_t> k(static_cast<size_t>(n));
-    detail::slb_argmax(latent.data(), static_cast<int64_t>(values_.size()), n, k.data());
-    double sum_sq = 0;
-    for (int64_t j = 0; j < n; ++j) {
-      const double v = values_[static_cast<size_t>(k[static_cast<size_t>(j)])];
-      sum_sq += v * v;
-    }
-    return static_cast<float>(rms_target_ / std::sqrt(sum_sq / static_cast<double>(n)));
-  }
+  float discrete_scale() const { return rms_target_ == 0 ? 1.0f : rms_scale(slb_discrete(latent, values_)); }
   // W_gap = W_q - W_c (Eq. 9) at the current temperature, no gradient.
   Tensorf gap() const {
     NoGradGuard no_grad;
@@ -424,6 +413,13 @@ class SlbWeight : public WeightQuantizer {
   Tensorf latent;  // A, [m, S...]
 
  private:
+  // h / rms(wq) for the unit-V discrete weight wq (HeRms).
+  float rms_scale(const Tensorf& wq) const {
+    double sum_sq = 0;
+    for (int64_t j = 0; j < wq.numel(); ++j) sum_sq += static_cast<double>(wq.data()[j]) * wq.data()[j];
+    return static_cast<float>(rms_target_ / std::sqrt(sum_sq / static_cast<double>(wq.numel())));
+  }
+
   int bits_;
   std::vector<float> values_;  // V, times value_scale_
   float value_scale_ = 1.0f;
